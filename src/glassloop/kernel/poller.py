@@ -1,0 +1,241 @@
+"""The poller: which file descriptors are ready, and whose callbacks that wakes.
+
+A poller owns the map fd -> (reader handle, writer handle) and hands the kernel
+the handles to queue, so one poll costs one syscall plus a dict lookup per
+event.  ``EpollPoller`` talks to ``select.epoll`` directly; ``SelectorPoller``
+falls back to the standard ``selectors`` module (kqueue, poll or select) where
+epoll does not exist.
+"""
+
+from __future__ import annotations
+
+import select
+import selectors
+from typing import Any, Protocol
+
+#: A registered callback; the kernel only needs ``_cancelled`` and ``_run()``.
+Runnable = Any
+
+
+class Poller(Protocol):
+    """What the scheduler needs of a poller."""
+
+    def set_reader(self, fd: int, handle: Runnable) -> Runnable | None:
+        """Register ``handle`` to run when ``fd`` is readable; return the one it replaces."""
+        ...
+
+    def set_writer(self, fd: int, handle: Runnable) -> Runnable | None:
+        """Register ``handle`` to run when ``fd`` is writable; return the one it replaces."""
+        ...
+
+    def remove_reader(self, fd: int) -> Runnable | None:
+        """Forget the reader of ``fd``; return it, or None if there was none."""
+        ...
+
+    def remove_writer(self, fd: int) -> Runnable | None:
+        """Forget the writer of ``fd``; return it, or None if there was none."""
+        ...
+
+    def get_reader(self, fd: int) -> Runnable | None: ...
+
+    def get_writer(self, fd: int) -> Runnable | None: ...
+
+    def poll(self, timeout: float | None) -> list[Runnable]:
+        """Wait up to ``timeout`` seconds (None: forever) and return the handles to run."""
+        ...
+
+    def __len__(self) -> int:
+        """How many file descriptors are registered."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def _events_for(entry: list[Runnable | None], epollin: int, epollout: int) -> int:
+    return (epollin if entry[0] is not None else 0) | (epollout if entry[1] is not None else 0)
+
+
+class EpollPoller:
+    """Level-triggered epoll, one registration per fd covering reader and writer."""
+
+    __slots__ = ("_epoll", "_map")
+
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+        # fd -> [reader, writer]; a list so updates don't allocate.
+        self._map: dict[int, list[Runnable | None]] = {}
+
+    def __len__(self) -> int:
+        return len(self._map)
+
+    def _set(self, fd: int, slot: int, handle: Runnable) -> Runnable | None:
+        entry = self._map.get(fd)
+        if entry is None:
+            entry = [None, None]
+            entry[slot] = handle
+            self._epoll.register(fd, _events_for(entry, select.EPOLLIN, select.EPOLLOUT))
+            self._map[fd] = entry
+            return None
+        old = entry[slot]
+        entry[slot] = handle
+        if old is None:
+            self._epoll.modify(fd, _events_for(entry, select.EPOLLIN, select.EPOLLOUT))
+        return old
+
+    def _remove(self, fd: int, slot: int) -> Runnable | None:
+        entry = self._map.get(fd)
+        if entry is None or entry[slot] is None:
+            return None
+        old = entry[slot]
+        entry[slot] = None
+        try:
+            if entry[1 - slot] is None:
+                del self._map[fd]
+                self._epoll.unregister(fd)
+            else:
+                self._epoll.modify(fd, _events_for(entry, select.EPOLLIN, select.EPOLLOUT))
+        except OSError:
+            # The fd was closed behind our back: the kernel already dropped it.
+            self._map.pop(fd, None)
+        return old
+
+    def set_reader(self, fd: int, handle: Runnable) -> Runnable | None:
+        return self._set(fd, 0, handle)
+
+    def set_writer(self, fd: int, handle: Runnable) -> Runnable | None:
+        return self._set(fd, 1, handle)
+
+    def remove_reader(self, fd: int) -> Runnable | None:
+        return self._remove(fd, 0)
+
+    def remove_writer(self, fd: int) -> Runnable | None:
+        return self._remove(fd, 1)
+
+    def get_reader(self, fd: int) -> Runnable | None:
+        entry = self._map.get(fd)
+        return None if entry is None else entry[0]
+
+    def get_writer(self, fd: int) -> Runnable | None:
+        entry = self._map.get(fd)
+        return None if entry is None else entry[1]
+
+    def poll(self, timeout: float | None) -> list[Runnable]:
+        if timeout is None:
+            timeout = -1
+        try:
+            events = self._epoll.poll(timeout, max(len(self._map), 1))
+        except InterruptedError:
+            return []
+        ready: list[Runnable] = []
+        get = self._map.get
+        for fd, mask in events:
+            entry = get(fd)
+            if entry is None:
+                continue
+            reader, writer = entry
+            # Errors and hang-ups wake both sides, so each learns of it by trying.
+            if reader is not None and mask & ~select.EPOLLOUT:
+                if reader._cancelled:
+                    self.remove_reader(fd)
+                else:
+                    ready.append(reader)
+            if writer is not None and mask & ~select.EPOLLIN:
+                if writer._cancelled:
+                    self.remove_writer(fd)
+                else:
+                    ready.append(writer)
+        return ready
+
+    def close(self) -> None:
+        self._map.clear()
+        self._epoll.close()
+
+
+class SelectorPoller:
+    """The portable fallback over ``selectors.DefaultSelector``."""
+
+    __slots__ = ("_selector",)
+
+    def __init__(self) -> None:
+        self._selector = selectors.DefaultSelector()
+
+    def __len__(self) -> int:
+        return len(self._selector.get_map())
+
+    def _entry(self, fd: int) -> list[Runnable | None] | None:
+        try:
+            key = self._selector.get_key(fd)
+        except KeyError:
+            return None
+        entry: list[Runnable | None] = key.data
+        return entry
+
+    def _set(self, fd: int, slot: int, handle: Runnable) -> Runnable | None:
+        entry = self._entry(fd)
+        if entry is None:
+            entry = [None, None]
+            entry[slot] = handle
+            self._selector.register(fd, _events_for(entry, 1, 2), entry)
+            return None
+        old = entry[slot]
+        entry[slot] = handle
+        self._selector.modify(fd, _events_for(entry, 1, 2), entry)
+        return old
+
+    def _remove(self, fd: int, slot: int) -> Runnable | None:
+        entry = self._entry(fd)
+        if entry is None or entry[slot] is None:
+            return None
+        old = entry[slot]
+        entry[slot] = None
+        if entry[1 - slot] is None:
+            self._selector.unregister(fd)
+        else:
+            self._selector.modify(fd, _events_for(entry, 1, 2), entry)
+        return old
+
+    def set_reader(self, fd: int, handle: Runnable) -> Runnable | None:
+        return self._set(fd, 0, handle)
+
+    def set_writer(self, fd: int, handle: Runnable) -> Runnable | None:
+        return self._set(fd, 1, handle)
+
+    def remove_reader(self, fd: int) -> Runnable | None:
+        return self._remove(fd, 0)
+
+    def remove_writer(self, fd: int) -> Runnable | None:
+        return self._remove(fd, 1)
+
+    def get_reader(self, fd: int) -> Runnable | None:
+        entry = self._entry(fd)
+        return None if entry is None else entry[0]
+
+    def get_writer(self, fd: int) -> Runnable | None:
+        entry = self._entry(fd)
+        return None if entry is None else entry[1]
+
+    def poll(self, timeout: float | None) -> list[Runnable]:
+        ready: list[Runnable] = []
+        for key, mask in self._selector.select(timeout):
+            reader, writer = key.data
+            if reader is not None and mask & selectors.EVENT_READ:
+                if reader._cancelled:
+                    self.remove_reader(key.fd)
+                else:
+                    ready.append(reader)
+            if writer is not None and mask & selectors.EVENT_WRITE:
+                if writer._cancelled:
+                    self.remove_writer(key.fd)
+                else:
+                    ready.append(writer)
+        return ready
+
+    def close(self) -> None:
+        self._selector.close()
+
+
+def default_poller() -> Poller:
+    """epoll where the OS has it, else the best the ``selectors`` module offers."""
+    if hasattr(select, "epoll"):
+        return EpollPoller()
+    return SelectorPoller()

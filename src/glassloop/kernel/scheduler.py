@@ -1,0 +1,209 @@
+"""The scheduler: a ready queue, a timer heap, and one turn of the loop.
+
+This is the course text's ``Scheduler`` grown up.  The text kept a queue of
+tasks and stepped them; here the queue holds callbacks (a task's step is one),
+timers wait in a heap until due, and when nothing is ready the poller sleeps
+until I/O or the next timer.  One turn (:meth:`Scheduler._run_once`) is:
+
+1. drop cancelled timers (lazily, compacting the heap when they dominate);
+2. poll I/O, blocking only if nothing is ready (and skipping the syscall when no
+   descriptor is registered and there is nothing to wait for);
+3. move due timers to the ready queue;
+4. run the callbacks that were ready at the start of step 4, in FIFO order.
+
+It knows nothing of sockets, asyncio policies or frameworks.  Queued objects
+need ``_cancelled`` and ``_run()``; timers add ``_when`` and ``_scheduled`` and
+compare by ``_when`` (asyncio's ``Handle``/``TimerHandle`` fit).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from typing import Any
+
+from .clock import Clock, MonotonicClock
+from .hooks import Hooks
+from .poller import Poller, default_poller
+from .ready import FifoPolicy, ReadyPolicy
+
+#: Below this many cancelled timers the heap is never rebuilt ...
+_MIN_CANCELLED_TO_COMPACT = 100
+#: ... above it, it is rebuilt when cancelled timers are this share of the heap.
+_CANCELLED_SHARE_TO_COMPACT = 0.5
+#: The longest single wait: some kernels reject larger epoll/select timeouts.
+_MAX_WAIT = 24 * 3600.0
+
+
+class Scheduler:
+    """The kernel of a glassloop loop (ring 1); ``glassloop.Loop`` builds on it."""
+
+    #: Callbacks slower than this are logged when the loop is in debug mode.
+    slow_callback_duration = 0.1
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        ready_policy: ReadyPolicy | None = None,
+        hooks: Hooks | None = None,
+        poller: Poller | None = None,
+    ) -> None:
+        self._ready: deque[Any] = deque()
+        self._timers: list[Any] = []
+        self._cancelled_timers = 0
+        self._stopping = False
+        self._debug = False
+        # Descriptors the loop registers for itself (the wake-up fd): they don't
+        # make a poll worth a syscall when callbacks are already waiting.
+        self._internal_fds = 0
+        self._clock: Clock = clock if clock is not None else MonotonicClock()
+        self._poller: Poller = poller if poller is not None else default_poller()
+        self._ready_policy: ReadyPolicy = FifoPolicy()
+        self._reorder = False
+        self._hooks: Hooks | None = None
+        if ready_policy is not None:
+            self.set_ready_policy(ready_policy)
+        if hooks is not None:
+            self.set_hooks(hooks)
+
+    # -- the seams --------------------------------------------------------
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    def set_clock(self, clock: Clock) -> None:
+        """Swap the clock; only sensible before timers are scheduled."""
+        self._clock = clock
+
+    @property
+    def ready_policy(self) -> ReadyPolicy:
+        return self._ready_policy
+
+    def set_ready_policy(self, policy: ReadyPolicy) -> None:
+        self._ready_policy = policy
+        self._reorder = not isinstance(policy, FifoPolicy)
+
+    @property
+    def hooks(self) -> Hooks | None:
+        return self._hooks
+
+    def set_hooks(self, hooks: Hooks | None) -> None:
+        """Attach an observer; ``None`` (or a bare :class:`Hooks`) detaches it."""
+        self._hooks = None if hooks is None or type(hooks) is Hooks else hooks
+
+    # -- what the kernel needs of the loop above it ------------------------
+
+    def time(self) -> float:
+        return self._clock.time()
+
+    def get_debug(self) -> bool:
+        return self._debug
+
+    def _timer_handle_cancelled(self, handle: Any) -> None:
+        """Called by ``TimerHandle.cancel``: count it; the heap drops it lazily."""
+        if handle._scheduled:
+            self._cancelled_timers += 1
+
+    def _log_slow_callback(self, handle: Any, duration: float) -> None:
+        """Debug mode: report a callback that held the loop too long (loop overrides)."""
+
+    # -- one turn ---------------------------------------------------------
+
+    def _drop_cancelled_timers(self) -> None:
+        timers = self._timers
+        ncancelled = self._cancelled_timers
+        if (
+            ncancelled > _MIN_CANCELLED_TO_COMPACT
+            and ncancelled > _CANCELLED_SHARE_TO_COMPACT * len(timers)
+        ):
+            live = []
+            for timer in timers:
+                if timer._cancelled:
+                    timer._scheduled = False
+                else:
+                    live.append(timer)
+            heapq.heapify(live)
+            self._timers = live
+            self._cancelled_timers = 0
+            return
+        while timers and timers[0]._cancelled:
+            self._cancelled_timers -= 1
+            timer = heapq.heappop(timers)
+            timer._scheduled = False
+
+    def _run_once(self) -> None:
+        if self._cancelled_timers:
+            self._drop_cancelled_timers()
+        ready = self._ready
+        timers = self._timers
+        clock = self._clock
+
+        if ready or self._stopping:
+            timeout: float | None = 0.0
+        elif timers:
+            timeout = timers[0]._when - clock.time()
+            if timeout < 0.0:
+                timeout = 0.0
+            elif timeout > _MAX_WAIT:
+                timeout = _MAX_WAIT
+        else:
+            timeout = None
+
+        poller = self._poller
+        if timeout != 0.0 or len(poller) > self._internal_fds:
+            timeout = clock.wait_timeout(timeout)
+            hooks = self._hooks
+            if hooks is None:
+                events = poller.poll(timeout)
+            else:
+                t0 = clock.time()
+                events = poller.poll(timeout)
+                hooks.poll_waited(timeout, clock.time() - t0, len(events))
+            if events:
+                if self._reorder:
+                    events = self._ready_policy.order(events)
+                ready.extend(events)
+
+        if timers:
+            end = clock.time() + clock.resolution
+            if timers[0]._when < end:
+                due = []
+                pop = heapq.heappop
+                while timers and timers[0]._when < end:
+                    timer = pop(timers)
+                    timer._scheduled = False
+                    due.append(timer)
+                if self._reorder:
+                    due = self._ready_policy.order(due)
+                ready.extend(due)
+
+        # Only what is ready now runs this turn: callbacks scheduled by these
+        # callbacks wait for the next turn, after I/O has had its chance.
+        ntodo = len(ready)
+        if self._hooks is None and not self._debug:
+            popleft = ready.popleft
+            for _ in range(ntodo):
+                handle = popleft()
+                if not handle._cancelled:
+                    handle._run()
+        else:
+            self._run_ready_observed(ntodo)
+
+    def _run_ready_observed(self, ntodo: int) -> None:
+        """The ready batch with timing, for hooks and debug mode's slow-callback log."""
+        ready = self._ready
+        now = self._clock.time
+        for _ in range(ntodo):
+            handle = ready.popleft()
+            if handle._cancelled:
+                continue
+            t0 = now()
+            handle._run()
+            duration = now() - t0
+            hooks = self._hooks
+            if hooks is not None:
+                hooks.callback_ran(handle, duration)
+            if self._debug and duration >= self.slow_callback_duration:
+                self._log_slow_callback(handle, duration)

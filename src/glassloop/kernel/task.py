@@ -1,0 +1,420 @@
+"""glassloop's Task: a coroutine driven step by step by the scheduler.
+
+It is an ``asyncio.Future`` (the C one, so awaiting, callbacks and results cost
+what they cost in asyncio) with our own stepping on top.  It registers itself
+with asyncio's task registry and current-task slot, so ``asyncio.current_task``,
+``all_tasks``, ``timeout``, ``TaskGroup`` and ``shield`` cannot tell it from
+``asyncio.Task``.
+
+Two kinds of body are driven:
+
+* coroutines (``async def`` and ``@types.coroutine`` generators), exactly as
+  asyncio drives them: they yield futures to wait on, or ``None`` to let others
+  run;
+* the course text's generator style (a plain generator that is not a
+  coroutine): ``x = yield sub_generator()`` runs the sub-generator and evaluates
+  to its return value, its exception propagates at the ``yield``; ``yield
+  future`` waits and evaluates to the future's result; any other ``yield`` is a
+  cooperative switch that evaluates to ``None``.  This is the text's
+  ``Task.run`` trampoline with its bugs fixed (the return value is
+  ``StopIteration.value``, not the last value yielded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import itertools
+import linecache
+import reprlib
+import sys
+import traceback
+import types
+from asyncio import CancelledError, InvalidStateError
+from collections.abc import Coroutine, Generator
+from typing import IO, Any, ClassVar, TypeVar
+
+T = TypeVar("T")
+
+_name_counter = itertools.count(1).__next__
+
+_enter_task = asyncio.tasks._enter_task
+_leave_task = asyncio.tasks._leave_task
+_register_task = asyncio.tasks._register_task
+_swap_current_task = getattr(asyncio.tasks, "_swap_current_task", None)
+_register_eager_task = getattr(asyncio.tasks, "_register_eager_task", None)
+_unregister_eager_task = getattr(asyncio.tasks, "_unregister_eager_task", None)
+
+_CO_ITERABLE_COROUTINE = inspect.CO_ITERABLE_COROUTINE
+_SUBCALL_TYPES = (types.GeneratorType, types.CoroutineType)
+
+
+def _is_course_generator(obj: object) -> bool:
+    """A plain generator (not marked ``@types.coroutine``): the course's task style."""
+    return (
+        type(obj) is types.GeneratorType
+        and not obj.gi_code.co_flags & _CO_ITERABLE_COROUTINE
+    )
+
+
+def _is_coroutine(obj: object) -> bool:
+    return asyncio.iscoroutine(obj) and not _is_course_generator(obj)
+
+
+def _frame_of(body: Any) -> types.FrameType | None:
+    frame = getattr(body, "cr_frame", None)
+    if frame is None:
+        frame = getattr(body, "gi_frame", None)
+    return frame
+
+
+def _describe_body(body: Any) -> str:
+    """``name() running at file:line`` / ``name() done, defined at file:line``."""
+    name = getattr(body, "__qualname__", None) or getattr(body, "__name__", None)
+    name = f"{name}()" if name else repr(body)
+    code = getattr(body, "cr_code", None) or getattr(body, "gi_code", None)
+    frame = _frame_of(body)
+    if frame is not None:
+        return f"{name} running at {frame.f_code.co_filename}:{frame.f_lineno}"
+    if code is not None:
+        return f"{name} done, defined at {code.co_filename}:{code.co_firstlineno}"
+    return name
+
+
+class Task(asyncio.Future[T]):
+    """A coroutine (or course-style generator) wrapped in a future."""
+
+    #: Set False to stay quiet when a pending task is garbage collected.
+    _log_destroy_pending: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        coro: Coroutine[Any, Any, T] | Generator[Any, Any, T],
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+        name: str | None = None,
+        context: contextvars.Context | None = None,
+        eager_start: bool = False,
+    ) -> None:
+        super().__init__(loop=loop)
+        if self._source_traceback:
+            del self._source_traceback[-1]
+        # Generator-style bodies keep a call stack of sub-generators; coroutines
+        # never grow it, so their steps take the short path.
+        self._stack: list[Any] | None
+        if _is_course_generator(coro):
+            self._stack = [coro]
+        elif asyncio.iscoroutine(coro):
+            self._stack = None
+        else:
+            # The future is already initialised, so __del__ works; it must not
+            # also complain that this never-started task is pending.
+            self._log_destroy_pending = False  # type: ignore[misc]
+            raise TypeError(f"a coroutine was expected, got {coro!r}")
+        self._name = f"Task-{_name_counter()}" if name is None else str(name)
+        self._coro = coro
+        self._context = contextvars.copy_context() if context is None else context
+        self._fut_waiter: asyncio.Future[Any] | None = None
+        self._must_cancel = False
+        self._num_cancels_requested = 0
+        self._send_value: Any = None
+        loop = self._loop
+        hooks = getattr(loop, "_hooks", None)
+        if hooks is not None:
+            hooks.task_created(self)
+        if eager_start and _swap_current_task is not None and loop.is_running():
+            self.__eager_start()
+        else:
+            loop.call_soon(self.__step, context=self._context)
+            _register_task(self)
+
+    def __del__(self) -> None:
+        if not self.done() and self._log_destroy_pending and hasattr(self, "_context"):
+            context: dict[str, Any] = {
+                "task": self,
+                "message": "Task was destroyed but it is pending!",
+            }
+            if self._source_traceback:
+                context["source_traceback"] = self._source_traceback
+            self._loop.call_exception_handler(context)
+        super().__del__()  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        state = self._state.lower()
+        if state == "pending" and self._num_cancels_requested:
+            state = "cancelling"
+        info = [state, f"name={self._name!r}", f"coro=<{_describe_body(self._coro)}>"]
+        if self._state == "FINISHED":
+            if self._exception is not None:
+                info.append(f"exception={self._exception!r}")
+            else:
+                info.append(f"result={reprlib.repr(self._result)}")
+        if self._fut_waiter is not None:
+            info.append(f"wait_for={self._fut_waiter!r}")
+        callbacks = self._callbacks
+        if callbacks:
+            names = [getattr(cb, "__qualname__", repr(cb)) for cb, _ in callbacks[:2]]
+            if len(callbacks) > 2:
+                names.append(f"<{len(callbacks) - 2} more>")
+            info.append(f"cb=[{', '.join(names)}]")
+        if self._source_traceback:
+            frame = self._source_traceback[-1]
+            info.append(f"created at {frame[0]}:{frame[1]}")
+        return f"<{type(self).__name__} {' '.join(info)}>"
+
+    # -- the asyncio.Task surface ----------------------------------------
+
+    def get_coro(self) -> Any:
+        return self._coro
+
+    def get_context(self) -> contextvars.Context:
+        return self._context
+
+    def get_name(self) -> str:
+        return self._name
+
+    def set_name(self, value: object) -> None:
+        self._name = str(value)
+
+    def set_result(self, result: Any) -> None:
+        raise RuntimeError("Task does not support set_result operation")
+
+    def set_exception(self, exception: type | BaseException) -> None:
+        raise RuntimeError("Task does not support set_exception operation")
+
+    def cancel(self, msg: Any | None = None) -> bool:
+        """Ask the body to stop: a CancelledError is thrown in at its next step."""
+        self._log_traceback = False
+        if self.done():
+            return False
+        self._num_cancels_requested += 1
+        waiter = self._fut_waiter
+        if waiter is not None and waiter.cancel(msg=msg):
+            return True
+        self._must_cancel = True
+        self._cancel_message = msg
+        return True
+
+    def cancelling(self) -> int:
+        return self._num_cancels_requested
+
+    def uncancel(self) -> int:
+        if self._num_cancels_requested > 0:
+            self._num_cancels_requested -= 1
+            if self._num_cancels_requested == 0 and sys.version_info >= (3, 13):
+                self._must_cancel = False
+        return self._num_cancels_requested
+
+    def get_stack(self, *, limit: int | None = None) -> list[types.FrameType]:
+        """Frames of the suspended body (outermost first), or of its traceback."""
+        frames: list[types.FrameType] = []
+        if self.done() and not self.cancelled() and self._exception is not None:
+            tb = self._exception.__traceback__
+            while tb is not None:
+                if limit is not None and len(frames) >= limit:
+                    break
+                frames.append(tb.tb_frame)
+                tb = tb.tb_next
+            return frames
+        bodies = self._stack if self._stack is not None else [self._coro]
+        for body in bodies:
+            frame = _frame_of(body)
+            if frame is not None:
+                frames.append(frame)
+        if limit is not None:
+            frames = frames[-limit:] if limit >= 0 else frames[:-limit]
+        return frames
+
+    def print_stack(self, *, limit: int | None = None, file: IO[str] | None = None) -> None:
+        out = sys.stdout if file is None else file
+        frames = self.get_stack(limit=limit)
+        exc = self._exception if self.done() and not self.cancelled() else None
+        if not frames:
+            print(f"No stack for {self!r}", file=out)
+        elif exc is not None:
+            print(f"Traceback for {self!r} (most recent call last):", file=out)
+        else:
+            print(f"Stack for {self!r} (most recent call last):", file=out)
+        entries = []
+        for frame in frames:
+            code = frame.f_code
+            linecache.checkcache(code.co_filename)
+            entries.append((code.co_filename, frame.f_lineno, code.co_name, None))
+        summary = traceback.StackSummary.from_list(entries)
+        for line in summary.format():
+            print(line, file=out, end="")
+        if exc is not None:
+            for line in traceback.format_exception_only(type(exc), exc):
+                print(line, file=out, end="")
+
+    # -- stepping ----------------------------------------------------------
+
+    def __eager_start(self) -> None:
+        """3.12+ eager start: run the first step now, inside the creator's turn."""
+        assert _swap_current_task is not None
+        assert _register_eager_task is not None and _unregister_eager_task is not None
+        loop = self._loop
+        previous = _swap_current_task(loop, self)
+        try:
+            _register_eager_task(self)
+            try:
+                self._context.run(self.__run_step, None)
+            finally:
+                _unregister_eager_task(self)
+        finally:
+            _swap_current_task(loop, previous)
+            if not self.done():
+                _register_task(self)
+
+    def __step(self, exc: BaseException | None = None) -> None:
+        if self.done():
+            raise InvalidStateError(f"_step(): already done: {self!r}, {exc!r}")
+        if self._must_cancel:
+            if not isinstance(exc, CancelledError):
+                exc = self._make_cancelled_error()
+            self._must_cancel = False
+        self._fut_waiter = None
+        loop = self._loop
+        _enter_task(loop, self)
+        try:
+            self.__run_step(exc)
+        finally:
+            _leave_task(loop, self)
+
+    def __run_step(self, exc: BaseException | None) -> None:
+        hooks = getattr(self._loop, "_hooks", None)
+        if hooks is not None:
+            hooks.step_started(self)
+        try:
+            if self._stack is None:
+                self.__drive_coroutine(exc)
+            else:
+                self.__drive_generators(exc)
+        finally:
+            if hooks is not None:
+                hooks.step_ended(self)
+                if self.done():
+                    hooks.task_done(self)
+
+    def __drive_coroutine(self, exc: BaseException | None) -> None:
+        coro: Any = self._coro
+        try:
+            if exc is None:
+                result = coro.send(None)
+            else:
+                result = coro.throw(exc)
+        except StopIteration as stop:
+            self.__finish(stop.value)
+        except CancelledError as cancelled:
+            self.__finish_cancelled(cancelled)
+        except (KeyboardInterrupt, SystemExit) as fatal:
+            super().set_exception(fatal)
+            raise
+        except BaseException as error:
+            super().set_exception(error)
+        else:
+            self.__wait_on(result)
+
+    def __drive_generators(self, exc: BaseException | None) -> None:
+        """The course's trampoline: run sub-generators on our own call stack."""
+        stack = self._stack
+        assert stack is not None
+        value, self._send_value = self._send_value, None
+        while True:
+            body = stack[-1]
+            try:
+                if exc is None:
+                    result = body.send(value)
+                else:
+                    result, exc = body.throw(exc), None
+            except StopIteration as stop:
+                stack.pop()
+                if not stack:
+                    self.__finish(stop.value)
+                    return
+                value = stop.value
+                continue
+            except BaseException as error:
+                stack.pop()
+                if stack:
+                    exc, value = error, None
+                    continue
+                if isinstance(error, CancelledError):
+                    self.__finish_cancelled(error)
+                else:
+                    super().set_exception(error)
+                    if isinstance(error, (KeyboardInterrupt, SystemExit)):
+                        raise
+                return
+            if isinstance(result, _SUBCALL_TYPES):
+                stack.append(result)
+                value = None
+                continue
+            if getattr(result, "_asyncio_future_blocking", None) is not None:
+                self.__wait_on(result)
+            else:
+                # Anything else yielded is a cooperative switch.
+                self._loop.call_soon(self.__step, context=self._context)
+            return
+
+    def __finish(self, value: Any) -> None:
+        if self._must_cancel:
+            # cancel() came while the body was finishing: honour it, as asyncio does.
+            self._must_cancel = False
+            super().cancel(msg=self._cancel_message)
+        else:
+            super().set_result(value)
+
+    def __finish_cancelled(self, cancelled: CancelledError) -> None:
+        msg = cancelled.args[0] if cancelled.args else None
+        super().cancel(msg=msg)
+
+    def __wait_on(self, result: Any) -> None:
+        """Act on what one step yielded: a future to wait for, or a bare yield."""
+        loop = self._loop
+        blocking = getattr(result, "_asyncio_future_blocking", None)
+        if blocking is not None:
+            get_loop = getattr(result, "get_loop", None)
+            result_loop = get_loop() if get_loop is not None else result._loop
+            if result_loop is not loop:
+                error: BaseException = RuntimeError(
+                    f"Task {self!r} got Future {result!r} attached to a different loop"
+                )
+            elif not blocking:
+                error = RuntimeError(
+                    f"yield was used instead of yield from in task {self!r} with {result!r}"
+                )
+            elif result is self:
+                error = RuntimeError(f"Task cannot await on itself: {self!r}")
+            else:
+                result._asyncio_future_blocking = False
+                result.add_done_callback(self.__wakeup, context=self._context)
+                self._fut_waiter = result
+                if self._must_cancel and result.cancel(msg=self._cancel_message):
+                    self._must_cancel = False
+                return
+        elif result is None:
+            loop.call_soon(self.__step, context=self._context)
+            return
+        elif inspect.isgenerator(result):
+            error = RuntimeError(
+                f"yield was used instead of yield from for generator in task {self!r} "
+                f"with {result!r}"
+            )
+        else:
+            error = RuntimeError(f"Task got bad yield: {result!r}")
+        loop.call_soon(self.__step, error, context=self._context)
+
+    def __wakeup(self, future: asyncio.Future[Any]) -> None:
+        try:
+            value = future.result()
+        except BaseException as exc:
+            self.__step(exc)
+        else:
+            if self._stack is not None:
+                # Only generator-style bodies receive the value at their yield;
+                # a coroutine's ``await`` reads the result from the future itself.
+                self._send_value = value
+            self.__step()
+

@@ -1,0 +1,751 @@
+"""``glassloop.Loop``: the asyncio event-loop surface over the kernel (ring 2).
+
+The kernel runs callbacks, timers and polls; this module adds what asyncio
+promises on top: argument checks with asyncio's exception types, running and
+stopping, the asyncgen hooks, the exception handler, debug mode, executors, the
+thread-safe wake-up, file-descriptor watching and the low-level ``sock_*``
+coroutines.  Transports and servers live in ``io/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import errno
+import functools
+import heapq
+import inspect
+import logging
+import os
+import socket
+import ssl
+import sys
+import threading
+import traceback
+import warnings
+import weakref
+from asyncio import events, futures
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from .kernel.clock import Clock
+from .kernel.hooks import Hooks
+from .kernel.poller import Poller
+from .kernel.ready import ReadyPolicy
+from .kernel.scheduler import Scheduler
+from .kernel.task import Task
+
+T = TypeVar("T")
+
+#: The logger asyncio users already configure; glassloop reports through it too.
+logger = logging.getLogger("asyncio")
+
+_Handle = events.Handle
+_TimerHandle = events.TimerHandle
+_CO_COROUTINE_FLAGS = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE
+_DEBUG_STACK_DEPTH = 10
+_ExceptionHandler = Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object]
+
+
+def _debug_from_environment() -> bool:
+    """asyncio's rule: dev mode or PYTHONASYNCIODEBUG turns debug on."""
+    return sys.flags.dev_mode or (
+        not sys.flags.ignore_environment and bool(os.environ.get("PYTHONASYNCIODEBUG"))
+    )
+
+
+def _check_callback(callback: object, method: str) -> None:
+    """Reject what asyncio rejects, with asyncio's words, before it is queued."""
+    code = getattr(callback, "__code__", None)
+    if code is not None and type(code) is type(_check_callback.__code__):
+        if code.co_flags & _CO_COROUTINE_FLAGS:
+            raise TypeError(f"coroutines cannot be used with {method}()")
+        return
+    if asyncio.iscoroutine(callback) or inspect.iscoroutinefunction(callback):
+        raise TypeError(f"coroutines cannot be used with {method}()")
+    if not callable(callback):
+        raise TypeError(f"a callable object was expected by {method}(), got {callback!r}")
+
+
+def _fileobj_to_fd(fileobj: Any) -> int:
+    if isinstance(fileobj, int):
+        fd = fileobj
+    else:
+        try:
+            fd = int(fileobj.fileno())
+        except (AttributeError, TypeError, ValueError):
+            raise ValueError(f"Invalid file object: {fileobj!r}") from None
+    if fd < 0:
+        raise ValueError(f"Invalid file descriptor: {fd}")
+    return fd
+
+
+def _set_result_unless_cancelled(fut: asyncio.Future[Any], result: Any) -> None:
+    if not fut.cancelled():
+        fut.set_result(result)
+
+
+def _stop_loop_when_done(fut: asyncio.Future[Any]) -> None:
+    """run_until_complete's callback: stop, unless a BaseException must propagate."""
+    if not fut.cancelled():
+        exc = fut.exception()
+        if isinstance(exc, (SystemExit, KeyboardInterrupt)):
+            # run_forever will raise it on its own; stopping would swallow it.
+            return
+    fut.get_loop().stop()
+
+
+def _is_numeric_address(host: Any, family: int) -> bool:
+    if not isinstance(host, str):
+        return False
+    for fam in (socket.AF_INET, socket.AF_INET6):
+        if family not in (0, fam):
+            continue
+        try:
+            socket.inet_pton(fam, host.partition("%")[0])
+        except (OSError, ValueError):
+            continue
+        return True
+    return False
+
+
+class Loop(Scheduler, asyncio.AbstractEventLoop):
+    """A complete asyncio event loop whose scheduler is glassloop's kernel."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        ready_policy: ReadyPolicy | None = None,
+        hooks: Hooks | None = None,
+        poller: Poller | None = None,
+    ) -> None:
+        super().__init__(clock=clock, ready_policy=ready_policy, hooks=hooks, poller=poller)
+        self._closed = False
+        self._thread_id: int | None = None
+        self._debug = _debug_from_environment()
+        self._exception_handler: _ExceptionHandler | None = None
+        self._task_factory: Any = None
+        self._default_executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._executor_shutdown_called = False
+        self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._asyncgens_shutdown_called = False
+        self._coroutine_origin_tracking: int | None = None
+        self._wakeup_r, self._wakeup_w = os.pipe()
+        os.set_blocking(self._wakeup_r, False)
+        os.set_blocking(self._wakeup_w, False)
+        self._poller.set_reader(
+            self._wakeup_r, _Handle(self._drain_wakeup, (), self, None)
+        )
+        self._internal_fds = 1
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} running={self.is_running()} "
+            f"closed={self._closed} debug={self._debug}>"
+        )
+
+    # -- running and stopping ------------------------------------------------
+
+    def _check_closed(self) -> None:
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+
+    def _check_running(self) -> None:
+        if self.is_running():
+            raise RuntimeError("This event loop is already running")
+        if events._get_running_loop() is not None:
+            raise RuntimeError("Cannot run the event loop while another loop is running")
+
+    def _check_thread(self) -> None:
+        """Debug mode: non-threadsafe calls from another thread are bugs; say so."""
+        if self._thread_id is not None and self._thread_id != threading.get_ident():
+            raise RuntimeError(
+                "Non-thread-safe operation invoked on an event loop other than the current one"
+            )
+
+    def run_forever(self) -> None:
+        self._check_closed()
+        self._check_running()
+        self._set_coroutine_origin_tracking(self._debug)
+        old_hooks = sys.get_asyncgen_hooks()
+        try:
+            self._thread_id = threading.get_ident()
+            sys.set_asyncgen_hooks(
+                firstiter=self._asyncgen_firstiter_hook,
+                finalizer=self._asyncgen_finalizer_hook,
+            )
+            events._set_running_loop(self)
+            run_once = self._run_once
+            while True:
+                run_once()
+                if self._stopping:
+                    break
+        finally:
+            self._stopping = False
+            self._thread_id = None
+            events._set_running_loop(None)
+            self._set_coroutine_origin_tracking(False)
+            sys.set_asyncgen_hooks(*old_hooks)
+
+    def run_until_complete(self, future: Awaitable[T]) -> T:
+        self._check_closed()
+        self._check_running()
+        new_task = not futures.isfuture(future)
+        fut: asyncio.Future[T] = asyncio.ensure_future(future, loop=self)
+        if new_task:
+            # A task we made is ours to reap: no "destroyed but pending" noise.
+            fut._log_destroy_pending = False  # type: ignore[attr-defined]
+        fut.add_done_callback(_stop_loop_when_done)
+        try:
+            self.run_forever()
+        except BaseException:
+            if new_task and fut.done() and not fut.cancelled():
+                # The exception propagates; don't also log it as never retrieved.
+                fut.exception()
+            raise
+        finally:
+            fut.remove_done_callback(_stop_loop_when_done)
+        if not fut.done():
+            raise RuntimeError("Event loop stopped before Future completed.")
+        return fut.result()
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    def is_running(self) -> bool:
+        return self._thread_id is not None
+
+    def is_closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self._closed:
+            return
+        if self._debug:
+            logger.debug("Close %r", self)
+        self._closed = True
+        self._ready.clear()
+        self._timers.clear()
+        self._cancelled_timers = 0
+        executor = self._default_executor
+        if executor is not None:
+            self._default_executor = None
+            executor.shutdown(wait=False)
+        self._poller.close()
+        os.close(self._wakeup_r)
+        os.close(self._wakeup_w)
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if not getattr(self, "_closed", True):
+            _warn(f"unclosed event loop {self!r}", ResourceWarning, source=self)
+            if not self.is_running():
+                self.close()
+
+    def _set_coroutine_origin_tracking(self, enabled: bool) -> None:
+        if bool(enabled) == (self._coroutine_origin_tracking is not None):
+            return
+        if enabled:
+            self._coroutine_origin_tracking = sys.get_coroutine_origin_tracking_depth()
+            sys.set_coroutine_origin_tracking_depth(_DEBUG_STACK_DEPTH)
+        else:
+            assert self._coroutine_origin_tracking is not None
+            sys.set_coroutine_origin_tracking_depth(self._coroutine_origin_tracking)
+            self._coroutine_origin_tracking = None
+
+    # -- scheduling callbacks ------------------------------------------------
+
+    def call_soon(
+        self, callback: Callable[..., object], *args: Any, context: contextvars.Context | None = None
+    ) -> asyncio.Handle:
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if self._debug:
+            self._check_thread()
+        _check_callback(callback, "call_soon")
+        handle = _Handle(callback, args, self, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
+        self._ready.append(handle)
+        return handle
+
+    def call_soon_threadsafe(
+        self, callback: Callable[..., object], *args: Any, context: contextvars.Context | None = None
+    ) -> asyncio.Handle:
+        self._check_closed()
+        _check_callback(callback, "call_soon_threadsafe")
+        handle = _Handle(callback, args, self, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
+        self._ready.append(handle)
+        self._write_to_self()
+        return handle
+
+    def call_later(
+        self,
+        delay: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.TimerHandle:
+        if delay is None:
+            raise TypeError("delay must not be None")
+        timer = self.call_at(self._clock.time() + delay, callback, *args, context=context)
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        return timer
+
+    def call_at(
+        self,
+        when: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.TimerHandle:
+        if when is None:
+            raise TypeError("when cannot be None")
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if self._debug:
+            self._check_thread()
+        _check_callback(callback, "call_at")
+        timer = _TimerHandle(when, callback, args, self, context)
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        self._push_timer(timer)
+        return timer
+
+    def _push_timer(self, timer: asyncio.TimerHandle) -> None:
+        heapq.heappush(self._timers, timer)
+        timer._scheduled = True  # type: ignore[attr-defined]
+
+    def _write_to_self(self) -> None:
+        """Wake a loop blocked in poll; a full pipe means it is already awake."""
+        try:
+            os.write(self._wakeup_w, b"\0")
+        except OSError:
+            pass
+
+    def _drain_wakeup(self) -> None:
+        try:
+            while os.read(self._wakeup_r, 4096):
+                pass
+        except OSError:
+            pass
+
+    # -- futures and tasks ---------------------------------------------------
+
+    def create_future(self) -> asyncio.Future[Any]:
+        return asyncio.Future(loop=self)
+
+    def create_task(  # type: ignore[override]
+        self,
+        coro: Any,
+        *,
+        name: str | None = None,
+        context: contextvars.Context | None = None,
+        **kwargs: Any,
+    ) -> asyncio.Task[Any]:
+        self._check_closed()
+        factory = self._task_factory
+        if factory is None:
+            task: Any = Task(coro, loop=self, name=name, context=context, **kwargs)
+            if task._source_traceback:
+                del task._source_traceback[-1]
+            return task  # type: ignore[no-any-return]
+        if context is not None:
+            kwargs["context"] = context
+        task = factory(self, coro, **kwargs)
+        if name is not None:
+            task.set_name(name)
+        return task  # type: ignore[no-any-return]
+
+    def set_task_factory(self, factory: Any) -> None:
+        if factory is not None and not callable(factory):
+            raise TypeError("task factory must be a callable or None")
+        self._task_factory = factory
+
+    def get_task_factory(self) -> Any:
+        return self._task_factory
+
+    # -- asynchronous generators --------------------------------------------
+
+    def _asyncgen_firstiter_hook(self, agen: Any) -> None:
+        if self._asyncgens_shutdown_called:
+            warnings.warn(
+                f"asynchronous generator {agen!r} was scheduled after "
+                f"loop.shutdown_asyncgens() call",
+                ResourceWarning,
+                source=self,
+            )
+        self._asyncgens.add(agen)
+
+    def _asyncgen_finalizer_hook(self, agen: Any) -> None:
+        self._asyncgens.discard(agen)
+        if not self._closed:
+            self.call_soon_threadsafe(self.create_task, agen.aclose())
+
+    async def shutdown_asyncgens(self) -> None:
+        self._asyncgens_shutdown_called = True
+        if not len(self._asyncgens):
+            return
+        closing = list(self._asyncgens)
+        self._asyncgens.clear()
+        results = await asyncio.gather(
+            *[agen.aclose() for agen in closing], return_exceptions=True
+        )
+        for agen, result in zip(closing, results, strict=True):
+            if isinstance(result, Exception):
+                self.call_exception_handler(
+                    {
+                        "message": f"an error occurred during closing of "
+                        f"asynchronous generator {agen!r}",
+                        "exception": result,
+                        "asyncgen": agen,
+                    }
+                )
+
+    # -- executors ----------------------------------------------------------
+
+    def run_in_executor(
+        self, executor: concurrent.futures.Executor | None, func: Callable[..., T], *args: Any
+    ) -> asyncio.Future[T]:
+        self._check_closed()
+        _check_callback(func, "run_in_executor")
+        if executor is None:
+            executor = self._default_executor
+            if executor is None:
+                if self._executor_shutdown_called:
+                    raise RuntimeError("Executor shutdown has been called")
+                executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="glassloop")
+                self._default_executor = executor
+        return asyncio.wrap_future(executor.submit(func, *args), loop=self)
+
+    def set_default_executor(self, executor: Any) -> None:
+        if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
+            raise TypeError("executor must be ThreadPoolExecutor")
+        self._default_executor = executor
+
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
+        self._executor_shutdown_called = True
+        executor = self._default_executor
+        if executor is None:
+            return
+        done = self.create_future()
+        thread = threading.Thread(target=self._join_executor, args=(executor, done))
+        thread.start()
+        try:
+            if timeout is None:
+                await done
+            else:
+                try:
+                    await asyncio.wait_for(asyncio.shield(done), timeout)
+                except TimeoutError:
+                    warnings.warn(
+                        f"The executor did not finishing joining its threads within "
+                        f"{timeout} seconds.",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                    executor.shutdown(wait=False)
+        finally:
+            thread.join(timeout)
+
+    def _join_executor(
+        self, executor: concurrent.futures.ThreadPoolExecutor, done: asyncio.Future[None]
+    ) -> None:
+        try:
+            executor.shutdown(wait=True)
+            if not self._closed:
+                self.call_soon_threadsafe(_set_result_unless_cancelled, done, None)
+        except Exception as exc:
+            if not self._closed and not done.cancelled():
+                self.call_soon_threadsafe(done.set_exception, exc)
+
+    # -- errors and debug ---------------------------------------------------
+
+    def get_exception_handler(self) -> _ExceptionHandler | None:
+        return self._exception_handler
+
+    def set_exception_handler(self, handler: _ExceptionHandler | None) -> None:
+        if handler is not None and not callable(handler):
+            raise TypeError(f"A callable object or None is expected, got {handler!r}")
+        self._exception_handler = handler
+
+    def default_exception_handler(self, context: dict[str, Any]) -> None:
+        message = context.get("message") or "Unhandled exception in event loop"
+        exception = context.get("exception")
+        exc_info: Any = (
+            (type(exception), exception, exception.__traceback__) if exception else False
+        )
+        lines = [message]
+        for key in sorted(context):
+            if key in ("message", "exception"):
+                continue
+            value = context[key]
+            if key in ("source_traceback", "handle_traceback"):
+                value = "".join(traceback.format_list(value)).rstrip()
+                title = "Object created at" if key == "source_traceback" else "Handle created at"
+                lines.append(f"{title} (most recent call last):\n{value}")
+                continue
+            lines.append(f"{key}: {value!r}")
+        logger.error("\n".join(lines), exc_info=exc_info)
+
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        handler = self._exception_handler
+        if handler is None:
+            try:
+                self.default_exception_handler(context)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException:
+                logger.error("Exception in default exception handler", exc_info=True)
+            return
+        try:
+            handler(self, context)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            try:
+                self.default_exception_handler(
+                    {
+                        "message": "Unhandled error in exception handler",
+                        "exception": exc,
+                        "context": context,
+                    }
+                )
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException:
+                logger.error(
+                    "Exception in default exception handler while handling an "
+                    "unexpected error in custom exception handler",
+                    exc_info=True,
+                )
+
+    def get_debug(self) -> bool:
+        return self._debug
+
+    def set_debug(self, enabled: bool) -> None:
+        self._debug = enabled
+        if self.is_running():
+            self.call_soon_threadsafe(self._set_coroutine_origin_tracking, enabled)
+
+    def _log_slow_callback(self, handle: Any, duration: float) -> None:
+        logger.warning("Executing %r took %.3f seconds", handle, duration)
+
+    # -- watching file descriptors ----------------------------------------
+
+    def _watch(self, fd: Any, writing: bool, callback: Callable[..., object], args: Any) -> Any:
+        self._check_closed()
+        fileno = _fileobj_to_fd(fd)
+        if self._debug:
+            self._check_thread()
+        _check_callback(callback, "add_writer" if writing else "add_reader")
+        handle = _Handle(callback, args, self, None)
+        if writing:
+            old = self._poller.set_writer(fileno, handle)
+        else:
+            old = self._poller.set_reader(fileno, handle)
+        if old is not None:
+            old.cancel()
+        return handle
+
+    def _unwatch(self, fd: Any, writing: bool) -> bool:
+        if self._closed:
+            return False
+        fileno = _fileobj_to_fd(fd)
+        if writing:
+            old = self._poller.remove_writer(fileno)
+        else:
+            old = self._poller.remove_reader(fileno)
+        if old is None:
+            return False
+        old.cancel()
+        return True
+
+    def add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
+        self._watch(fd, False, callback, args)
+
+    def add_writer(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
+        self._watch(fd, True, callback, args)
+
+    def remove_reader(self, fd: Any) -> bool:
+        return self._unwatch(fd, False)
+
+    def remove_writer(self, fd: Any) -> bool:
+        return self._unwatch(fd, True)
+
+    # -- low-level socket operations --------------------------------------
+
+    def _check_socket(self, sock: socket.socket) -> None:
+        if isinstance(sock, ssl.SSLSocket):
+            raise TypeError("Socket cannot be of type SSLSocket")
+        if self._debug and sock.gettimeout() != 0:
+            raise ValueError("the socket must be non-blocking")
+
+    def _wait_fd(
+        self, sock: socket.socket, writing: bool, attempt: Callable[[asyncio.Future[Any]], None]
+    ) -> asyncio.Future[Any]:
+        """A future that ``attempt`` completes, retried each time ``sock`` is ready.
+
+        The watch is removed when the future is done (or cancelled), unless a
+        later call on the same socket has already replaced it.
+        """
+        fut = self.create_future()
+        fd = sock.fileno()
+        handle = self._watch(fd, writing, attempt, (fut,))
+
+        def unwatch(_: asyncio.Future[Any]) -> None:
+            if not handle.cancelled():
+                self._unwatch(fd, writing)
+
+        fut.add_done_callback(unwatch)
+        return fut
+
+    async def _sock_op(
+        self, sock: socket.socket, writing: bool, op: Callable[..., T], *args: Any
+    ) -> T:
+        """Try ``op`` now; if it would block, retry it whenever ``sock`` is ready."""
+        self._check_socket(sock)
+        try:
+            return op(*args)
+        except (BlockingIOError, InterruptedError):
+            pass
+
+        def attempt(fut: asyncio.Future[Any]) -> None:
+            if fut.done():
+                return
+            try:
+                result = op(*args)
+            except (BlockingIOError, InterruptedError):
+                return
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(result)
+
+        return await self._wait_fd(sock, writing, attempt)  # type: ignore[no-any-return]
+
+    async def sock_recv(self, sock: socket.socket, nbytes: int) -> bytes:
+        return await self._sock_op(sock, False, sock.recv, nbytes)
+
+    async def sock_recv_into(self, sock: socket.socket, buf: Any) -> int:
+        return await self._sock_op(sock, False, sock.recv_into, buf)
+
+    async def sock_recvfrom(self, sock: socket.socket, bufsize: int) -> tuple[bytes, Any]:
+        return await self._sock_op(sock, False, sock.recvfrom, bufsize)
+
+    async def sock_recvfrom_into(
+        self, sock: socket.socket, buf: Any, nbytes: int = 0
+    ) -> tuple[int, Any]:
+        if not nbytes:
+            nbytes = len(buf)
+        return await self._sock_op(sock, False, sock.recvfrom_into, buf, nbytes)
+
+    async def sock_sendto(self, sock: socket.socket, data: Any, address: Any) -> int:
+        return await self._sock_op(sock, True, sock.sendto, data, address)
+
+    async def sock_sendall(self, sock: socket.socket, data: Any) -> None:
+        self._check_socket(sock)
+        try:
+            sent = sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        view = memoryview(data).cast("B")
+        if sent == len(view):
+            return
+        progress = [sent]
+
+        def attempt(fut: asyncio.Future[Any]) -> None:
+            if fut.done():
+                return
+            start = progress[0]
+            try:
+                n = sock.send(view[start:])
+            except (BlockingIOError, InterruptedError):
+                return
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                fut.set_exception(exc)
+                return
+            start += n
+            progress[0] = start
+            if start == len(view):
+                fut.set_result(None)
+
+        await self._wait_fd(sock, True, attempt)
+
+    async def sock_connect(self, sock: socket.socket, address: Any) -> None:
+        self._check_socket(sock)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            address = await self._resolve_for_socket(sock, address)
+        try:
+            sock.connect(address)
+            return
+        except (BlockingIOError, InterruptedError):
+            pass
+
+        def attempt(fut: asyncio.Future[Any]) -> None:
+            if fut.done():
+                return
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err in (errno.EINPROGRESS, errno.EALREADY, errno.EINTR):
+                return
+            if err:
+                fut.set_exception(OSError(err, f"Connect call failed {address}"))
+            else:
+                fut.set_result(None)
+
+        await self._wait_fd(sock, True, attempt)
+
+    async def _resolve_for_socket(self, sock: socket.socket, address: Any) -> Any:
+        """A connectable address for ``sock``: numeric hosts skip the resolver."""
+        if not isinstance(address, tuple) or len(address) < 2:
+            raise TypeError(f"address must be a (host, port) tuple, got {address!r}")
+        host, port = address[0], address[1]
+        if _is_numeric_address(host, sock.family) and isinstance(port, int):
+            return address
+        infos = await self.getaddrinfo(
+            host, port, family=sock.family, type=sock.type, proto=sock.proto
+        )
+        if not infos:
+            raise OSError(f"getaddrinfo({host!r}) returned empty list")
+        return infos[0][4]
+
+    async def sock_accept(self, sock: socket.socket) -> tuple[socket.socket, Any]:
+        conn, address = await self._sock_op(sock, False, sock.accept)
+        conn.setblocking(False)
+        return conn, address
+
+    # -- name resolution ----------------------------------------------------
+
+    async def getaddrinfo(
+        self,
+        host: Any,
+        port: Any,
+        *,
+        family: int = 0,
+        type: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+    ) -> list[Any]:
+        getaddrinfo = functools.partial(
+            socket.getaddrinfo, host, port, family, type, proto, flags
+        )
+        return await self.run_in_executor(None, getaddrinfo)
+
+    async def getnameinfo(self, sockaddr: Any, flags: int = 0) -> tuple[str, str]:
+        return await self.run_in_executor(None, socket.getnameinfo, sockaddr, flags)
+
+
+def new_event_loop() -> Loop:
+    """A fresh glassloop loop (not set as current: that is the policy's job)."""
+    return Loop()
+
