@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# THE test command: every check CI runs, on every Python glassloop supports.
+#
+#   bash scripts/test.sh            # everything (what CI runs)
+#   PYTHONS="3.12" bash scripts/test.sh   # one interpreter, while iterating
+#
+# Each step runs even when an earlier one failed, so one run shows every
+# problem; the exit status is non-zero if any step failed.  A summary of the
+# steps comes last.
+set -u
+cd "$(dirname "$0")/.." || exit 2
+# shellcheck source=scripts/_venv.sh
+. scripts/_venv.sh
+
+PYTHONS=${PYTHONS:-"3.11 3.12 3.13"}
+LINT_PYTHON=3.11
+
+declare -a STEP_NAMES=() STEP_RESULTS=() STEP_SECONDS=()
+TESTS_PASSED=0 TESTS_FAILED=0 TESTS_SKIPPED=0
+FAILED=0
+
+record() {  # record NAME RESULT SECONDS
+    STEP_NAMES+=("$1"); STEP_RESULTS+=("$2"); STEP_SECONDS+=("$3")
+    case $2 in ok|"ok "*) ;; *) FAILED=1 ;; esac
+}
+
+# step NAME CMD... : run CMD, record ok/FAIL and how long it took
+step() {
+    local name=$1 start rc; shift
+    echo
+    echo "==== $name"
+    start=$SECONDS
+    "$@"; rc=$?
+    if [ $rc -eq 0 ]; then record "$name" ok $((SECONDS - start))
+    else record "$name" "FAIL (exit $rc)" $((SECONDS - start)); fi
+}
+
+# pytest's closing line ("=== 3 failed, 120 passed, 4 skipped in 2.1s ===")
+# is added up across interpreters so the last line of this script says how
+# many tests ran in all.
+count_tests() {
+    local line=$1 n word
+    for word in passed failed skipped error errors; do
+        n=$(printf '%s\n' "$line" | grep -oE "[0-9]+ $word" | head -n1 | cut -d' ' -f1)
+        [ -n "$n" ] || continue
+        case $word in
+            passed) TESTS_PASSED=$((TESTS_PASSED + n)) ;;
+            skipped) TESTS_SKIPPED=$((TESTS_SKIPPED + n)) ;;
+            *) TESTS_FAILED=$((TESTS_FAILED + n)) ;;
+        esac
+    done
+}
+
+run_pytest() {  # run_pytest PY LOG
+    local py=$1 log=$2 rc
+    "$py" -m pytest -p no:cacheprovider tests/unit tests/conformance 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    count_tests "$(grep -E '^=+ .*(passed|failed|skipped|error|no tests ran).* in [0-9.]+s' "$log" | tail -n1)"
+    if [ "$rc" -eq 5 ]; then
+        # Exit 5 means pytest collected nothing.  Our own unit tests always
+        # exist, so an empty run means collection is broken: that must fail,
+        # not pass silently.
+        echo "error: pytest collected no tests (exit 5): check tests/ and conftest.py" >&2
+    fi
+    return "$rc"
+}
+
+run_conformance() {  # run_conformance PY
+    local py=$1
+    if [ ! -f tests/conformance/run.py ]; then
+        echo "error: tests/conformance/run.py is missing" >&2
+        return 1
+    fi
+    "$py" tests/conformance/run.py
+}
+
+LOGDIR=$(mktemp -d "${TMPDIR:-/tmp}/glassloop-test.XXXXXX")
+trap 'rm -rf "$LOGDIR"' EXIT
+
+for ver in $PYTHONS; do
+    echo
+    echo "######## Python $ver"
+    start=$SECONDS
+    if ! py=$(ensure_venv "$ver" "[test]"); then
+        record "py$ver: setup venv" "FAIL" $((SECONDS - start))
+        continue
+    fi
+    record "py$ver: setup venv" ok $((SECONDS - start))
+    echo "-- $("$py" -VV | head -n1)"
+    step "py$ver: pytest" run_pytest "$py" "$LOGDIR/pytest-$ver.log"
+    step "py$ver: conformance" run_conformance "$py"
+    if [ "$ver" = "$LINT_PYTHON" ]; then
+        step "py$ver: ruff" "$py" -m ruff check src tests
+        step "py$ver: mypy --strict" "$py" -m mypy --strict
+    fi
+done
+
+case " $PYTHONS " in
+    *" $LINT_PYTHON "*) ;;
+    *) echo; echo "note: ruff and mypy run only with Python $LINT_PYTHON (not in PYTHONS)" ;;
+esac
+
+echo
+echo "======================== summary ========================"
+n_ok=0 n_fail=0
+for i in "${!STEP_NAMES[@]}"; do
+    printf '  %-28s %-16s %5ss\n' "${STEP_NAMES[$i]}" "${STEP_RESULTS[$i]}" "${STEP_SECONDS[$i]}"
+    case ${STEP_RESULTS[$i]} in ok) n_ok=$((n_ok + 1)) ;; *) n_fail=$((n_fail + 1)) ;; esac
+done
+echo "  total time: ${SECONDS}s"
+if [ "$FAILED" -ne 0 ]; then
+    echo "result: FAIL ($n_fail of $((n_ok + n_fail)) steps failed)"
+else
+    echo "result: OK (all $n_ok steps passed)"
+fi
+echo "tests: $TESTS_PASSED passed, $TESTS_FAILED failed, $TESTS_SKIPPED skipped"
+exit "$FAILED"

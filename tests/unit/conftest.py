@@ -1,0 +1,118 @@
+"""One test body, three loops: glassloop, asyncio and uvloop.
+
+A test that takes the ``loop`` (or ``loop_factory``) fixture runs once per loop,
+with ids ``[glassloop]``, ``[asyncio]`` and ``[uvloop]``.  asyncio is the
+reference; uvloop is a second opinion on what is contract and what is accident.
+So a behaviour difference shows up as a failing ``[glassloop]`` case next to
+passing ones, not as a guess.
+
+Where uvloop (or asyncio itself on some Python) legitimately differs, the test
+says so with ``@pytest.mark.skip_loop("uvloop", reason="...")``; the reason is
+part of the record of what the contract is.  ``GLASSLOOP_IGNORE_SKIP_LOOP=1``
+runs those cases anyway, to check that each recorded difference is still real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+from pathlib import Path
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+LOOP_NAMES = ("glassloop", "asyncio", "uvloop")
+
+#: A hung loop must not eat the whole CI budget; real cases take milliseconds.
+UNIT_TEST_TIMEOUT = 20
+
+LoopFactory = Callable[[], asyncio.AbstractEventLoop]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "skip_loop(name, reason): skip this test on the loop called name "
+        "(glassloop, asyncio or uvloop) because that loop legitimately differs",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # This hook sees every collected item, conformance ones too: only ours.
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(UNIT_TEST_TIMEOUT))
+
+
+def _factory_for(name: str) -> LoopFactory:
+    if name == "asyncio":
+        # Not asyncio.new_event_loop(): that follows the installed policy, and
+        # a test that installs glassloop must not turn the reference into it.
+        return asyncio.SelectorEventLoop
+    if name == "uvloop":
+        try:
+            import uvloop
+        except ImportError as exc:  # uvloop has no wheel for some interpreters
+            pytest.skip(f"uvloop is not importable here: {exc}")
+        return uvloop.new_event_loop
+    try:
+        import glassloop
+    except ImportError as exc:
+        pytest.fail(f"glassloop does not import: {exc!r}")
+    factory: Any = getattr(glassloop, "new_event_loop", None)
+    if factory is None:
+        pytest.fail("glassloop.new_event_loop does not exist yet")
+    return factory  # type: ignore[no-any-return]
+
+
+@pytest.fixture(params=LOOP_NAMES)
+def loop_name(request: pytest.FixtureRequest) -> str:
+    """The name of the loop under test, after honouring ``skip_loop`` marks."""
+    name: str = request.param
+    if os.environ.get("GLASSLOOP_IGNORE_SKIP_LOOP"):
+        return name  # to check that every recorded difference is still real
+    for mark in request.node.iter_markers("skip_loop"):
+        if mark.args and mark.args[0] == name:
+            pytest.skip(f"{name} differs: {mark.kwargs.get('reason', 'no reason given')}")
+    return name
+
+
+@pytest.fixture
+def loop_factory(loop_name: str) -> LoopFactory:
+    """A callable making a fresh loop of the kind under test."""
+    return _factory_for(loop_name)
+
+
+@pytest.fixture
+def loop(loop_factory: LoopFactory) -> Iterator[asyncio.AbstractEventLoop]:
+    """A fresh loop, closed afterwards; it is never set as the current loop.
+
+    Tests reach it through the loop's own methods or, inside coroutines,
+    ``asyncio.get_running_loop()``, which is what real code does.
+    """
+    lp = loop_factory()
+    try:
+        yield lp
+    finally:
+        if not lp.is_closed() and not lp.is_running():
+            _drain(lp)
+            lp.close()
+        # Pending-task and unclosed-resource warnings belong to this test.
+        gc.collect()
+
+
+def _drain(lp: asyncio.AbstractEventLoop) -> None:
+    """Cancel what a failing test left behind so it cannot leak into the next one."""
+    try:
+        pending = [t for t in asyncio.all_tasks(lp) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            lp.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        lp.run_until_complete(lp.shutdown_asyncgens())
+    except Exception:  # the test already failed; its own error is the useful one
+        pass
+
