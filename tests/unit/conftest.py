@@ -7,7 +7,8 @@ So a behaviour difference shows up as a failing ``[glassloop]`` case next to
 passing ones, not as a guess.
 
 Where uvloop (or asyncio itself on some Python) legitimately differs, the test
-says so with ``@pytest.mark.skip_loop("uvloop", reason="...")``; the reason is
+says so with ``@pytest.mark.skip_loop("uvloop", reason="...")`` (optionally
+``condition=sys.version_info >= (3, 13)``); the reason is
 part of the record of what the contract is.  ``GLASSLOOP_IGNORE_SKIP_LOOP=1``
 runs those cases anyway, to check that each recorded difference is still real.
 """
@@ -34,8 +35,9 @@ LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "skip_loop(name, reason): skip this test on the loop called name "
-        "(glassloop, asyncio or uvloop) because that loop legitimately differs",
+        "skip_loop(name, reason, condition=True): skip this test on the loop called "
+        "name (glassloop, asyncio or uvloop), when condition holds, because that "
+        "loop legitimately differs",
     )
 
 
@@ -75,7 +77,7 @@ def loop_name(request: pytest.FixtureRequest) -> str:
     if os.environ.get("GLASSLOOP_IGNORE_SKIP_LOOP"):
         return name  # to check that every recorded difference is still real
     for mark in request.node.iter_markers("skip_loop"):
-        if mark.args and mark.args[0] == name:
+        if mark.args and mark.args[0] == name and mark.kwargs.get("condition", True):
             pytest.skip(f"{name} differs: {mark.kwargs.get('reason', 'no reason given')}")
     return name
 

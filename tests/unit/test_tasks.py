@@ -1,0 +1,495 @@
+"""Tasks as frameworks see them: identity, cancellation, structured concurrency.
+
+asyncio's task helpers (timeout, TaskGroup, shield, wait_for, gather) are pure
+Python on top of the loop and ``current_task``; if a loop's tasks are wrong in
+any small way (cancel counts, context, the current task), these break first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import sys
+import time
+from typing import Any
+
+import pytest
+
+Loop = asyncio.AbstractEventLoop
+
+user: contextvars.ContextVar[str] = contextvars.ContextVar("user", default="anonymous")
+
+
+async def _sleep_then(value: Any, delay: float = 0.001) -> Any:
+    await asyncio.sleep(delay)
+    return value
+
+
+# -- identity --------------------------------------------------------------------
+
+
+def test_current_task_is_the_running_task(loop: Loop) -> None:
+    async def main() -> None:
+        me = asyncio.current_task()
+        assert me is not None
+        child_saw: list[asyncio.Task[Any] | None] = []
+
+        async def child() -> None:
+            child_saw.append(asyncio.current_task())
+            await asyncio.sleep(0)
+            child_saw.append(asyncio.current_task())
+
+        task = asyncio.get_running_loop().create_task(child())
+        await task
+        assert child_saw == [task, task]
+        assert asyncio.current_task() is me
+
+    loop.run_until_complete(main())
+
+
+def test_current_task_is_none_outside_a_task(loop: Loop) -> None:
+    seen: list[object] = []
+    loop.call_soon(lambda: seen.append(asyncio.current_task(loop)))
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert seen == [None]
+    assert asyncio.current_task(loop) is None
+
+
+def test_all_tasks_lists_pending_tasks_of_this_loop(loop: Loop) -> None:
+    async def main() -> None:
+        me = asyncio.current_task()
+        gate = asyncio.Event()
+        waiters = [asyncio.get_running_loop().create_task(gate.wait()) for _ in range(3)]
+        await asyncio.sleep(0)
+        assert asyncio.all_tasks() == {me, *waiters}
+        gate.set()
+        await asyncio.gather(*waiters)
+        assert asyncio.all_tasks() == {me}
+
+    loop.run_until_complete(main())
+    assert asyncio.all_tasks(loop) == set()
+
+
+def test_default_task_names_and_set_name(loop: Loop) -> None:
+    async def main() -> None:
+        lp = asyncio.get_running_loop()
+        unnamed = lp.create_task(_sleep_then(None))
+        assert unnamed.get_name().startswith("Task-")
+        named = lp.create_task(_sleep_then(None), name="worker-1")
+        assert named.get_name() == "worker-1"
+        named.set_name("worker-2")
+        assert named.get_name() == "worker-2"
+        assert "worker-2" in repr(named)
+        await asyncio.gather(unnamed, named)
+
+    loop.run_until_complete(main())
+
+
+def test_get_stack_shows_where_a_task_is_suspended(loop: Loop) -> None:
+    async def parked_here(gate: asyncio.Event) -> None:
+        await gate.wait()
+
+    async def main() -> None:
+        gate = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(parked_here(gate))
+        await asyncio.sleep(0)
+        frames = task.get_stack()
+        assert frames, "a suspended task has at least its own frame"
+        assert frames[0].f_code.co_name == "parked_here"
+        gate.set()
+        await task
+        assert task.get_stack() == []
+
+    loop.run_until_complete(main())
+
+
+def test_done_callbacks_run_soon_not_synchronously(loop: Loop) -> None:
+    async def main() -> list[str]:
+        events: list[str] = []
+        fut = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(lambda f: events.append(f"callback:{f.result()}"))
+        fut.set_result("v")
+        events.append("after-set_result")
+        await asyncio.sleep(0)
+        return events
+
+    assert loop.run_until_complete(main()) == ["after-set_result", "callback:v"]
+
+
+def test_sleep_zero_interleaves_tasks_round_robin(loop: Loop) -> None:
+    order: list[str] = []
+
+    async def worker(tag: str) -> None:
+        for i in range(3):
+            order.append(f"{tag}{i}")
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        lp = asyncio.get_running_loop()
+        await asyncio.gather(lp.create_task(worker("a")), lp.create_task(worker("b")))
+
+    loop.run_until_complete(main())
+    assert order == ["a0", "b0", "a1", "b1", "a2", "b2"]
+
+
+# -- cancellation -------------------------------------------------------------------
+
+
+def test_cancel_message_reaches_the_task(loop: Loop) -> None:
+    async def main() -> None:
+        seen: list[tuple[Any, ...]] = []
+
+        async def victim() -> None:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError as exc:
+                seen.append(exc.args)
+                raise
+
+        task = asyncio.get_running_loop().create_task(victim())
+        await asyncio.sleep(0)
+        assert task.cancel("shutting down") is True
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert task.cancelled()
+        assert seen == [("shutting down",)]
+        assert task.cancel() is False  # already done
+
+    loop.run_until_complete(main())
+
+
+def test_cancelling_counts_requests_and_uncancel_undoes_them(loop: Loop) -> None:
+    async def main() -> None:
+        task = asyncio.get_running_loop().create_task(asyncio.sleep(10))
+        await asyncio.sleep(0)
+        assert task.cancelling() == 0
+        task.cancel()
+        task.cancel()
+        assert task.cancelling() == 2
+        assert task.uncancel() == 1
+        assert task.cancelling() == 1
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    loop.run_until_complete(main())
+
+
+def test_a_task_may_swallow_cancellation_and_finish(loop: Loop) -> None:
+    async def stubborn() -> str:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            return "survived"
+        return "not cancelled"
+
+    async def main() -> None:
+        task = asyncio.get_running_loop().create_task(stubborn())
+        await asyncio.sleep(0)
+        task.cancel()
+        assert await task == "survived"
+        assert not task.cancelled()
+        assert task.cancelling() == 0
+
+    loop.run_until_complete(main())
+
+
+def test_cancel_before_first_step_never_runs_the_body(loop: Loop) -> None:
+    ran: list[bool] = []
+
+    async def body() -> None:
+        ran.append(True)
+
+    async def main() -> None:
+        task = asyncio.get_running_loop().create_task(body())
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    loop.run_until_complete(main())
+    assert ran == []
+
+
+# -- timeouts -----------------------------------------------------------------------
+
+
+def test_timeout_context_raises_timeout_error_promptly(loop: Loop) -> None:
+    async def main() -> float:
+        start = time.monotonic()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.02):
+                await asyncio.sleep(10)
+        return time.monotonic() - start
+
+    elapsed = loop.run_until_complete(main())
+    assert 0.015 <= elapsed < 2
+
+
+def test_timeout_that_does_not_expire_changes_nothing(loop: Loop) -> None:
+    async def main() -> Any:
+        async with asyncio.timeout(5) as cm:
+            value = await _sleep_then("in time")
+        assert not cm.expired()
+        return value
+
+    assert loop.run_until_complete(main()) == "in time"
+
+
+def test_nested_timeouts_only_the_inner_one_fires(loop: Loop) -> None:
+    async def main() -> str:
+        async with asyncio.timeout(5) as outer:
+            try:
+                async with asyncio.timeout(0.01):
+                    await asyncio.sleep(10)
+            except TimeoutError:
+                pass
+            else:
+                raise AssertionError("inner timeout did not fire")
+        assert not outer.expired()
+        return "outer survived"
+
+    assert loop.run_until_complete(main()) == "outer survived"
+
+
+def test_timeout_can_be_rescheduled(loop: Loop) -> None:
+    async def main() -> None:
+        lp = asyncio.get_running_loop()
+        async with asyncio.timeout(None) as cm:
+            cm.reschedule(lp.time() + 5)
+            await asyncio.sleep(0.01)
+            cm.reschedule(None)
+            await asyncio.sleep(0.01)
+        assert not cm.expired()
+
+    loop.run_until_complete(main())
+
+
+def test_wait_for_returns_in_time_and_cancels_on_timeout(loop: Loop) -> None:
+    async def main() -> None:
+        assert await asyncio.wait_for(_sleep_then("fast"), timeout=5) == "fast"
+        cleaned_up: list[bool] = []
+
+        async def slow() -> None:
+            try:
+                await asyncio.sleep(10)
+            finally:
+                cleaned_up.append(True)
+
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(slow(), timeout=0.01)
+        assert cleaned_up == [True]
+
+    loop.run_until_complete(main())
+
+
+def test_wait_first_completed(loop: Loop) -> None:
+    async def main() -> None:
+        lp = asyncio.get_running_loop()
+        fast = lp.create_task(_sleep_then("fast", 0.001))
+        slow = lp.create_task(_sleep_then("slow", 5))
+        done, pending = await asyncio.wait({fast, slow}, return_when=asyncio.FIRST_COMPLETED)
+        assert done == {fast}
+        assert pending == {slow}
+        slow.cancel()
+        await asyncio.gather(slow, return_exceptions=True)
+
+    loop.run_until_complete(main())
+
+
+def test_wait_with_timeout_leaves_pending_tasks(loop: Loop) -> None:
+    async def main() -> None:
+        lp = asyncio.get_running_loop()
+        slow = lp.create_task(asyncio.sleep(5))
+        done, pending = await asyncio.wait({slow}, timeout=0.01)
+        assert done == set()
+        assert pending == {slow}
+        assert not slow.done()
+        slow.cancel()
+        await asyncio.gather(slow, return_exceptions=True)
+
+    loop.run_until_complete(main())
+
+
+# -- structured concurrency ------------------------------------------------------------
+
+
+def test_gather_returns_results_in_argument_order(loop: Loop) -> None:
+    async def main() -> list[Any]:
+        return await asyncio.gather(
+            _sleep_then("slowest", 0.03), _sleep_then("fastest", 0.0), _sleep_then("middle", 0.01)
+        )
+
+    assert loop.run_until_complete(main()) == ["slowest", "fastest", "middle"]
+
+
+def test_gather_return_exceptions_collects_errors(loop: Loop) -> None:
+    async def fail() -> None:
+        await asyncio.sleep(0)
+        raise ValueError("one failed")
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(_sleep_then(1), fail(), return_exceptions=True)
+
+    first, second = loop.run_until_complete(main())
+    assert first == 1
+    assert isinstance(second, ValueError)
+
+
+def test_task_group_waits_for_all_children(loop: Loop) -> None:
+    async def main() -> list[Any]:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(_sleep_then(i, 0.001 * (3 - i))) for i in range(3)]
+        return [t.result() for t in tasks]
+
+    assert loop.run_until_complete(main()) == [0, 1, 2]
+
+
+def test_task_group_failure_cancels_siblings_and_raises_a_group(loop: Loop) -> None:
+    sibling_cancelled: list[bool] = []
+
+    async def sibling() -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            sibling_cancelled.append(True)
+            raise
+
+    async def failing() -> None:
+        await asyncio.sleep(0.01)
+        raise KeyError("child failed")
+
+    async def main() -> None:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(sibling())
+            tg.create_task(failing())
+
+    with pytest.raises(ExceptionGroup) as info:
+        loop.run_until_complete(main())
+    assert [type(e) for e in info.value.exceptions] == [KeyError]
+    assert sibling_cancelled == [True]
+
+
+def test_shield_keeps_the_inner_task_running(loop: Loop) -> None:
+    async def main() -> None:
+        lp = asyncio.get_running_loop()
+        inner = lp.create_task(_sleep_then("inner finished", 0.03))
+
+        async def guarded() -> Any:
+            return await asyncio.shield(inner)
+
+        outer = lp.create_task(guarded())
+        await asyncio.sleep(0.005)
+        outer.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await outer
+        assert not inner.done()
+        assert await inner == "inner finished"
+
+    loop.run_until_complete(main())
+
+
+# -- contexts --------------------------------------------------------------------
+
+
+def test_task_runs_in_a_copy_of_the_creators_context(loop: Loop) -> None:
+    async def child() -> str:
+        seen = user.get()
+        user.set("changed-by-child")
+        return seen
+
+    async def main() -> None:
+        user.set("alice")
+        assert await asyncio.get_running_loop().create_task(child()) == "alice"
+        assert user.get() == "alice"
+
+    loop.run_until_complete(main())
+
+
+def test_create_task_with_explicit_context(loop: Loop) -> None:
+    ctx = contextvars.copy_context()
+    ctx.run(user.set, "bob")
+
+    async def child() -> str:
+        seen = user.get()
+        user.set("set-in-task")
+        return seen
+
+    async def main() -> str:
+        return await asyncio.get_running_loop().create_task(child(), context=ctx)
+
+    assert loop.run_until_complete(main()) == "bob"
+    assert ctx[user] == "set-in-task"
+    assert user.get() == "anonymous"
+
+
+def test_context_is_kept_across_suspension_points(loop: Loop) -> None:
+    async def worker(name: str) -> list[str]:
+        user.set(name)
+        seen = []
+        for _ in range(3):
+            await asyncio.sleep(0)
+            seen.append(user.get())
+        return seen
+
+    async def main() -> list[list[str]]:
+        return await asyncio.gather(worker("x"), worker("y"))
+
+    assert loop.run_until_complete(main()) == [["x"] * 3, ["y"] * 3]
+
+
+# -- eager tasks (3.12+) ---------------------------------------------------------------
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager_task_factory is new in Python 3.12")
+@pytest.mark.skip_loop(
+    "uvloop",
+    condition=sys.version_info >= (3, 13),
+    reason="uvloop passes eager_start= to the task factory, which 3.13's eager_task_factory rejects",
+)
+def test_eager_task_factory_runs_the_first_step_synchronously(loop: Loop) -> None:
+    events: list[str] = []
+
+    async def quick() -> str:
+        events.append("quick ran")
+        return "done eagerly"
+
+    async def slow() -> str:
+        events.append("slow started")
+        await asyncio.sleep(0)
+        events.append("slow resumed")
+        return "done later"
+
+    async def main() -> None:
+        lp = asyncio.get_running_loop()
+        quick_task = lp.create_task(quick())
+        assert events == ["quick ran"]
+        assert quick_task.done()
+        assert quick_task.result() == "done eagerly"
+        slow_task = lp.create_task(slow())
+        assert events == ["quick ran", "slow started"]
+        assert not slow_task.done()
+        assert await slow_task == "done later"
+
+    loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined]
+    loop.run_until_complete(main())
+    assert events == ["quick ran", "slow started", "slow resumed"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager_task_factory is new in Python 3.12")
+@pytest.mark.skip_loop(
+    "uvloop",
+    condition=sys.version_info >= (3, 13),
+    reason="uvloop passes eager_start= to the task factory, which 3.13's eager_task_factory rejects",
+)
+def test_eager_task_sees_itself_as_current_task(loop: Loop) -> None:
+    async def whoami() -> asyncio.Task[Any] | None:
+        return asyncio.current_task()
+
+    async def main() -> None:
+        task = asyncio.get_running_loop().create_task(whoami())
+        assert task.done()
+        assert task.result() is task
+
+    loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined]
+    loop.run_until_complete(main())
