@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-from pathlib import Path
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest

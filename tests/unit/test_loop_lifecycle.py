@@ -434,10 +434,10 @@ def test_shutdown_asyncgens_finalizes_suspended_generators(loop: Loop) -> None:
 
     gen = ticker()
 
-    async def take_one() -> int:
-        return await gen.__anext__()
+    async def take_one(agen: AsyncIterator[int]) -> int:
+        return await agen.__anext__()
 
-    assert loop.run_until_complete(take_one()) == 1
+    assert loop.run_until_complete(take_one(gen)) == 1
     assert events == ["started"]
     loop.run_until_complete(loop.shutdown_asyncgens())
     assert events == ["started", "finalized"]

@@ -440,13 +440,13 @@ def test_context_is_kept_across_suspension_points(loop: Loop) -> None:
 
 # -- eager tasks (3.12+) ---------------------------------------------------------------
 
+UVLOOP_EAGER_313 = (
+    "uvloop passes eager_start= to the task factory, which 3.13's eager_task_factory rejects"
+)
+
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="eager_task_factory is new in Python 3.12")
-@pytest.mark.skip_loop(
-    "uvloop",
-    condition=sys.version_info >= (3, 13),
-    reason="uvloop passes eager_start= to the task factory, which 3.13's eager_task_factory rejects",
-)
+@pytest.mark.skip_loop("uvloop", condition=sys.version_info >= (3, 13), reason=UVLOOP_EAGER_313)
 def test_eager_task_factory_runs_the_first_step_synchronously(loop: Loop) -> None:
     events: list[str] = []
 
@@ -477,11 +477,7 @@ def test_eager_task_factory_runs_the_first_step_synchronously(loop: Loop) -> Non
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="eager_task_factory is new in Python 3.12")
-@pytest.mark.skip_loop(
-    "uvloop",
-    condition=sys.version_info >= (3, 13),
-    reason="uvloop passes eager_start= to the task factory, which 3.13's eager_task_factory rejects",
-)
+@pytest.mark.skip_loop("uvloop", condition=sys.version_info >= (3, 13), reason=UVLOOP_EAGER_313)
 def test_eager_task_sees_itself_as_current_task(loop: Loop) -> None:
     async def whoami() -> asyncio.Task[Any] | None:
         return asyncio.current_task()
