@@ -58,7 +58,7 @@ find_python() {
 # (re)installs glassloop editable when the venv is new, pyproject.toml changed,
 # or glassloop does not import.  EXTRAS is "" or e.g. "[test]".
 ensure_venv() {
-    local want=$1 extras=$2 repo base venv py stamp sum
+    local want=$1 extras=$2 repo base venv py stamp sum s
     repo=$(pwd)
     venv="$repo/.venv-$want"
     py="$venv/bin/python"
@@ -70,11 +70,15 @@ ensure_venv() {
     fi
     stamp="$venv/.glassloop-installed${extras}"
     sum=$(cksum < "$repo/pyproject.toml")
-    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ] \
-        && (cd / && "$py" -c 'import glassloop' >/dev/null 2>&1); then
-        echo "$py"
-        return 0
-    fi
+    # A [test] install also satisfies a plain one.
+    for s in "$stamp" "$venv/.glassloop-installed[test]"; do
+        if [ -f "$s" ] && [ "$(cat "$s")" = "$sum" ] \
+            && (cd / && "$py" -c 'import glassloop' >/dev/null 2>&1); then
+            echo "$py"
+            return 0
+        fi
+        [ -n "$extras" ] && break
+    done
     echo "-- installing glassloop$extras into $venv" >&2
     # Some machines' pip config names local index folders that may not exist;
     # pip warns about each one on every package, which buries real errors.

@@ -1,0 +1,196 @@
+"""The ``glassloop`` command line (also ``python -m glassloop``).
+
+``glassloop run`` is the zero-edit way in: an existing asyncio program runs on
+glassloop without changing a line, because the policy is installed before the
+program's first ``asyncio.run`` or ``new_event_loop``.  Subcommands are kept
+in one table so later ones (serve, trace, explore, bench) slot in beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import runpy
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from types import TracebackType
+
+import glassloop
+
+DESCRIPTION = "glassloop: an asyncio event loop you can read, see inside, and steer."
+
+RUN_USAGE = "glassloop run [-h] (SCRIPT | -m MODULE) [ARGS ...]"
+RUN_DESCRIPTION = """\
+Run a Python program with glassloop installed as the asyncio event loop policy,
+so every asyncio.run(), asyncio.new_event_loop() and get_event_loop() in it
+uses a glassloop.Loop.  The program sees sys.argv as if started with
+"python SCRIPT ARGS" (or "python -m MODULE ARGS").
+"""
+RUN_EPILOG = """\
+examples:
+  glassloop run examples/course_asyncio.py
+  glassloop run server.py --port 8080
+  glassloop run -m http_tool --verbose
+"""
+
+
+def version() -> str:
+    """The installed distribution's version, else the package's own."""
+    try:
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as dist_version
+
+        return dist_version("glassloop")
+    except PackageNotFoundError:  # running from a source tree without install
+        return glassloop.__version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="glassloop",
+        description=DESCRIPTION,
+        epilog='Run "glassloop COMMAND --help" for the options of one command.',
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"glassloop {version()}"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+
+    run = commands.add_parser(
+        "run",
+        help="run a script or module with glassloop as the asyncio loop",
+        usage=RUN_USAGE,
+        description=RUN_DESCRIPTION,
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    # REMAINDER on both: everything after the script (or after -m MODULE) belongs
+    # to the program, including options that look like ours, exactly as with
+    # "python script.py --help".
+    run.add_argument(
+        "-m",
+        dest="module",
+        nargs=argparse.REMAINDER,
+        metavar="MODULE",
+        help="-m MODULE [ARGS ...]: run a library module as a script, like python -m",
+    )
+    run.add_argument("script", nargs="?", metavar="SCRIPT", help="path of the Python script to run")
+    run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="passed to the program")
+    run.set_defaults(handler=_cmd_run, command_parser=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``glassloop`` command; returns the process exit status."""
+    parser = build_parser()
+    options = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    handler: Callable[[argparse.ArgumentParser, argparse.Namespace], int] | None = getattr(
+        options, "handler", None
+    )
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return 2
+    # Errors are reported with the subcommand's own usage line.
+    return handler(options.command_parser, options)
+
+
+def _cmd_run(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    module: list[str] | None = options.module
+    if module is not None:
+        if not module:
+            parser.error("-m needs a module name")
+        if options.script is not None:  # argparse cannot tell "-m x" from "x -m"
+            parser.error("give a SCRIPT or -m MODULE, not both")
+        return run_module(module[0], module[1:])
+    if options.script is None:
+        parser.error("give a SCRIPT to run (or -m MODULE)")
+    script: str = options.script
+    return run_script(script, list(options.args))
+
+
+def run_script(path: str, args: Sequence[str]) -> int:
+    """Run the file at ``path`` as ``__main__`` on glassloop, like ``python path args``."""
+    if not os.path.exists(path):
+        print(f"glassloop run: can't open file {path!r}: no such file", file=sys.stderr)
+        return 2
+    # "python dir/script.py" puts dir first on sys.path, so the script's
+    # sibling modules import; do the same.
+    script_dir = os.path.dirname(os.path.abspath(path))
+    return _run_as_main(
+        [path, *args], script_dir, lambda: runpy.run_path(path, run_name="__main__")
+    )
+
+
+def run_module(name: str, args: Sequence[str]) -> int:
+    """Run module ``name`` as ``__main__`` on glassloop, like ``python -m name args``."""
+    # argv[0] is replaced by the module's file path once runpy finds it.
+    return _run_as_main(
+        [name, *args],
+        os.getcwd(),
+        lambda: runpy.run_module(name, run_name="__main__", alter_sys=True),
+    )
+
+
+def _run_as_main(argv: list[str], path0: str, run: Callable[[], object]) -> int:
+    glassloop.install()
+    saved_argv, saved_path = sys.argv[:], sys.path[:]
+    sys.argv = argv
+    if sys.path:
+        sys.path[0] = path0
+    else:
+        sys.path.insert(0, path0)
+    try:
+        run()
+    except SystemExit as exc:
+        return _exit_status(exc)
+    except ImportError as exc:
+        if exc.__traceback__ is not None and _only_runner_frames(exc.__traceback__):
+            print(f"glassloop run: {exc}", file=sys.stderr)  # e.g. no module named x
+            return 1
+        _print_program_traceback(exc)
+        return 1
+    except Exception as exc:
+        _print_program_traceback(exc)
+        return 1
+    finally:
+        sys.argv, sys.path[:] = saved_argv, saved_path
+    return 0
+
+
+def _exit_status(exc: SystemExit) -> int:
+    """Mirror the interpreter: None is 0, an int is itself, anything else is printed and 1."""
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+_RUNNER_FILES = {os.path.abspath(__file__), os.path.abspath(runpy.__file__)}
+
+
+def _is_runner_frame(tb: TracebackType) -> bool:
+    filename = tb.tb_frame.f_code.co_filename
+    return os.path.abspath(filename) in _RUNNER_FILES or filename.startswith("<frozen ")
+
+
+def _only_runner_frames(tb: TracebackType | None) -> bool:
+    while tb is not None:
+        if not _is_runner_frame(tb):
+            return False
+        tb = tb.tb_next
+    return True
+
+
+def _print_program_traceback(exc: BaseException) -> None:
+    """Print the traceback from the program's first frame on, as ``python`` would.
+
+    The frames of this module and runpy say nothing about the user's bug.
+    """
+    tb = exc.__traceback__
+    while tb is not None and _is_runner_frame(tb):
+        tb = tb.tb_next
+    traceback.print_exception(type(exc), exc, tb if tb is not None else exc.__traceback__)
