@@ -155,7 +155,9 @@ def build_classes(
             dropped.update(
                 obj
                 for obj in vars(module).values()
-                if isinstance(obj, type) and issubclass(obj, replaced)
+                if isinstance(obj, type)
+                and issubclass(obj, replaced)
+                and issubclass(obj, unittest.TestCase)
             )
     dropped.difference_update(generated)
     return kinds, dropped, notes

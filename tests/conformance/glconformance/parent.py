@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -137,20 +138,63 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
-def _tail(path: Path, lines: int = STDERR_TAIL_LINES) -> str:
-    if not path.exists():
-        return ""
-    text = path.read_text(encoding="utf-8", errors="replace")
-    return "\n".join(text.rstrip().splitlines()[-lines:])
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+
+_DUMP_START = re.compile(r"^(Fatal Python error|Timeout \(\d)")
+_THREAD_HEADER = re.compile(r"^(Current thread|Thread) 0x[0-9a-f]+ \(most recent call first\):")
+
+
+def crash_summary(stderr_text: str, lines: int = STDERR_TAIL_LINES) -> str:
+    """The useful part of a dead child's stderr, ordered like a Python traceback.
+
+    faulthandler prints each thread innermost frame *first*; the report shows the *last*
+    lines of a failure's detail.  So the main thread's stack (the "Current thread", or the
+    one that bottoms out in ``<module>``) is moved to the end and reversed, other threads
+    come before it, and the harness's own watchdog thread is left out.  Without a
+    faulthandler dump, the tail of stderr is all there is.
+    """
+    text_lines = stderr_text.rstrip().splitlines()
+    starts = [i for i, line in enumerate(text_lines) if _DUMP_START.match(line)]
+    if not starts:
+        return "\n".join(text_lines[-lines:])
+    dump = text_lines[starts[-1] :]
+    title = dump[0]
+    threads: list[tuple[str, list[str]]] = []
+    for line in dump[1:]:
+        if _THREAD_HEADER.match(line):
+            threads.append((line, []))
+        elif line.startswith("  File ") and threads:
+            threads[-1][1].append(line)
+
+    def is_main(header: str, frames: list[str]) -> bool:
+        return header.startswith("Current thread") or bool(
+            frames and frames[-1].endswith(" in <module>")
+        )
+
+    main = [t for t in threads if is_main(*t)]
+    others = [
+        t
+        for t in threads
+        if not is_main(*t) and not any("glconformance/watchdog.py" in f for f in t[1])
+    ]
+    out = [title]
+    for header, frames in others:
+        out += ["", header, *frames]
+    for header, frames in main:
+        name = header.split(" (", 1)[0]
+        out += ["", f"{name}, the main thread (most recent call last):", *reversed(frames)]
+    return "\n".join(out)
 
 
 def _describe_exit(returncode: int) -> str:
     if returncode < 0:
         try:
-            return f"killed by {signal.Signals(-returncode).name}"
+            return f"was killed by {signal.Signals(-returncode).name}"
         except ValueError:
-            return f"killed by signal {-returncode}"
-    return f"exit status {returncode}"
+            return f"was killed by signal {-returncode}"
+    return f"exited with status {returncode}"
 
 
 def run_module(
@@ -255,22 +299,24 @@ def _run_child(
     if finished and not timed_out:
         return "done"
 
-    tail = _tail(stderr_path)
+    tail = crash_summary(_read(stderr_path))
     why = (
-        f"module timeout ({options.module_timeout:g}s) reached"
+        f"hit the module timeout ({options.module_timeout:g}s)"
         if timed_out
         else _describe_exit(process.returncode)
     )
     if not run.info:
         run.fatal = f"child died before reporting its plan ({why})\n{tail}".rstrip()
         return "fatal"
-    hard_timeout = timed_out or "Timeout (" in tail
+    hard_timeout = timed_out or tail.startswith("Timeout (")
+    if hard_timeout and not timed_out:
+        why = "was stopped by the hard per-test timeout (faulthandler)"
     if started is not None:
         run.results[started] = CaseResult(
             id=started,
             status="timeout" if hard_timeout else "crashed",
             counted=True,
-            detail=f"child process {why} while this test ran; its stderr ends with:\n{tail}",
+            detail=f"child process {why} while this test ran:\n{tail}",
         )
     where = started or "between tests (a class or module fixture)"
     run.crashes.append(f"attempt {attempt + 1}: child {why} during {where}")

@@ -195,6 +195,9 @@ def format_failures(runs: Sequence[ModuleRun], *, lines: int, show_output: bool)
             if not (result.counted and result.failing):
                 continue
             block = [f"{result.status.upper()}: {result.id}"]
+            if result.status == "lost":  # all alike; the crash notes say why
+                blocks.append(block[0])
+                continue
             if result.detail:
                 block.append(_indent(tail_lines(result.detail, lines)))
             if show_output and result.output:
