@@ -356,6 +356,7 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--grace", type=float, default=5.0)
     parser.add_argument("--no-compat", action="store_true")
+    parser.add_argument("--collect-only", action="store_true")
     return parser.parse_args(argv)
 
 
@@ -380,7 +381,10 @@ def prepare(
     shims: list[str] = []
     test_utils = sys.modules.get("test.test_asyncio.utils")
     if test_utils is not None and not args.no_compat and instrument.patch_close_loop(test_utils):
-        shims.append("test_utils.TestCase.close_loop tolerates loops without _default_executor")
+        shims.append(
+            "test_utils.TestCase.close_loop cleans up loops lacking _default_executor"
+            " with public API (others go through CPython's code unchanged)"
+        )
     kinds, dropped, notes = build_classes(module, spec, target, version)
     matcher = exclusions.Matcher(exclusions.load(args.exclusions), version)
     include = _read_ids(args.include_file)
@@ -435,6 +439,10 @@ def main(argv: Sequence[str], *, make_watchdog: Callable[..., Watchdog] = Watchd
         )
         writer.close()
         return 3
+    if args.collect_only:
+        writer.emit("done", ran=0)
+        writer.close()
+        return 0
     watchdog = make_watchdog(args.timeout, grace=args.grace) if args.timeout > 0 else None
     result = StreamingResult(writer, counters, kinds, watchdog)
     if watchdog is not None:

@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pick.add_argument("--list-modules", action="store_true", help="list known modules and exit")
     pick.add_argument(
+        "--collect-only",
+        action="store_true",
+        help="list the test ids that would run (and the excluded ones), run nothing",
+    )
+    pick.add_argument(
         "--target", default="glassloop", help="package under test (default glassloop)"
     )
     pick.add_argument(
@@ -118,6 +123,26 @@ def _list_modules(version: specs.Version) -> str:
     return "\n".join(lines)
 
 
+def _collect(chosen: Sequence[specs.ModuleSpec], options: RunOptions) -> int:
+    """``--collect-only``: what each module would run, from the children's plans."""
+    broken = False
+    for spec in chosen:
+        run = run_module(spec, options)
+        if run.fatal:
+            broken = True
+            print(f"BROKEN: {run.name}\n{report.tail_lines(run.fatal, 12)}")
+            continue
+        for note in run.info.get("notes", []):
+            print(f"note: {run.name}: {note}")
+        dropped = ", ".join(run.info.get("dropped", [])) or "none"
+        print(f"# {run.name}: {len(run.planned)} tests; dropped classes: {dropped}")
+        for test_id in run.planned:
+            print(test_id)
+        for entry in run.excluded:
+            print(f"{entry['id']}  EXCLUDED: {entry['reason']}")
+    return EXIT_USAGE if broken else EXIT_OK
+
+
 def header(runs: Sequence[ModuleRun], target: str) -> str:
     """Python version, target and how it was hooked in, from the first child's plan."""
     info = next((r.info for r in runs if r.info), {})
@@ -164,7 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_restarts=args.max_restarts,
         add_src=not args.no_src,
         compat=not args.no_compat,
+        collect_only=args.collect_only,
     )
+    if args.collect_only:
+        return _collect(chosen, options)
     runs: list[ModuleRun] = []
     started = time.monotonic()
     for spec in chosen:

@@ -49,6 +49,7 @@ class RunOptions:
     max_restarts: int = 5
     add_src: bool = True
     compat: bool = True
+    collect_only: bool = False
     python: str = sys.executable
 
 
@@ -116,6 +117,8 @@ def child_command(
         command += ["--include-file", str(include_file)]
     if not options.compat:
         command.append("--no-compat")
+    if options.collect_only:
+        command.append("--collect-only")
     return command
 
 
@@ -221,7 +224,7 @@ def run_module(
                 break
             attempt += 1
             run.restarts = attempt
-    for test_id in run.planned:
+    for test_id in [] if options.collect_only else run.planned:
         if test_id not in run.results:
             run.results[test_id] = CaseResult(
                 id=test_id,
