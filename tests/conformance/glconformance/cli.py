@@ -119,7 +119,9 @@ def _list_modules(version: specs.Version) -> str:
         if not spec.applies_to(version):
             where = "n/a on this Python"
         extra = ", ".join(c.name for c in spec.classes_for(version))
-        lines.append(f"{spec.name:<26} {where:<18} {extra}")
+        lines.append(f"{spec.name:<26} {where:<18} {extra}".rstrip())
+        if spec.note:
+            lines.append(f"{'':<26} ({spec.note})")
     return "\n".join(lines)
 
 

@@ -190,7 +190,7 @@ MODULES: tuple[ModuleSpec, ...] = (
                 ),
             ),
         ),
-        note="BaseTaskTests runs on asyncio's TestLoop: only our Task variants count there",
+        note="BaseTaskTests mostly runs on asyncio's TestLoop: there only Glassloop* classes count",
     ),
     ModuleSpec("test_locks"),
     ModuleSpec("test_queues"),
@@ -275,8 +275,13 @@ MODULES: tuple[ModuleSpec, ...] = (
             ),
         ),
     ),
-    ModuleSpec("test_protocols", default=False),
-    ModuleSpec("test_transports", default=False),
+    ModuleSpec("test_protocols", default=False, note="ABC tests: no loop, nothing counts"),
+    ModuleSpec("test_transports", default=False, note="ABC tests: no loop, nothing counts"),
+    # Small modules whose tests reach the default policy; not asked for, cheap to have.
+    # (test_runners and test_pep492 install their own policy or loop: nothing would count.)
+    ModuleSpec("test_threads", default=False),
+    ModuleSpec("test_context", default=False),
+    ModuleSpec("test_futures2", default=False),
 )
 
 _BY_NAME = {spec.name: spec for spec in MODULES}
