@@ -514,3 +514,21 @@ def test_run_in_executor_rejects_coroutine_functions_in_debug_mode(loop: Loop) -
 
     with pytest.raises(TypeError):
         loop.run_in_executor(None, not_for_threads)
+
+
+def test_debug_mode_logs_slow_callbacks(loop: Loop, caplog: pytest.LogCaptureFixture) -> None:
+    loop.set_debug(True)
+    loop.slow_callback_duration = 0.01
+
+    def slow() -> None:
+        threading.Event().wait(0.05)  # blocks the loop, which debug mode reports
+
+    with caplog.at_level(logging.WARNING, logger="asyncio"):
+        loop.call_soon(slow)
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+    assert any("took" in r.getMessage() for r in caplog.records), caplog.records
+
+
+def test_slow_callback_duration_defaults_to_a_tenth_of_a_second(loop: Loop) -> None:
+    assert loop.slow_callback_duration == pytest.approx(0.1)
