@@ -197,9 +197,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _collect(chosen, options)
     runs: list[ModuleRun] = []
     started = time.monotonic()
+    interrupted = False
     for spec in chosen:
         print(f"== {spec.name}", flush=True)
-        run = run_module(spec, options, on_event=_print_event if args.verbose else None)
+        try:
+            run = run_module(spec, options, on_event=_print_event if args.verbose else None)
+        except KeyboardInterrupt:
+            print("   interrupted: reporting the modules that finished")
+            interrupted = True
+            break
         runs.append(run)
         counts = report.tally_run(run)
         state = "BROKEN" if run.fatal else ("DIED" if run.crashes else "ok")
@@ -211,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     table, total = report.format_table(runs)
     verdict = report.judge(runs, total, min_pass=args.min_pass, max_excluded=args.max_excluded)
+    if interrupted:
+        verdict.problems.append("interrupted before every module ran")
     print()
     print(header(runs, args.target))
     print()

@@ -265,16 +265,19 @@ def _run_child(
             start_new_session=True,
         )
         seen = 0
-        while process.poll() is None:
-            if on_event is not None:
-                seen = _replay(results_path, seen, spec.name, on_event)
-            if time.monotonic() >= deadline:
-                timed_out = True
-                _stop(process)
-                break
-            time.sleep(0.1)
-        _kill_group(process)
-        process.wait()
+        try:
+            while process.poll() is None:
+                if on_event is not None:
+                    seen = _replay(results_path, seen, spec.name, on_event)
+                if time.monotonic() >= deadline:
+                    timed_out = True
+                    _stop(process)
+                    break
+                time.sleep(0.1)
+        finally:
+            # Also on Ctrl-C: the child is in its own session and would not get the SIGINT.
+            _kill_group(process)
+            process.wait()
     if on_event is not None:
         _replay(results_path, seen, spec.name, on_event)
 
