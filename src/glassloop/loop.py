@@ -606,13 +606,15 @@ class Loop(Scheduler, asyncio.AbstractEventLoop):
         fut.add_done_callback(unwatch)
         return fut
 
-    async def _sock_op(
-        self, sock: socket.socket, writing: bool, op: Callable[..., T], *args: Any
-    ) -> T:
-        """Try ``op`` now; if it would block, retry it whenever ``sock`` is ready."""
+    async def _sock_op(self, sock: socket.socket, writing: bool, method: str, *args: Any) -> Any:
+        """Try ``sock.<method>(*args)`` now; if it would block, retry it when ready.
+
+        The method is looked up on every attempt, as asyncio does, so a socket
+        wrapper may change it between attempts.
+        """
         self._check_socket(sock)
         try:
-            return op(*args)
+            return getattr(sock, method)(*args)
         except (BlockingIOError, InterruptedError):
             pass
 
@@ -620,7 +622,7 @@ class Loop(Scheduler, asyncio.AbstractEventLoop):
             if fut.done():
                 return
             try:
-                result = op(*args)
+                result = getattr(sock, method)(*args)
             except (BlockingIOError, InterruptedError):
                 return
             except (SystemExit, KeyboardInterrupt):
@@ -630,26 +632,26 @@ class Loop(Scheduler, asyncio.AbstractEventLoop):
             else:
                 fut.set_result(result)
 
-        return await self._wait_fd(sock, writing, attempt)  # type: ignore[no-any-return]
+        return await self._wait_fd(sock, writing, attempt)
 
     async def sock_recv(self, sock: socket.socket, nbytes: int) -> bytes:
-        return await self._sock_op(sock, False, sock.recv, nbytes)
+        return await self._sock_op(sock, False, "recv", nbytes)
 
     async def sock_recv_into(self, sock: socket.socket, buf: Any) -> int:
-        return await self._sock_op(sock, False, sock.recv_into, buf)
+        return await self._sock_op(sock, False, "recv_into", buf)
 
     async def sock_recvfrom(self, sock: socket.socket, bufsize: int) -> tuple[bytes, Any]:
-        return await self._sock_op(sock, False, sock.recvfrom, bufsize)
+        return await self._sock_op(sock, False, "recvfrom", bufsize)
 
     async def sock_recvfrom_into(
         self, sock: socket.socket, buf: Any, nbytes: int = 0
     ) -> tuple[int, Any]:
         if not nbytes:
             nbytes = len(buf)
-        return await self._sock_op(sock, False, sock.recvfrom_into, buf, nbytes)
+        return await self._sock_op(sock, False, "recvfrom_into", buf, nbytes)
 
     async def sock_sendto(self, sock: socket.socket, data: Any, address: Any) -> int:
-        return await self._sock_op(sock, True, sock.sendto, data, address)
+        return await self._sock_op(sock, True, "sendto", data, address)
 
     async def sock_sendall(self, sock: socket.socket, data: Any) -> None:
         self._check_socket(sock)
@@ -720,7 +722,7 @@ class Loop(Scheduler, asyncio.AbstractEventLoop):
         return infos[0][4]
 
     async def sock_accept(self, sock: socket.socket) -> tuple[socket.socket, Any]:
-        conn, address = await self._sock_op(sock, False, sock.accept)
+        conn, address = await self._sock_op(sock, False, "accept")
         conn.setblocking(False)
         return conn, address
 

@@ -119,6 +119,9 @@ class Task(asyncio.Future[T]):
         self._must_cancel = False
         self._num_cancels_requested = 0
         self._send_value: Any = None
+        # The CancelledError the body raised, re-raised as the same object by
+        # result()/await (the C future underneath can only make a new one).
+        self._cancelled_exc: CancelledError | None = None
         loop = self._loop
         hooks = getattr(loop, "_hooks", None)
         if hooks is not None:
@@ -164,6 +167,35 @@ class Task(asyncio.Future[T]):
         return f"<{type(self).__name__} {' '.join(info)}>"
 
     # -- the asyncio.Task surface ----------------------------------------
+
+    def _make_cancelled_error(self) -> CancelledError:
+        exc = self._cancelled_exc
+        if exc is not None:
+            self._cancelled_exc = None
+            return exc
+        return super()._make_cancelled_error()  # type: ignore[misc, no-any-return]
+
+    def result(self) -> T:
+        if self._cancelled_exc is not None and self.cancelled():
+            raise self._make_cancelled_error()
+        return super().result()
+
+    def exception(self) -> BaseException | None:
+        if self._cancelled_exc is not None and self.cancelled():
+            raise self._make_cancelled_error()
+        return super().exception()
+
+    def __await__(self) -> Generator[Any, None, T]:
+        # In Python (not the C future's iterator) so that a cancelled task
+        # re-raises the body's own CancelledError through result().
+        if not self.done():
+            self._asyncio_future_blocking = True
+            yield self
+        if not self.done():
+            raise RuntimeError("await wasn't used with future")
+        return self.result()
+
+    __iter__ = __await__
 
     def get_coro(self) -> Any:
         return self._coro
@@ -367,6 +399,7 @@ class Task(asyncio.Future[T]):
             super().set_result(value)
 
     def __finish_cancelled(self, cancelled: CancelledError) -> None:
+        self._cancelled_exc = cancelled
         msg = cancelled.args[0] if cancelled.args else None
         super().cancel(msg=msg)
 
