@@ -52,9 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=DESCRIPTION,
         epilog='Run "glassloop COMMAND --help" for the options of one command.',
     )
-    parser.add_argument(
-        "--version", action="version", version=f"glassloop {version()}"
-    )
+    parser.add_argument("--version", action="version", version=f"glassloop {version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
     run = commands.add_parser(

@@ -23,7 +23,7 @@ from collections.abc import Generator
 from typing import Any
 
 from .kernel.task import Task
-from .loop import Loop
+from .loop import Loop, new_event_loop
 
 
 class Scheduler:
@@ -32,7 +32,7 @@ class Scheduler:
     _ids = itertools.count(1)
 
     def __init__(self, loop: Loop | None = None) -> None:
-        self.loop = loop if loop is not None else Loop()
+        self.loop = loop if loop is not None else new_event_loop()
         self.task_map: dict[int, Task[Any]] = {}
         self.results: dict[int, Any] = {}
 

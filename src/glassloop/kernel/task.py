@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import itertools
 import linecache
@@ -39,10 +40,12 @@ T = TypeVar("T")
 
 _name_counter = itertools.count(1).__next__
 
-_enter_task = asyncio.tasks._enter_task
-_leave_task = asyncio.tasks._leave_task
-_register_task = asyncio.tasks._register_task
-_swap_current_task = getattr(asyncio.tasks, "_swap_current_task", None)
+# asyncio's registry of tasks (C-accelerated); typed loosely because typeshed
+# declares them for asyncio.Task only.
+_enter_task: Any = asyncio.tasks._enter_task
+_leave_task: Any = asyncio.tasks._leave_task
+_register_task: Any = asyncio.tasks._register_task
+_swap_current_task: Any = getattr(asyncio.tasks, "_swap_current_task", None)
 _register_eager_task = getattr(asyncio.tasks, "_register_eager_task", None)
 _unregister_eager_task = getattr(asyncio.tasks, "_unregister_eager_task", None)
 
@@ -52,10 +55,7 @@ _SUBCALL_TYPES = (types.GeneratorType, types.CoroutineType)
 
 def _is_course_generator(obj: object) -> bool:
     """A plain generator (not marked ``@types.coroutine``): the course's task style."""
-    return (
-        type(obj) is types.GeneratorType
-        and not obj.gi_code.co_flags & _CO_ITERABLE_COROUTINE
-    )
+    return type(obj) is types.GeneratorType and not obj.gi_code.co_flags & _CO_ITERABLE_COROUTINE
 
 
 def _is_coroutine(obj: object) -> bool:
@@ -82,11 +82,30 @@ def _describe_body(body: Any) -> str:
     return name
 
 
+def _describe_callback(callback: Any) -> str:
+    """``name()`` for a done callback, as asyncio shows it; unwraps partials."""
+    while isinstance(callback, functools.partial):
+        callback = callback.func
+    name = getattr(callback, "__qualname__", None) or getattr(callback, "__name__", None)
+    return f"{name or repr(callback)}()"
+
+
 class Task(asyncio.Future[T]):
     """A coroutine (or course-style generator) wrapped in a future."""
 
     #: Set False to stay quiet when a pending task is garbage collected.
     _log_destroy_pending: ClassVar[bool] = True
+    # Attributes of the C future that typeshed does not declare.
+    _source_traceback: list[Any] | None
+    _result: Any
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type[Any]:
+        # Code that checks ``isinstance(t, asyncio.Task)`` must accept ours: the
+        # instance check falls back to ``__class__`` (as unittest.mock's specs
+        # do), while ``type(t)`` and ``isinstance(t, glassloop.Task)`` still
+        # tell the truth.
+        return asyncio.Task
 
     def __init__(
         self,
@@ -141,7 +160,7 @@ class Task(asyncio.Future[T]):
             if self._source_traceback:
                 context["source_traceback"] = self._source_traceback
             self._loop.call_exception_handler(context)
-        super().__del__()  # type: ignore[misc]
+        super().__del__()
 
     def __repr__(self) -> str:
         state = self._state.lower()
@@ -157,7 +176,7 @@ class Task(asyncio.Future[T]):
             info.append(f"wait_for={self._fut_waiter!r}")
         callbacks = self._callbacks
         if callbacks:
-            names = [getattr(cb, "__qualname__", repr(cb)) for cb, _ in callbacks[:2]]
+            names = [_describe_callback(cb) for cb, _ in callbacks[:2]]
             if len(callbacks) > 2:
                 names.append(f"<{len(callbacks) - 2} more>")
             info.append(f"cb=[{', '.join(names)}]")
@@ -450,4 +469,3 @@ class Task(asyncio.Future[T]):
                 # a coroutine's ``await`` reads the result from the future itself.
                 self._send_value = value
             self.__step()
-
