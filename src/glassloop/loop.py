@@ -29,6 +29,7 @@ from asyncio import events, futures
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeVar, TypeVarTuple
 
+from .io.stream import set_result_unless_cancelled
 from .kernel.clock import Clock
 from .kernel.hooks import Hooks
 from .kernel.poller import Poller
@@ -86,11 +87,6 @@ def _drop_own_frame(obj: Any) -> None:
     """Debug mode records where a handle was made; point at our caller, not us."""
     if obj._source_traceback:
         del obj._source_traceback[-1]
-
-
-def _set_result_unless_cancelled(fut: asyncio.Future[Any], result: Any) -> None:
-    if not fut.cancelled():
-        fut.set_result(result)
 
 
 def _stop_loop_when_done(fut: asyncio.Future[Any]) -> None:
@@ -465,7 +461,7 @@ class Loop(Scheduler, asyncio.AbstractEventLoop):
         try:
             executor.shutdown(wait=True)
             if not self._closed:
-                self.call_soon_threadsafe(_set_result_unless_cancelled, done, None)
+                self.call_soon_threadsafe(set_result_unless_cancelled, done, None)
         except Exception as exc:
             if not self._closed and not done.cancelled():
                 self.call_soon_threadsafe(done.set_exception, exc)

@@ -1,0 +1,398 @@
+"""The byte-stream transport over one non-blocking file descriptor.
+
+Sockets (TCP, Unix) and pipes share everything here: reading into the
+protocol (plain or buffered), the write buffer with its high/low water marks,
+pausing and resuming either side, half-close, and the difference between
+``close`` (flush what is buffered, then ``connection_lost(None)``) and
+``abort`` (drop it).  A subclass says only how bytes move through its fd:
+:meth:`_recv`, :meth:`_recv_into`, :meth:`_send`, :meth:`_shutdown_write`,
+:meth:`_close_fd`.
+
+Writes go straight to the OS while nothing is buffered, so the common case
+costs one syscall and no copy; only what the OS refuses is buffered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..loop import Loop
+
+logger = logging.getLogger("asyncio")
+
+#: How much one read asks the OS for.
+MAX_READ = 256 * 1024
+#: asyncio's default write-buffer high-water mark.
+DEFAULT_HIGH_WATER = 64 * 1024
+#: After this many writes to a lost connection, say so once per write.
+_LOG_WRITES_AFTER_LOSS = 5
+
+
+def check_write_limits(high: int | None, low: int | None) -> tuple[int, int]:
+    """asyncio's rule for ``set_write_buffer_limits`` arguments; returns ``(high, low)``."""
+    if high is None:
+        high = DEFAULT_HIGH_WATER if low is None else 4 * low
+    if low is None:
+        low = high // 4
+    if not high >= low >= 0:
+        raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+    return high, low
+
+
+def check_bytes_like(data: object) -> None:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
+
+
+class FlowControl:
+    """Write-side flow control: tell the protocol to pause above ``high``, resume at ``low``.
+
+    Shared by stream and datagram transports; subclasses provide
+    ``get_write_buffer_size`` and ``_protocol``.
+    """
+
+    _loop: Loop
+    _protocol: Any
+    _high_water: int
+    _low_water: int
+    _protocol_paused: bool
+
+    def get_write_buffer_size(self) -> int:
+        raise NotImplementedError
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._high_water, self._low_water = check_write_limits(high, low)
+        self._maybe_pause_protocol()
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return (self._low_water, self._high_water)
+
+    def _maybe_pause_protocol(self) -> None:
+        if self._protocol_paused or self.get_write_buffer_size() <= self._high_water:
+            return
+        self._protocol_paused = True
+        self._call_protocol("pause_writing")
+
+    def _maybe_resume_protocol(self) -> None:
+        if self._protocol_paused and self.get_write_buffer_size() <= self._low_water:
+            self._protocol_paused = False
+            self._call_protocol("resume_writing")
+
+    def _call_protocol(self, method: str) -> None:
+        try:
+            getattr(self._protocol, method)()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop.call_exception_handler(
+                {
+                    "message": f"protocol.{method}() failed",
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                }
+            )
+
+
+class StreamTransport(FlowControl, asyncio.Transport):
+    """A read/write stream over one fd; subclasses move the bytes."""
+
+    def __init__(
+        self,
+        loop: Loop,
+        fd: int,
+        protocol: asyncio.BaseProtocol,
+        *,
+        extra: dict[str, Any] | None = None,
+        waiter: asyncio.Future[None] | None = None,
+        readable: bool = True,
+    ) -> None:
+        super().__init__(extra)
+        self._loop = loop
+        self._fd = fd
+        self._buffer = bytearray()
+        self._conn_lost = 0
+        self._closing = False
+        self._eof_written = False
+        self._paused = False  # reading
+        self._protocol_paused = False  # writing
+        self._high_water, self._low_water = check_write_limits(None, None)
+        self._readable = readable
+        self._protocol: Any = None
+        self._buffered = False
+        self.set_protocol(protocol)
+        loop.call_soon(self._protocol.connection_made, self)
+        if readable:
+            # Only after connection_made: the protocol must see it first.
+            loop.call_soon(self._start_reading)
+        if waiter is not None:
+            loop.call_soon(set_result_unless_cancelled, waiter, None)
+
+    # -- what subclasses provide -----------------------------------------
+
+    def _recv(self, n: int) -> bytes:
+        raise NotImplementedError
+
+    def _recv_into(self, buf: Any) -> int:
+        raise NotImplementedError
+
+    def _send(self, data: Any) -> int:
+        raise NotImplementedError
+
+    def _shutdown_write(self) -> None:
+        """Half-close: the peer sees EOF, we can still read."""
+        raise NotImplementedError
+
+    def _close_fd(self) -> None:
+        raise NotImplementedError
+
+    # -- the Transport interface ---------------------------------------------
+
+    def __repr__(self) -> str:
+        state = "closed" if self._fd < 0 else ("closing" if self._closing else "open")
+        return f"<{type(self).__name__} fd={self._fd} {state}>"
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if getattr(self, "_fd", -1) >= 0 and not self._closing and self._conn_lost == 0:
+            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            self._close_fd()
+            self._fd = -1
+
+    def get_protocol(self) -> Any:
+        return self._protocol
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._protocol = protocol
+        self._buffered = isinstance(protocol, asyncio.BufferedProtocol)
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def is_reading(self) -> bool:
+        return self._readable and not self._paused and not self._closing
+
+    def pause_reading(self) -> None:
+        if self._closing or self._paused or not self._readable:
+            return
+        self._paused = True
+        self._loop._unwatch(self._fd, False)
+
+    def resume_reading(self) -> None:
+        if self._closing or not self._paused or not self._readable:
+            return
+        self._paused = False
+        self._loop._watch(self._fd, False, self._read_ready, ())
+
+    def _start_reading(self) -> None:
+        if not self._closing and not self._paused and self._fd >= 0:
+            self._loop._watch(self._fd, False, self._read_ready, ())
+
+    def get_write_buffer_size(self) -> int:
+        return len(self._buffer)
+
+    def write(self, data: Any) -> None:
+        check_bytes_like(data)
+        if self._eof_written:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if not data:
+            return
+        if self._conn_lost:
+            if self._conn_lost >= _LOG_WRITES_AFTER_LOSS:
+                logger.warning("socket.send() raised exception.")
+            self._conn_lost += 1
+            return
+        if not self._buffer:
+            try:
+                sent = self._send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal write error on transport")
+                return
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]
+            self._loop._watch(self._fd, True, self._write_ready, ())
+        self._buffer += data
+        self._maybe_pause_protocol()
+
+    def writelines(self, list_of_data: Any) -> None:
+        # One send for the lot: a header and a body written separately would
+        # otherwise cost two syscalls (and two packets with TCP_NODELAY).
+        self.write(b"".join(list_of_data))
+
+    def _write_ready(self) -> None:
+        if self._conn_lost:
+            return
+        buffer = self._buffer
+        try:
+            sent = self._send(buffer)
+        except (BlockingIOError, InterruptedError):
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop._unwatch(self._fd, True)
+            buffer.clear()
+            self._fatal_error(exc, "Fatal write error on transport")
+            return
+        if sent:
+            del buffer[:sent]
+        self._maybe_resume_protocol()
+        if buffer:
+            return
+        self._loop._unwatch(self._fd, True)
+        if self._closing:
+            self._conn_lost += 1
+            self._call_connection_lost(None)
+        elif self._eof_written:
+            self._shutdown_write()
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        if self._closing or self._eof_written:
+            return
+        self._eof_written = True
+        if not self._buffer:
+            self._shutdown_write()
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._loop._unwatch(self._fd, False)
+        if not self._buffer:
+            self._conn_lost += 1
+            self._loop._unwatch(self._fd, True)
+            self._loop.call_soon(self._call_connection_lost, None)
+
+    def abort(self) -> None:
+        self._force_close(None)
+
+    # -- reading -------------------------------------------------------------
+
+    def _read_ready(self) -> None:
+        if self._conn_lost:
+            return
+        if self._buffered:
+            self._read_into_protocol()
+            return
+        try:
+            data = self._recv(MAX_READ)
+        except (BlockingIOError, InterruptedError):
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal read error on transport")
+            return
+        if not data:
+            self._read_eof()
+            return
+        try:
+            self._protocol.data_received(data)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+
+    def _read_into_protocol(self) -> None:
+        protocol = self._protocol
+        try:
+            buf = protocol.get_buffer(-1)
+            if not len(buf):
+                raise RuntimeError("get_buffer() returned an empty buffer")
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
+            return
+        try:
+            nbytes = self._recv_into(buf)
+        except (BlockingIOError, InterruptedError):
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal read error on transport")
+            return
+        if not nbytes:
+            self._read_eof()
+            return
+        try:
+            protocol.buffer_updated(nbytes)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+
+    def _read_eof(self) -> None:
+        if self._loop.get_debug():
+            logger.debug("%r received EOF", self)
+        try:
+            keep_open = self._protocol.eof_received()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.eof_received() call failed.")
+            return
+        if keep_open:
+            # Half-open: we may still write; just stop watching for reads.
+            self._loop._unwatch(self._fd, False)
+        else:
+            self.close()
+
+    # -- endings ---------------------------------------------------------------
+
+    def _fatal_error(self, exc: BaseException, message: str) -> None:
+        if isinstance(exc, OSError):
+            # Resets and broken pipes are the peer's doing: the protocol hears of
+            # it through connection_lost; only debug mode logs it.
+            if self._loop.get_debug():
+                logger.debug("%r: %s", self, message, exc_info=True)
+        else:
+            self._loop.call_exception_handler(
+                {
+                    "message": message,
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                }
+            )
+        self._force_close(exc)
+
+    def _force_close(self, exc: BaseException | None) -> None:
+        if self._conn_lost:
+            return
+        if self._buffer:
+            self._buffer.clear()
+            self._loop._unwatch(self._fd, True)
+        if not self._closing:
+            self._closing = True
+            self._loop._unwatch(self._fd, False)
+        self._conn_lost += 1
+        self._loop.call_soon(self._call_connection_lost, exc)
+
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
+        try:
+            self._protocol.connection_lost(exc)
+        finally:
+            self._close_fd()
+            self._fd = -1
+            self._connection_closed()
+
+    def _connection_closed(self) -> None:
+        """After connection_lost: subclasses detach from servers and the like."""
+
+
+def set_result_unless_cancelled(fut: asyncio.Future[Any], result: Any) -> None:
+    if not fut.cancelled():
+        fut.set_result(result)
