@@ -29,6 +29,7 @@ from asyncio import events, futures
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeVar, TypeVarTuple
 
+from .io.sockets import SocketsMixin, is_numeric_host
 from .io.stream import set_result_unless_cancelled
 from .kernel.clock import Clock
 from .kernel.hooks import Hooks
@@ -99,22 +100,8 @@ def _stop_loop_when_done(fut: asyncio.Future[Any]) -> None:
     fut.get_loop().stop()
 
 
-def _is_numeric_address(host: Any, family: int) -> bool:
-    if not isinstance(host, str):
-        return False
-    for fam in (socket.AF_INET, socket.AF_INET6):
-        if family not in (0, fam):
-            continue
-        try:
-            socket.inet_pton(fam, host.partition("%")[0])
-        except (OSError, ValueError):
-            continue
-        return True
-    return False
-
-
-class Loop(Scheduler, asyncio.AbstractEventLoop):
-    """A complete asyncio event loop whose scheduler is glassloop's kernel."""
+class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
+    """The asyncio surface over the kernel, before the I/O mixins of ``io/``."""
 
     def __init__(
         self,
@@ -718,7 +705,7 @@ class Loop(Scheduler, asyncio.AbstractEventLoop):
         if not isinstance(address, tuple) or len(address) < 2:
             raise TypeError(f"address must be a (host, port) tuple, got {address!r}")
         host, port = address[0], address[1]
-        if _is_numeric_address(host, sock.family) and isinstance(port, int):
+        if is_numeric_host(host) and isinstance(port, int):
             return address
         infos = await self.getaddrinfo(
             host, port, family=sock.family, type=sock.type, proto=sock.proto
@@ -749,6 +736,10 @@ class Loop(Scheduler, asyncio.AbstractEventLoop):
 
     async def getnameinfo(self, sockaddr: Any, flags: int = 0) -> tuple[str, str]:
         return await self.run_in_executor(None, socket.getnameinfo, sockaddr, flags)
+
+
+class Loop(SocketsMixin, BaseLoop):
+    """A complete asyncio event loop whose scheduler is glassloop's kernel."""
 
 
 def new_event_loop() -> Loop:

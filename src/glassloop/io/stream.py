@@ -17,10 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..loop import Loop
+    from ..loop import BaseLoop
 
 logger = logging.getLogger("asyncio")
 
@@ -55,7 +56,7 @@ class FlowControl:
     ``get_write_buffer_size`` and ``_protocol``.
     """
 
-    _loop: Loop
+    _loop: BaseLoop
     _protocol: Any
     _high_water: int
     _low_water: int
@@ -101,9 +102,16 @@ class FlowControl:
 class StreamTransport(FlowControl, asyncio.Transport):
     """A read/write stream over one fd; subclasses move the bytes."""
 
+    # Set by subclasses before ``__init__`` runs, usually to bound methods of
+    # the socket or ``functools.partial(os.read, fd)``: no extra Python frame
+    # per syscall.
+    _recv: Callable[[int], bytes]
+    _recv_into: Callable[[Any], int]
+    _send: Callable[[Any], int]
+
     def __init__(
         self,
-        loop: Loop,
+        loop: BaseLoop,
         fd: int,
         protocol: asyncio.BaseProtocol,
         *,
@@ -125,7 +133,7 @@ class StreamTransport(FlowControl, asyncio.Transport):
         self._protocol: Any = None
         self._buffered = False
         self.set_protocol(protocol)
-        loop.call_soon(self._protocol.connection_made, self)
+        loop.call_soon(protocol.connection_made, self)
         if readable:
             # Only after connection_made: the protocol must see it first.
             loop.call_soon(self._start_reading)
@@ -133,15 +141,6 @@ class StreamTransport(FlowControl, asyncio.Transport):
             loop.call_soon(set_result_unless_cancelled, waiter, None)
 
     # -- what subclasses provide -----------------------------------------
-
-    def _recv(self, n: int) -> bytes:
-        raise NotImplementedError
-
-    def _recv_into(self, buf: Any) -> int:
-        raise NotImplementedError
-
-    def _send(self, data: Any) -> int:
-        raise NotImplementedError
 
     def _shutdown_write(self) -> None:
         """Half-close: the peer sees EOF, we can still read."""
