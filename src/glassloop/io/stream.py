@@ -99,57 +99,37 @@ class FlowControl:
             )
 
 
-class StreamTransport(FlowControl, asyncio.Transport):
-    """A read/write stream over one fd; subclasses move the bytes."""
+class FdTransport(FlowControl):
+    """What every transport over one fd shares: its lifecycle and read pausing.
 
-    # Set by subclasses before ``__init__`` runs, usually to bound methods of
-    # the socket or ``functools.partial(os.read, fd)``: no extra Python frame
-    # per syscall.
-    _recv: Callable[[int], bytes]
-    _recv_into: Callable[[Any], int]
-    _send: Callable[[Any], int]
+    ``close`` lets buffered writes drain before ``connection_lost(None)``;
+    ``abort`` and fatal errors drop them.  Subclasses keep a ``_buffer`` (any
+    container with ``clear``) and provide ``_read_ready``/``_close_fd``.
+    """
 
-    def __init__(
-        self,
-        loop: BaseLoop,
-        fd: int,
-        protocol: asyncio.BaseProtocol,
-        *,
-        extra: dict[str, Any] | None = None,
-        waiter: asyncio.Future[None] | None = None,
-        readable: bool = True,
-    ) -> None:
-        super().__init__(extra)
+    _buffer: Any
+    _readable = True
+
+    def _init_fd_transport(self, loop: BaseLoop, fd: int, protocol: asyncio.BaseProtocol) -> None:
         self._loop = loop
         self._fd = fd
-        self._buffer = bytearray()
         self._conn_lost = 0
         self._closing = False
-        self._eof_written = False
         self._paused = False  # reading
         self._protocol_paused = False  # writing
         self._high_water, self._low_water = check_write_limits(None, None)
-        self._readable = readable
-        self._protocol: Any = None
+        self._protocol = None
         self._buffered = False
         self.set_protocol(protocol)
-        loop.call_soon(protocol.connection_made, self)
-        if readable:
-            # Only after connection_made: the protocol must see it first.
-            loop.call_soon(self._start_reading)
-        if waiter is not None:
-            loop.call_soon(set_result_unless_cancelled, waiter, None)
 
-    # -- what subclasses provide -----------------------------------------
-
-    def _shutdown_write(self) -> None:
-        """Half-close: the peer sees EOF, we can still read."""
+    def _read_ready(self) -> None:
         raise NotImplementedError
+
+    def _clear_buffer(self) -> None:
+        self._buffer.clear()
 
     def _close_fd(self) -> None:
         raise NotImplementedError
-
-    # -- the Transport interface ---------------------------------------------
 
     def __repr__(self) -> str:
         state = "closed" if self._fd < 0 else ("closing" if self._closing else "open")
@@ -189,6 +169,100 @@ class StreamTransport(FlowControl, asyncio.Transport):
     def _start_reading(self) -> None:
         if not self._closing and not self._paused and self._fd >= 0:
             self._loop._watch(self._fd, False, self._read_ready, ())
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._loop._unwatch(self._fd, False)
+        if not self._buffer:
+            self._conn_lost += 1
+            self._loop._unwatch(self._fd, True)
+            self._loop.call_soon(self._call_connection_lost, None)
+
+    def abort(self) -> None:
+        self._force_close(None)
+
+    def _fatal_error(self, exc: BaseException, message: str) -> None:
+        if isinstance(exc, OSError):
+            # Resets and broken pipes are the peer's doing: the protocol hears of
+            # it through connection_lost; only debug mode logs it.
+            if self._loop.get_debug():
+                logger.debug("%r: %s", self, message, exc_info=True)
+        else:
+            self._loop.call_exception_handler(
+                {
+                    "message": message,
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                }
+            )
+        self._force_close(exc)
+
+    def _force_close(self, exc: BaseException | None) -> None:
+        if self._conn_lost:
+            return
+        if self._buffer:
+            self._clear_buffer()
+            self._loop._unwatch(self._fd, True)
+        if not self._closing:
+            self._closing = True
+            self._loop._unwatch(self._fd, False)
+        self._conn_lost += 1
+        self._loop.call_soon(self._call_connection_lost, exc)
+
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
+        try:
+            self._protocol.connection_lost(exc)
+        finally:
+            self._close_fd()
+            self._fd = -1
+            self._connection_closed()
+
+    def _connection_closed(self) -> None:
+        """After connection_lost: subclasses detach from servers and the like."""
+
+
+class StreamTransport(FdTransport, asyncio.Transport):
+    """A read/write stream over one fd; subclasses move the bytes."""
+
+    # Set by subclasses before ``__init__`` runs, usually to bound methods of
+    # the socket or ``functools.partial(os.read, fd)``: no extra Python frame
+    # per syscall.
+    _recv: Callable[[int], bytes]
+    _recv_into: Callable[[Any], int]
+    _send: Callable[[Any], int]
+
+    def __init__(
+        self,
+        loop: BaseLoop,
+        fd: int,
+        protocol: asyncio.BaseProtocol,
+        *,
+        extra: dict[str, Any] | None = None,
+        waiter: asyncio.Future[None] | None = None,
+        readable: bool = True,
+    ) -> None:
+        super().__init__(extra)
+        self._buffer = bytearray()
+        self._eof_written = False
+        self._readable = readable
+        self._init_fd_transport(loop, fd, protocol)
+        loop.call_soon(protocol.connection_made, self)
+        if readable:
+            # Only after connection_made: the protocol must see it first.
+            loop.call_soon(self._start_reading)
+        if waiter is not None:
+            loop.call_soon(set_result_unless_cancelled, waiter, None)
+
+    # -- what subclasses provide -----------------------------------------
+
+    def _shutdown_write(self) -> None:
+        """Half-close: the peer sees EOF, we can still read."""
+        raise NotImplementedError
+
+    # -- the Transport interface ---------------------------------------------
 
     def get_write_buffer_size(self) -> int:
         return len(self._buffer)
@@ -262,19 +336,6 @@ class StreamTransport(FlowControl, asyncio.Transport):
         self._eof_written = True
         if not self._buffer:
             self._shutdown_write()
-
-    def close(self) -> None:
-        if self._closing:
-            return
-        self._closing = True
-        self._loop._unwatch(self._fd, False)
-        if not self._buffer:
-            self._conn_lost += 1
-            self._loop._unwatch(self._fd, True)
-            self._loop.call_soon(self._call_connection_lost, None)
-
-    def abort(self) -> None:
-        self._force_close(None)
 
     # -- reading -------------------------------------------------------------
 
@@ -350,46 +411,6 @@ class StreamTransport(FlowControl, asyncio.Transport):
             self.close()
 
     # -- endings ---------------------------------------------------------------
-
-    def _fatal_error(self, exc: BaseException, message: str) -> None:
-        if isinstance(exc, OSError):
-            # Resets and broken pipes are the peer's doing: the protocol hears of
-            # it through connection_lost; only debug mode logs it.
-            if self._loop.get_debug():
-                logger.debug("%r: %s", self, message, exc_info=True)
-        else:
-            self._loop.call_exception_handler(
-                {
-                    "message": message,
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
-        self._force_close(exc)
-
-    def _force_close(self, exc: BaseException | None) -> None:
-        if self._conn_lost:
-            return
-        if self._buffer:
-            self._buffer.clear()
-            self._loop._unwatch(self._fd, True)
-        if not self._closing:
-            self._closing = True
-            self._loop._unwatch(self._fd, False)
-        self._conn_lost += 1
-        self._loop.call_soon(self._call_connection_lost, exc)
-
-    def _call_connection_lost(self, exc: BaseException | None) -> None:
-        try:
-            self._protocol.connection_lost(exc)
-        finally:
-            self._close_fd()
-            self._fd = -1
-            self._connection_closed()
-
-    def _connection_closed(self) -> None:
-        """After connection_lost: subclasses detach from servers and the like."""
 
 
 def set_result_unless_cancelled(fut: asyncio.Future[Any], result: Any) -> None:
