@@ -29,6 +29,7 @@ from asyncio import events, futures
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeVar, TypeVarTuple
 
+from .io.datagram import DatagramMixin
 from .io.sockets import SocketsMixin, is_numeric_host
 from .io.stream import set_result_unless_cancelled
 from .kernel.clock import Clock
@@ -704,15 +705,28 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         """A connectable address for ``sock``: numeric hosts skip the resolver."""
         if not isinstance(address, tuple) or len(address) < 2:
             raise TypeError(f"address must be a (host, port) tuple, got {address!r}")
-        host, port = address[0], address[1]
-        if is_numeric_host(host) and isinstance(port, int):
+        if is_numeric_host(address[0]) and isinstance(address[1], int):
             return address
-        infos = await self.getaddrinfo(
-            host, port, family=sock.family, type=sock.type, proto=sock.proto
+        infos = await self._resolve(
+            address[0], address[1], family=sock.family, type=sock.type, proto=sock.proto, flags=0
         )
-        if not infos:
-            raise OSError(f"getaddrinfo({host!r}) returned empty list")
         return infos[0][4]
+
+    async def _resolve(
+        self, host: Any, port: Any, *, family: int, type: int, proto: int, flags: int
+    ) -> list[Any]:
+        if is_numeric_host(host) and isinstance(port, int):
+            # No resolver round trip (and no executor thread) for literal addresses.
+            infos = socket.getaddrinfo(
+                host, port, family, type, proto, flags | socket.AI_NUMERICHOST
+            )
+        else:
+            infos = await self.getaddrinfo(
+                host, port, family=family, type=type, proto=proto, flags=flags
+            )
+        if not infos:
+            raise OSError("getaddrinfo() returned empty list")
+        return infos
 
     async def sock_accept(self, sock: socket.socket) -> tuple[socket.socket, Any]:
         conn, address = await self._sock_op(sock, False, "accept")
@@ -738,7 +752,7 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         return await self.run_in_executor(None, socket.getnameinfo, sockaddr, flags)
 
 
-class Loop(SocketsMixin, BaseLoop):
+class Loop(SocketsMixin, DatagramMixin, BaseLoop):
     """A complete asyncio event loop whose scheduler is glassloop's kernel."""
 
 

@@ -407,22 +407,6 @@ class SocketsMixin(_LoopBase):
         )
         return transport, protocol
 
-    async def _resolve(
-        self, host: Any, port: Any, *, family: int, type: int, proto: int, flags: int
-    ) -> list[Any]:
-        if is_numeric_host(host) and isinstance(port, int):
-            # No resolver round trip (and no executor thread) for literal addresses.
-            infos = socket.getaddrinfo(
-                host, port, family, type, proto, flags | socket.AI_NUMERICHOST
-            )
-        else:
-            infos = await self.getaddrinfo(
-                host, port, family=family, type=type, proto=proto, flags=flags
-            )
-        if not infos:
-            raise OSError("getaddrinfo() returned empty list")
-        return infos
-
     async def create_connection(  # type: ignore[override]
         self,
         protocol_factory: ProtocolFactory,
