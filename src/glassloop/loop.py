@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeVar, TypeVarTuple
 
 from .io.datagram import DatagramMixin
+from .io.sendfile import SendfileMixin
 from .io.sockets import SocketsMixin, is_numeric_host
 from .io.stream import set_result_unless_cancelled
 from .kernel.clock import Clock
@@ -752,7 +753,7 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         return await self.run_in_executor(None, socket.getnameinfo, sockaddr, flags)
 
 
-class Loop(SocketsMixin, DatagramMixin, BaseLoop):
+class Loop(SocketsMixin, DatagramMixin, SendfileMixin, BaseLoop):
     """A complete asyncio event loop whose scheduler is glassloop's kernel."""
 
 

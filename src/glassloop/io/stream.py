@@ -227,6 +227,9 @@ class FdTransport(FlowControl):
 class StreamTransport(FdTransport, asyncio.Transport):
     """A read/write stream over one fd; subclasses move the bytes."""
 
+    #: True while loop.sendfile hands the fd to the kernel: writes must wait.
+    _sendfile_active = False
+
     # Set by subclasses before ``__init__`` runs, usually to bound methods of
     # the socket or ``functools.partial(os.read, fd)``: no extra Python frame
     # per syscall.
@@ -271,6 +274,8 @@ class StreamTransport(FdTransport, asyncio.Transport):
         check_bytes_like(data)
         if self._eof_written:
             raise RuntimeError("Cannot call write() after write_eof()")
+        if self._sendfile_active:
+            raise RuntimeError("unable to write; sendfile is in progress")
         if not data:
             return
         if self._conn_lost:

@@ -1,0 +1,272 @@
+"""Sending files: ``sock_sendfile`` and ``loop.sendfile``.
+
+The fast path hands the copy to the kernel (``os.sendfile``); where that can't
+work (a TLS transport, a file object without a descriptor) and the caller
+allows it, the file is read in chunks and written with flow control.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import io
+import os
+import socket
+from typing import TYPE_CHECKING, Any
+
+from .sockets import SocketTransport
+
+if TYPE_CHECKING:
+    from ..loop import BaseLoop
+
+    _LoopBase = BaseLoop
+else:
+    _LoopBase = object
+
+#: Chunk size of the read-and-write fallback.
+_FALLBACK_CHUNK = 256 * 1024
+#: Largest single os.sendfile call (Linux caps one call near 2 GiB anyway).
+_NATIVE_CHUNK = 1 << 30
+
+
+def _check_sendfile_arguments(sock: socket.socket, file: Any, offset: Any, count: Any) -> None:
+    if "b" not in getattr(file, "mode", "b"):
+        raise ValueError("file should be opened in binary mode")
+    if sock.type != socket.SOCK_STREAM:
+        raise ValueError("only SOCK_STREAM type sockets are supported")
+    if count is not None:
+        if not isinstance(count, int):
+            raise TypeError(f"count must be a positive integer (got {count!r})")
+        if count <= 0:
+            raise ValueError(f"count must be a positive integer (got {count!r})")
+    if not isinstance(offset, int):
+        raise TypeError(f"offset must be a non-negative integer (got {offset!r})")
+    if offset < 0:
+        raise ValueError(f"offset must be a non-negative integer (got {offset!r})")
+
+
+class _FlowWatcher(asyncio.Protocol):
+    """Stands in for the protocol during a fallback sendfile, to learn of pauses.
+
+    Everything the transport reports still reaches the real protocol.
+    """
+
+    def __init__(self, loop: BaseLoop, transport: asyncio.Transport) -> None:
+        self._loop = loop
+        self._transport = transport
+        self._inner: Any = transport.get_protocol()
+        self._resumed: asyncio.Future[None] | None = None
+        self._paused = bool(getattr(transport, "_protocol_paused", False))
+        self._was_paused = self._paused
+        self._lost: BaseException | None = None
+        transport.set_protocol(self)
+
+    async def drain(self) -> None:
+        if self._lost is not None:
+            raise self._lost
+        if self._paused:
+            self._resumed = self._loop.create_future()
+            await self._resumed
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        if self._resumed is not None and not self._resumed.done():
+            self._resumed.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        result: bool | None = self._inner.eof_received()
+        return result
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._lost = exc or ConnectionError("Connection closed by peer")
+        if self._resumed is not None and not self._resumed.done():
+            self._resumed.set_exception(self._lost)
+        self._inner.connection_lost(exc)
+
+    def release(self) -> None:
+        """Give the transport back to the real protocol, telling it of a missed resume."""
+        self._transport.set_protocol(self._inner)
+        if self._was_paused and not self._paused and self._lost is None:
+            self._inner.resume_writing()
+
+
+class SendfileMixin(_LoopBase):
+    """The loop's ``sock_sendfile`` and ``sendfile``."""
+
+    async def sock_sendfile(
+        self,
+        sock: socket.socket,
+        file: Any,
+        offset: int = 0,
+        count: int | None = None,
+        *,
+        fallback: bool | None = True,
+    ) -> int:
+        if self._debug and sock.gettimeout() != 0:
+            raise ValueError("the socket must be non-blocking")
+        _check_sendfile_arguments(sock, file, offset, count)
+        try:
+            return await self._sendfile_native(sock, file, offset, count)
+        except asyncio.SendfileNotAvailableError:
+            if not fallback:
+                raise
+        return await self._sendfile_by_reading(sock, file, offset, count)
+
+    async def _sendfile_native(
+        self, sock: socket.socket, file: Any, offset: int, count: int | None
+    ) -> int:
+        if not hasattr(os, "sendfile"):
+            raise asyncio.SendfileNotAvailableError("os.sendfile() is not available")
+        try:
+            fileno = file.fileno()
+        except (AttributeError, io.UnsupportedOperation) as exc:
+            raise asyncio.SendfileNotAvailableError("not a regular file") from exc
+        try:
+            size = os.fstat(fileno).st_size
+        except OSError:
+            raise asyncio.SendfileNotAvailableError("not a regular file") from None
+        remaining = (size - offset) if count is None else min(count, max(size - offset, 0))
+        sent_total = 0
+        try:
+            while remaining > 0:
+                try:
+                    sent = os.sendfile(
+                        sock.fileno(), fileno, offset + sent_total, min(remaining, _NATIVE_CHUNK)
+                    )
+                except (BlockingIOError, InterruptedError):
+                    await self._writable(sock)
+                    continue
+                except OSError as exc:
+                    if sent_total == 0 and exc.errno in (
+                        errno.ENOTSOCK,
+                        errno.EINVAL,
+                        errno.EOPNOTSUPP,
+                        errno.ENOSYS,
+                    ):
+                        raise asyncio.SendfileNotAvailableError(
+                            "os.sendfile() cannot send this file"
+                        ) from exc
+                    raise
+                if sent == 0:
+                    break  # end of file came early
+                sent_total += sent
+                remaining -= sent
+            return sent_total
+        finally:
+            if sent_total > 0:
+                file.seek(offset + sent_total)
+
+    async def _writable(self, sock: socket.socket) -> None:
+        fut = self.create_future()
+        fd = sock.fileno()
+        self._watch(fd, True, _set_if_pending, (fut,))
+        try:
+            await fut
+        finally:
+            self._unwatch(fd, True)
+
+    async def _sendfile_by_reading(
+        self, sock: socket.socket, file: Any, offset: int, count: int | None
+    ) -> int:
+        sent_total = 0
+        if offset:
+            file.seek(offset)
+        try:
+            while count is None or sent_total < count:
+                size = (
+                    _FALLBACK_CHUNK if count is None else min(_FALLBACK_CHUNK, count - sent_total)
+                )
+                data = await self.run_in_executor(None, file.read, size)
+                if not data:
+                    break
+                await self.sock_sendall(sock, data)
+                sent_total += len(data)
+            return sent_total
+        finally:
+            if sent_total:
+                file.seek(offset + sent_total)
+
+    async def sendfile(
+        self,
+        transport: asyncio.WriteTransport,
+        file: Any,
+        offset: int = 0,
+        count: int | None = None,
+        *,
+        fallback: bool = True,
+    ) -> int:
+        if transport.is_closing():
+            raise RuntimeError("Transport is closing")
+        if isinstance(transport, asyncio.DatagramTransport) or not hasattr(transport, "write"):
+            raise RuntimeError(f"sendfile is not supported for transport {transport!r}")
+        if isinstance(transport, SocketTransport) and transport._sock is not None:
+            _check_sendfile_arguments(transport._sock, file, offset, count)
+            try:
+                return await self._sendfile_on_transport(transport, file, offset, count)
+            except asyncio.SendfileNotAvailableError:
+                if not fallback:
+                    raise
+        elif not fallback:
+            raise RuntimeError(
+                f"fallback is disabled and native sendfile is not supported for "
+                f"transport {transport!r}"
+            )
+        return await self._sendfile_by_writing(transport, file, offset, count)
+
+    async def _sendfile_on_transport(
+        self, transport: SocketTransport, file: Any, offset: int, count: int | None
+    ) -> int:
+        """Native sendfile under a transport: flush its buffer, then let the kernel copy."""
+        watcher = _FlowWatcher(self, transport)
+        try:
+            while transport.get_write_buffer_size():
+                watcher.pause_writing()
+                transport.set_write_buffer_limits(0)
+                await watcher.drain()
+        finally:
+            transport.set_write_buffer_limits()
+            watcher.release()
+        assert transport._sock is not None
+        transport.pause_reading()
+        transport._sendfile_active = True
+        try:
+            return await self._sendfile_native(transport._sock, file, offset, count)
+        finally:
+            transport._sendfile_active = False
+            transport.resume_reading()
+
+    async def _sendfile_by_writing(
+        self, transport: asyncio.WriteTransport, file: Any, offset: int, count: int | None
+    ) -> int:
+        watcher = _FlowWatcher(self, transport)  # type: ignore[arg-type]
+        sent_total = 0
+        if offset:
+            file.seek(offset)
+        try:
+            while count is None or sent_total < count:
+                await watcher.drain()
+                size = (
+                    _FALLBACK_CHUNK if count is None else min(_FALLBACK_CHUNK, count - sent_total)
+                )
+                data = await self.run_in_executor(None, file.read, size)
+                if not data:
+                    break
+                transport.write(data)
+                sent_total += len(data)
+            await watcher.drain()
+            return sent_total
+        finally:
+            watcher.release()
+            if sent_total:
+                file.seek(offset + sent_total)
+
+
+def _set_if_pending(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
