@@ -83,7 +83,7 @@ class Scheduler:
 
     def set_ready_policy(self, policy: ReadyPolicy) -> None:
         self._ready_policy = policy
-        self._reorder = not isinstance(policy, FifoPolicy)
+        self._reorder = type(policy) is not FifoPolicy
 
     @property
     def hooks(self) -> Hooks | None:

@@ -1,0 +1,248 @@
+"""The kernel's seams (clock, ready policy, hooks) and its promises about polling.
+
+These are glassloop's own interfaces, so they run on glassloop only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any, TypeVar
+
+import pytest
+
+import glassloop
+from glassloop.kernel import EpollPoller, FifoPolicy, Hooks, MonotonicClock
+from glassloop.kernel.poller import Poller
+
+T = TypeVar("T")
+
+
+class CountingPoller:
+    """Wraps the real poller and counts the waits the kernel asks for."""
+
+    def __init__(self) -> None:
+        self.inner: Poller = EpollPoller()
+        self.timeouts: list[float | None] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def poll(self, timeout: float | None) -> list[Any]:
+        self.timeouts.append(timeout)
+        return self.inner.poll(timeout)
+
+
+class Recorder(Hooks):
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    def task_created(self, task: Any) -> None:
+        self.events.append(("created", task.get_name()))
+
+    def step_started(self, task: Any) -> None:
+        self.events.append(("start", task.get_name()))
+
+    def step_ended(self, task: Any) -> None:
+        self.events.append(("end", task.get_name()))
+
+    def task_done(self, task: Any) -> None:
+        self.events.append(("done", task.get_name()))
+
+    def callback_ran(self, handle: Any, duration: float) -> None:
+        assert duration >= 0
+        self.events.append(("callback", None))
+
+    def poll_waited(self, timeout: float | None, duration: float, nevents: int) -> None:
+        self.events.append(("poll", nevents))
+
+
+def test_no_poll_syscall_when_callbacks_are_ready_and_no_fd_is_watched() -> None:
+    poller = CountingPoller()
+    loop = glassloop.Loop(poller=poller)
+    try:
+
+        async def spin() -> None:
+            for _ in range(100):
+                await asyncio.sleep(0)
+
+        loop.run_until_complete(spin())
+        # 100 switches with only the wake-up fd registered: no turn needed a poll.
+        assert poller.timeouts == []
+    finally:
+        loop.close()
+
+
+def test_ready_work_polls_without_blocking_when_an_fd_is_watched() -> None:
+    poller = CountingPoller()
+    loop = glassloop.Loop(poller=poller)
+    a, b = socket.socketpair()
+    try:
+        loop.add_reader(a, lambda: None)
+
+        async def spin() -> None:
+            for _ in range(10):
+                await asyncio.sleep(0)
+
+        loop.run_until_complete(spin())
+        # I/O gets its chance every turn, but never by blocking while work is ready.
+        assert len(poller.timeouts) >= 10
+        assert set(poller.timeouts) == {0.0}
+        loop.remove_reader(a)
+    finally:
+        a.close()
+        b.close()
+        loop.close()
+
+
+def test_idle_loop_blocks_until_the_next_timer() -> None:
+    poller = CountingPoller()
+    loop = glassloop.Loop(poller=poller)
+    try:
+        loop.run_until_complete(asyncio.sleep(0.05))
+        blocking = [t for t in poller.timeouts if t]
+        assert blocking, poller.timeouts
+        assert all(t is not None and t <= 0.05 for t in blocking)
+    finally:
+        loop.close()
+
+
+class ManualClock(MonotonicClock):
+    """A clock that only moves when told to, and jumps to deadlines instead of sleeping."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 1000.0
+        self.time = self.read  # type: ignore[method-assign]
+
+    def read(self) -> float:
+        return self.now
+
+    def wait_timeout(self, timeout: float | None) -> float | None:
+        if timeout:
+            self.now += timeout
+        return 0.0
+
+
+def test_clock_seam_drives_timers() -> None:
+    clock = ManualClock()
+    loop = glassloop.Loop(clock=clock)
+    try:
+        order: list[str] = []
+        loop.call_later(3600, order.append, "hour")
+        loop.call_later(60, order.append, "minute")
+        loop.call_later(7200, loop.stop)
+        loop.run_forever()
+        assert order == ["minute", "hour"]
+        assert clock.now >= 1000.0 + 7200
+        assert loop.time() == clock.now
+    finally:
+        loop.close()
+
+
+class ReversePolicy(FifoPolicy):
+    def order(self, batch: list[T]) -> list[T]:
+        return list(reversed(batch))
+
+
+def test_ready_policy_reorders_timers_due_together_but_not_call_soon() -> None:
+    loop = glassloop.Loop(ready_policy=ReversePolicy())
+    try:
+        order: list[str] = []
+        when = loop.time() + 0.01
+        loop.call_at(when, order.append, "t1")
+        loop.call_at(when, order.append, "t2")
+        loop.call_soon(order.append, "s1")
+        loop.call_soon(order.append, "s2")
+        loop.call_at(when + 0.02, loop.stop)
+        loop.run_forever()
+        # call_soon keeps asyncio's FIFO guarantee; simultaneous timers are open.
+        assert order == ["s1", "s2", "t2", "t1"]
+    finally:
+        loop.close()
+
+
+def test_hooks_see_task_lifecycle_and_callbacks() -> None:
+    recorder = Recorder()
+    loop = glassloop.Loop(hooks=recorder)
+    try:
+
+        async def child() -> int:
+            await asyncio.sleep(0)
+            return 1
+
+        async def main() -> int:
+            return await loop.create_task(child(), name="child")
+
+        assert loop.run_until_complete(loop.create_task(main(), name="main")) == 1
+        events = recorder.events
+        names = [e for e in events if e[0] != "callback" and e[0] != "poll"]
+        assert names[0] == ("created", "main")
+        assert ("created", "child") in names
+        assert names.count(("start", "child")) == 2  # before and after its sleep(0)
+        assert names.index(("done", "child")) < names.index(("done", "main"))
+        assert sum(1 for e in events if e[0] == "callback") >= 4
+    finally:
+        loop.close()
+
+
+def test_detached_hooks_cost_nothing_and_base_hooks_count_as_detached() -> None:
+    loop = glassloop.Loop()
+    try:
+        assert loop.hooks is None
+        loop.set_hooks(Hooks())
+        assert loop.hooks is None
+        recorder = Recorder()
+        loop.set_hooks(recorder)
+        assert loop.hooks is recorder
+        loop.set_hooks(None)
+        loop.run_until_complete(asyncio.sleep(0))
+        assert recorder.events == []
+    finally:
+        loop.close()
+
+
+def test_cancelled_timers_are_compacted_when_they_dominate_the_heap() -> None:
+    loop = glassloop.Loop()
+    try:
+        handles = [loop.call_later(100 + i, lambda: None) for i in range(1000)]
+        for handle in handles[:900]:
+            handle.cancel()
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+        assert len(loop._timers) == 100
+        assert all(not t.cancelled() for t in loop._timers)
+    finally:
+        loop.close()
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_course_generators_and_native_coroutines_share_the_core(n: int) -> None:
+    log: list[str] = []
+
+    def sub(i: int) -> Any:
+        yield
+        return i * 10
+
+    def worker(name: str) -> Any:
+        total = 0
+        for i in range(n):
+            total += yield sub(i)
+            log.append(f"{name}{i}")
+        # A course-style task may also wait on asyncio's own awaitables.
+        yield asyncio.sleep(0)
+        return total
+
+    scheduler = glassloop.Scheduler()
+    try:
+        a = scheduler.add_task(worker("a"))
+        b = scheduler.add_task(worker("b"))
+        scheduler.event_loop()
+        expected = sum(i * 10 for i in range(n))
+        assert scheduler.results == {a: expected, b: expected}
+        assert log == [f"{name}{i}" for i in range(n) for name in "ab"]
+    finally:
+        scheduler.close()
