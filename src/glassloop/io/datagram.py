@@ -34,7 +34,7 @@ _HEADER_SIZE = 8
 _UNSET = object()
 
 
-class DatagramTransport(FdTransport, asyncio.DatagramTransport):
+class DatagramTransport(FdTransport, asyncio.DatagramTransport, asyncio.Transport):
     """A datagram endpoint over one non-blocking socket."""
 
     def __init__(
