@@ -56,7 +56,7 @@ find_python() {
 
 # ensure_venv X.Y EXTRAS -> prints the venv's python; creates the venv and
 # (re)installs glassloop editable when the venv is new, pyproject.toml changed,
-# or glassloop does not import.  EXTRAS is "" or e.g. "[test]".
+# or glassloop does not import.  EXTRAS is "", "[demo]" or "[test]".
 ensure_venv() {
     local want=$1 extras=$2 repo base venv py stamp sum s
     repo=$(pwd)
@@ -70,14 +70,15 @@ ensure_venv() {
     fi
     stamp="$venv/.glassloop-installed${extras}"
     sum=$(cksum < "$repo/pyproject.toml")
-    # A [test] install also satisfies a plain one.
+    # A [test] install also satisfies a plain or a [demo] one: pyproject's
+    # [test] extra lists everything [demo] does.
     for s in "$stamp" "$venv/.glassloop-installed[test]"; do
         if [ -f "$s" ] && [ "$(cat "$s")" = "$sum" ] \
             && (cd / && "$py" -c 'import glassloop' >/dev/null 2>&1); then
             echo "$py"
             return 0
         fi
-        [ -n "$extras" ] && break
+        [ "$extras" = "[test]" ] && break
     done
     echo "-- installing glassloop$extras into $venv" >&2
     # Some machines' pip config names local index folders that may not exist;

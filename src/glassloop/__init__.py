@@ -10,6 +10,7 @@ import sys
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from .apps.uvicorn_loop import uvicorn_loop_factory
 from .course import Scheduler
 from .kernel.task import Task
 from .loop import Loop, new_event_loop
@@ -37,4 +38,5 @@ __all__ = [
     "install",
     "new_event_loop",
     "run",
+    "uvicorn_loop_factory",
 ]

@@ -3,7 +3,9 @@
 ``glassloop run`` is the zero-edit way in: an existing asyncio program runs on
 glassloop without changing a line, because the policy is installed before the
 program's first ``asyncio.run`` or ``new_event_loop``.  Subcommands are kept
-in one table so later ones (serve, trace, explore, bench) slot in beside it.
+in one table so later ones (trace, explore, bench) slot in beside it.
+``glassloop serve`` imports its web frameworks only when it runs, so the rest
+of the command line works without them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from types import TracebackType
+from typing import Any
 
 import glassloop
 
@@ -76,7 +79,112 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("script", nargs="?", metavar="SCRIPT", help="path of the Python script to run")
     run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="passed to the program")
     run.set_defaults(handler=_cmd_run, command_parser=run)
+    _add_serve_parser(commands)
     return parser
+
+
+SERVE_USAGE = "glassloop serve [-h] [APP] [options]"
+SERVE_DESCRIPTION = """\
+Serve HTTP on a glassloop loop, in this process, until Ctrl-C.
+
+With no APP: the course's "Async API" demo -- the FastAPI math API under
+uvicorn (POST /add, /subtract, /multiply, /divide; docs at /docs) and the
+aiohttp phrase service on a second port (GET / answers an upper-cased phrase
+fetched from a fish-text style upstream; by default an embedded one on
+loopback).  With APP ("module:attribute"): that ASGI app under uvicorn.
+Port 0 picks any free port; the startup lines say where everything listens.
+"""
+SERVE_EPILOG = """\
+examples:
+  glassloop serve
+  curl -X POST localhost:8000/add -H 'content-type: application/json' \\
+       -d '{"first_number": 2}'
+  glassloop serve --port 9000 --phrases-port 9001 --upstream http://127.0.0.1:7000/get
+  glassloop serve main:app --host 0.0.0.0
+  glassloop serve myproject.asgi:create_app --factory --app-dir src
+
+The same loop under uvicorn's own command line (uvicorn >= 0.36):
+  uvicorn main:app --loop glassloop:uvicorn_loop_factory
+"""
+
+
+def _add_serve_parser(commands: Any) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="serve the demo Async API (or any ASGI app) on glassloop",
+        usage=SERVE_USAGE,
+        description=SERVE_DESCRIPTION,
+        epilog=SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument(
+        "app",
+        nargs="?",
+        metavar="APP",
+        help='an ASGI app as "module:attribute" (default: the demo)',
+    )
+    where = serve.add_argument_group("where to listen")
+    where.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    where.add_argument(
+        "--port", type=_port, default=8000, help="the API's (or APP's) port (%(default)s)"
+    )
+    where.add_argument(
+        "--phrases-port",
+        type=_port,
+        default=8080,
+        metavar="PORT",
+        help="the phrase service's port (%(default)s)",
+    )
+    demo = serve.add_argument_group("the demo's phrase service")
+    demo.add_argument(
+        "--upstream",
+        metavar="URL",
+        help="a fish-text style phrase API, e.g. https://fish-text.ru/get "
+        "(default: start an embedded one on loopback)",
+    )
+    demo.add_argument(
+        "--upstream-timeout",
+        type=_positive_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="answer 502 when the upstream takes longer (%(default)s)",
+    )
+    app = serve.add_argument_group("with APP")
+    app.add_argument("--factory", action="store_true", help="APP is a factory returning the app")
+    app.add_argument(
+        "--app-dir", default=".", metavar="DIR", help="import APP from here (%(default)s)"
+    )
+    logs = serve.add_argument_group("logging")
+    logs.add_argument(
+        "--no-access-log", dest="access_log", action="store_false", help="don't log each request"
+    )
+    logs.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["critical", "error", "warning", "info", "debug", "trace"],
+        help="uvicorn's own messages (%(default)s)",
+    )
+    serve.set_defaults(handler=_cmd_serve, command_parser=serve)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0..65535 (0: any free port), got {port}")
+    return port
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,6 +213,38 @@ def _cmd_run(parser: argparse.ArgumentParser, options: argparse.Namespace) -> in
         parser.error("give a SCRIPT to run (or -m MODULE)")
     script: str = options.script
     return run_script(script, list(options.args))
+
+
+def _cmd_serve(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    try:
+        from .apps import serve
+    except ImportError as exc:  # the [demo] extra is not installed
+        print(
+            f"glassloop serve: {exc.name or exc} is not installed; "
+            "install the demo's dependencies with: pip install 'glassloop[demo]'",
+            file=sys.stderr,
+        )
+        return 1
+    if options.app is None and options.factory:
+        parser.error("--factory needs an APP")
+    if options.app is not None and options.upstream is not None:
+        parser.error("--upstream is for the demo; it means nothing with an APP")
+    config = serve.ServeConfig(
+        app=options.app,
+        factory=options.factory,
+        app_dir=options.app_dir,
+        host=options.host,
+        port=options.port,
+        phrases_port=options.phrases_port,
+        upstream=options.upstream,
+        upstream_timeout=options.upstream_timeout,
+        access_log=options.access_log,
+        log_level=options.log_level,
+    )
+    try:
+        return serve.run(config, glassloop.new_event_loop)
+    except KeyboardInterrupt:  # Ctrl-C before our handlers were in place
+        return 130
 
 
 def run_script(path: str, args: Sequence[str]) -> int:
