@@ -30,9 +30,12 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeVar, TypeVarTuple
 
 from .io.datagram import DatagramMixin
+from .io.pipes import PipesMixin
 from .io.sendfile import SendfileMixin
+from .io.signals import SignalsMixin
 from .io.sockets import SocketsMixin, is_numeric_host
 from .io.stream import set_result_unless_cancelled
+from .io.subprocess import ProcessIO
 from .kernel.clock import Clock
 from .kernel.hooks import Hooks
 from .kernel.poller import Poller
@@ -753,7 +756,9 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         return await self.run_in_executor(None, socket.getnameinfo, sockaddr, flags)
 
 
-class Loop(SocketsMixin, DatagramMixin, SendfileMixin, BaseLoop):
+class Loop(
+    SignalsMixin, ProcessIO, PipesMixin, SocketsMixin, DatagramMixin, SendfileMixin, BaseLoop
+):
     """A complete asyncio event loop whose scheduler is glassloop's kernel."""
 
 
