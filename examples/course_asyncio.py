@@ -1,9 +1,23 @@
 """The course text's first asyncio program, grown into a short tour.
 
 The course's version: ``func()`` sleeps a random time and returns it, and
-``value()`` awaits it and prints the result.  Here the same idea shows the
+``value()`` awaits it and prints the result, run with
+``get_event_loop()`` / ``run_until_complete`` / ``close``.  ``course_program``
+is that program as it must be written today, and ``main`` goes on to the
 functions the text lists next -- ``gather``, ``wait``, ``wait_for`` and
-``call_soon`` -- and prints which event loop class runs it all.
+``call_soon`` -- printing which event loop class runs it all.
+
+What was fixed in the text's program:
+
+* ``asyncio.get_event_loop()`` with no loop running is deprecated (a
+  DeprecationWarning since 3.12, an error from 3.14): ``new_event_loop()``
+  makes the loop explicitly (and still follows the installed policy, so
+  ``glassloop run`` gives a glassloop loop);
+* the loop was closed without ``shutdown_asyncgens()``, the step the text
+  itself lists: an async generator left suspended never ran its ``finally``.
+  ``course_program`` leaves one suspended on purpose and shows that step
+  closing it;
+* the loop is closed in a ``finally``, so an error doesn't leak it.
 
 Nothing in this file mentions glassloop.  Run it three ways and compare:
 
@@ -16,8 +30,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import random
 import time
+from collections.abc import AsyncIterator
 
 START = time.monotonic()
 
@@ -38,6 +54,40 @@ async def value(rng: random.Random) -> None:
     """The course's caller: await one result and print it."""
     result = await func("value()", rng)
     log(f"value() got {result:.3f}")
+
+
+async def ticker() -> AsyncIterator[int]:
+    """An endless async generator whose ``finally`` must run when the loop ends."""
+    try:
+        for i in itertools.count():
+            await asyncio.sleep(0)
+            yield i
+    finally:
+        log("ticker: finally ran (closed by shutdown_asyncgens)")
+
+
+#: Keeps the half-consumed ticker alive, so only shutdown_asyncgens can close it.
+_suspended: list[AsyncIterator[int]] = []
+
+
+async def take_two_ticks() -> None:
+    agen = ticker()
+    _suspended.append(agen)
+    log(f"ticker gave {await anext(agen)}, {await anext(agen)}; left suspended")
+
+
+def course_program(seed: int) -> None:
+    """The text's program: one loop, made, run to completion, shut down, closed."""
+    loop = asyncio.new_event_loop()
+    try:
+        cls = type(loop)
+        log(f"course program on {cls.__module__}.{cls.__qualname__}")
+        loop.run_until_complete(value(random.Random(seed)))
+        loop.run_until_complete(take_two_ticks())
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
+        _suspended.clear()
 
 
 async def main(seed: int) -> None:
@@ -76,4 +126,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=2024, help="seed for the random sleeps")
     args = parser.parse_args()
+    course_program(args.seed)
     asyncio.run(main(args.seed))
