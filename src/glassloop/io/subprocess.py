@@ -32,7 +32,7 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .pipes import ReadPipeTransport, WritePipeTransport, _PipeTransport
+from .pipes import _PipeTransport
 
 if TYPE_CHECKING:
     from ..loop import BaseLoop
@@ -79,7 +79,7 @@ class _PipeProtocol(asyncio.Protocol):
     def __init__(self, process: SubprocessTransport, fd: int) -> None:
         self.process = process
         self.fd = fd
-        self.transport: _PipeTransport | None = None
+        self.transport: Any = None
         self.disconnected = False
 
     def __repr__(self) -> str:
@@ -87,6 +87,9 @@ class _PipeProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.process._pipe_data_received(self.fd, data)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.disconnected = True
@@ -129,22 +132,22 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         self._pending: collections.deque[tuple[Callable[..., object], tuple[Any, ...]]] | None = (
             collections.deque()
         )
+        # False if the pipes could not be connected: the caller never got this
+        # transport, so its protocol must not hear of it.
+        self._protocol_connected = True
         self._pidfd: int | None = None
         self._extra: dict[str, Any]
         self._extra["subprocess"] = popen
 
         self._pipes: dict[int, _PipeProtocol] = {}
-        streams = ((0, popen.stdin, WritePipeTransport), (1, popen.stdout, ReadPipeTransport))
-        for fd, pipe, cls in (*streams, (2, popen.stderr, ReadPipeTransport)):
-            if pipe is None:
-                continue
-            pipe_protocol = _PipeProtocol(self, fd)
-            # Set now, not in connection_made: get_pipe_transport works from the
-            # process protocol's connection_made, whatever the callback order.
-            pipe_protocol.transport = cls(loop, pipe, pipe_protocol)
-            self._pipes[fd] = pipe_protocol
-        loop.call_soon(self._connection_made, waiter)
+        for fd, pipe in enumerate((popen.stdin, popen.stdout, popen.stderr)):
+            if pipe is not None:
+                self._pipes[fd] = _PipeProtocol(self, fd)
         self._watch_exit()
+        # A task of its own, as in asyncio: cancelling the caller must not leave
+        # half the pipes unconnected, and connect_*_pipe is public, so it is
+        # what a loop subclass or a test sees being called.
+        loop.create_task(self._connect_pipes(waiter))
 
     def __repr__(self) -> str:
         info = [type(self).__name__]
@@ -214,12 +217,13 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         self._closed = True
         loop_alive = not self._loop.is_closed()
         for pipe in self._pipes.values():
-            if pipe.transport is None:
+            transport = pipe.transport
+            if transport is None:
                 continue
-            if loop_alive:
-                pipe.transport.close()
+            if loop_alive or not isinstance(transport, _PipeTransport):
+                transport.close()
             else:
-                pipe.transport._discard()
+                transport._discard()  # close() would schedule on a closed loop
         proc = self._proc
         if proc is not None and self._returncode is None and self._child_running(proc):
             if self._loop.get_debug():
@@ -253,27 +257,74 @@ class SubprocessTransport(asyncio.SubprocessTransport):
 
     # -- events, in asyncio's order -------------------------------------------
 
+    async def _connect_pipes(self, waiter: asyncio.Future[None] | None) -> None:
+        proc = self._proc
+        assert proc is not None
+        loop = self._loop
+        connects = (
+            (0, proc.stdin, loop.connect_write_pipe),
+            (1, proc.stdout, loop.connect_read_pipe),
+            (2, proc.stderr, loop.connect_read_pipe),
+        )
+        try:
+            for fd, pipe, connect in connects:
+                if pipe is None:
+                    continue
+                pipe_protocol = self._pipes[fd]
+                transport, _ = await connect(lambda p=pipe_protocol: p, pipe)  # type: ignore[misc]
+                if self._closed:
+                    transport.close()  # closed while we were connecting
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._protocol_connected = False
+            self._abandon_unconnected_pipes()
+            self._release_pending()
+            if waiter is not None and not waiter.cancelled():
+                waiter.set_exception(exc)
+            return
+        loop.call_soon(self._connection_made, waiter)
+
+    def _abandon_unconnected_pipes(self) -> None:
+        proc = self._proc
+        for fd, pipe_protocol in self._pipes.items():
+            if pipe_protocol.transport is None and not pipe_protocol.disconnected:
+                pipe_protocol.disconnected = True
+                if proc is not None:
+                    pipe = (proc.stdin, proc.stdout, proc.stderr)[fd]
+                    if pipe is not None:
+                        pipe.close()
+        self._try_finish()
+
     def _deliver(self, callback: Callable[..., object], *args: Any) -> None:
         if self._pending is not None:
             self._pending.append((callback, args))
         else:
             self._loop.call_soon(callback, *args)
 
+    def _notify(self, method: str, *args: Any) -> None:
+        """Call the protocol, looked up now: set_protocol may have replaced it."""
+        if self._protocol_connected:
+            getattr(self._protocol, method)(*args)
+
+    def _release_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        for callback, args in pending or ():
+            self._loop.call_soon(callback, *args)
+
     def _connection_made(self, waiter: asyncio.Future[None] | None) -> None:
         try:
             self._protocol.connection_made(self)
         finally:
-            pending, self._pending = self._pending, None
-            for callback, args in pending or ():
-                self._loop.call_soon(callback, *args)
+            self._release_pending()
             if waiter is not None and not waiter.cancelled():
                 waiter.set_result(None)
 
     def _pipe_data_received(self, fd: int, data: bytes) -> None:
-        self._deliver(self._protocol.pipe_data_received, fd, data)
+        self._deliver(self._notify, "pipe_data_received", fd, data)
 
     def _pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
-        self._deliver(self._protocol.pipe_connection_lost, fd, exc)
+        self._deliver(self._notify, "pipe_connection_lost", fd, exc)
         self._try_finish()
 
     def _process_exited(self, returncode: int) -> None:
@@ -285,7 +336,7 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         if self._proc is not None and self._proc.returncode is None:
             # So Popen neither waits for it again nor warns that it still runs.
             self._proc.returncode = returncode
-        self._deliver(self._protocol.process_exited)
+        self._deliver(self._notify, "process_exited")
         self._try_finish()
 
     def _try_finish(self) -> None:
@@ -297,7 +348,7 @@ class SubprocessTransport(asyncio.SubprocessTransport):
 
     def _call_connection_lost(self, exc: Exception | None) -> None:
         try:
-            self._protocol.connection_lost(exc)
+            self._notify("connection_lost", exc)
         finally:
             waiters, self._exit_waiters = self._exit_waiters, []
             for waiter in waiters:
