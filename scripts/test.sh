@@ -53,7 +53,8 @@ count_tests() {
 
 run_pytest() {  # run_pytest PY LOG
     local py=$1 log=$2 rc
-    "$py" -m pytest -p no:cacheprovider tests/unit tests/conformance 2>&1 | tee "$log"
+    "$py" -m pytest -p no:cacheprovider tests/unit tests/conformance \
+        tests/integration tests/examples 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     count_tests "$(grep -E '^=+ .*(passed|failed|skipped|error|no tests ran).* in [0-9.]+s' "$log" | tail -n1)"
     if [ "$rc" -eq 5 ]; then
@@ -90,7 +91,7 @@ for ver in $PYTHONS; do
     step "py$ver: pytest" run_pytest "$py" "$LOGDIR/pytest-$ver.log"
     step "py$ver: conformance" run_conformance "$py"
     if [ "$ver" = "$LINT_PYTHON" ]; then
-        step "py$ver: ruff" "$py" -m ruff check src tests
+        step "py$ver: ruff" "$py" -m ruff check src tests examples
         step "py$ver: mypy --strict" "$py" -m mypy --strict
     fi
 done
