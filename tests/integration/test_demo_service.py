@@ -7,22 +7,26 @@ app with a timeout and a 502 for a failing upstream.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 from integration_helpers import ServiceThread, demo_config
 
 import glassloop
 from glassloop.apps import phrases
 from glassloop.apps.serve import ServeConfig, ServeError, Service
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def post(demo: ServiceThread, path: str, body: Any) -> httpx.Response:
@@ -122,6 +126,12 @@ def test_malformed_json_is_422(demo: ServiceThread) -> None:
         headers={"content-type": "application/json"},
     )
     assert response.status_code == 422
+
+
+def test_root_redirects_to_the_docs(demo: ServiceThread) -> None:
+    response = httpx.get(demo.service.api_url + "/")
+    assert response.status_code == 307
+    assert response.headers["location"] == "/docs"
 
 
 def test_docs_and_openapi_schema(demo: ServiceThread) -> None:
@@ -241,8 +251,12 @@ def test_upstream_error_reply_is_502(demo: ServiceThread) -> None:
 
 def test_taken_port_is_a_clear_error(demo: ServiceThread) -> None:
     taken = int(demo.service.api_url.rsplit(":", 1)[1])
-    with pytest.raises(ServeError, match=rf"cannot listen on 127.0.0.1:{taken} for the math API"):
+    with pytest.raises(ServeError) as info:
         ServiceThread(demo_config(port=taken)).start()
+    assert str(info.value) == (
+        f"cannot listen on 127.0.0.1:{taken} for the math API: "
+        "Address already in use (choose another with --port)"
+    )
 
 
 def test_bad_app_spec_is_a_clear_error() -> None:
@@ -255,3 +269,52 @@ def test_bad_app_spec_is_a_clear_error() -> None:
         glassloop.run(start("no_such_module_xyz:app"))
     with pytest.raises(ServeError, match="has no attribute 'nothing'"):
         glassloop.run(start("glassloop.apps.math_api:nothing"))
+
+
+@contextlib.asynccontextmanager
+async def custom_upstream(handler: Handler) -> AsyncIterator[str]:
+    """Serve ``handler`` at ``/get`` on a free loopback port; yields its URL."""
+    upstream = web.Application()
+    upstream.add_routes([web.get("/get", handler)])
+    runner = web.AppRunner(upstream)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}/get"
+    finally:
+        await runner.cleanup()
+
+
+def phrase_via(handler: Handler) -> httpx.Response:
+    """``GET /`` of a phrase service whose upstream is ``handler``."""
+
+    async def main() -> httpx.Response:
+        async with custom_upstream(handler) as url:
+            async with Service(demo_config(upstream=url)) as service:
+                async with httpx.AsyncClient() as client:
+                    response = await client.get(service.phrases_url)
+                    await response.aread()
+                    return response
+
+    return glassloop.run(main())
+
+
+def test_upstream_json_with_any_content_type_is_accepted() -> None:
+    """fish-text says text/html; an upstream that says application/json works too."""
+
+    async def json_upstream(request: web.Request) -> web.Response:
+        return web.json_response({"status": "success", "text": "hello", "errorCode": None})
+
+    response = phrase_via(json_upstream)
+    assert (response.status_code, response.text) == (200, "HELLO")
+
+
+def test_upstream_that_is_not_a_phrase_api_is_502() -> None:
+    async def html(request: web.Request) -> web.Response:
+        return web.Response(text="<html>not json</html>", content_type="text/html")
+
+    response = phrase_via(html)
+    assert response.status_code == 502
+    assert "sent malformed JSON" in response.json()["error"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import FastAPI, HTTPException
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 app = FastAPI(
@@ -101,6 +102,12 @@ async def divide(item: Operands) -> Quotient:
         raise HTTPException(
             status_code=400, detail="the quotient is too large for a floating-point number"
         ) from None
+
+
+@app.get("/", include_in_schema=False)
+async def root() -> RedirectResponse:
+    """A browser pointed at the API lands on its documentation."""
+    return RedirectResponse("/docs")
 
 
 @app.get("/loop", response_model=LoopInfo, summary="the event loop class serving requests")

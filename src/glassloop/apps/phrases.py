@@ -15,10 +15,12 @@ What the text's version got wrong, and this one does instead:
   which upstream failed and how, never a request that hangs;
 * the upstream's ``status``/``errorCode`` is checked: an error reply is a
   ``502`` too, not an empty phrase;
-* ``json(content_type="text/html")`` instead of the exact header
+* ``json(content_type=None)`` instead of the exact header
   ``"text/html; charset=utf-8"``: aiohttp matches the expected type as a
   substring of the header, so the text's version broke on any other spelling
-  of the same type (``text/html;charset=utf-8``, or no charset at all);
+  of the same type (``text/html;charset=utf-8``, or no charset at all), and
+  on an upstream that labels its JSON correctly.  The body is checked for
+  the fields we need instead;
 * the signal only touches plain-text replies: the text's
   ``response.text.upper()`` fails on any response without a text body
   (``.text`` is ``None`` for a bytes body, absent on a ``StreamResponse``),
@@ -61,7 +63,8 @@ async def get_phrase(session: aiohttp.ClientSession, url: str, timeout: float) -
         ) as response:
             if response.status != 200:
                 raise UpstreamError(f"phrase upstream {url} answered HTTP {response.status}")
-            result = await response.json(content_type="text/html")
+            # fish-text labels its JSON text/html: don't trust the header.
+            result = await response.json(content_type=None)
     except TimeoutError:
         raise UpstreamError(f"phrase upstream {url} did not answer within {timeout:g} s") from None
     except aiohttp.ClientError as exc:

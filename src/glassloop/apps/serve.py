@@ -281,11 +281,13 @@ def bind_socket(host: str, port: int, what: str, option: str | None = None) -> s
         raise ServeError(f"cannot resolve host {host!r} for {what}: {exc.strerror}") from None
     family, _, _, _, address = infos[0]
     try:
-        sock = socket.create_server(address[:2], family=family, backlog=2048)
+        sock = socket.create_server(address, family=family, backlog=2048)
     except OSError as exc:
+        # socket.create_server's strerror repeats the address; errno says it plainly.
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
         hint = f" (choose another with {option})" if option and port else ""
         raise ServeError(
-            f"cannot listen on {format_host(host)}:{port} for {what}: {exc.strerror}{hint}"
+            f"cannot listen on {format_host(host)}:{port} for {what}: {reason}{hint}"
         ) from None
     sock.setblocking(False)
     return sock
