@@ -126,6 +126,8 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         self._executor_shutdown_called = False
         self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()
         self._asyncgens_shutdown_called = False
+        # fd -> the transport that owns it (see _ensure_fd_no_transport).
+        self._transports: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         self._coroutine_origin_tracking: int | None = None
         self._wakeup_r, self._wakeup_w = os.pipe()
         os.set_blocking(self._wakeup_r, False)
@@ -560,16 +562,27 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         old.cancel()
         return True
 
+    def _ensure_fd_no_transport(self, fd: Any) -> None:
+        """A transport owns its fd's watches: user callbacks there would steal its events."""
+        fileno = _fileobj_to_fd(fd)
+        transport = self._transports.get(fileno)
+        if transport is not None and not transport.is_closing():
+            raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
+
     def add_reader(self, fd: Any, callback: Callable[[*Ts], object], *args: *Ts) -> None:
+        self._ensure_fd_no_transport(fd)
         self._watch(fd, False, callback, args)
 
     def add_writer(self, fd: Any, callback: Callable[[*Ts], object], *args: *Ts) -> None:
+        self._ensure_fd_no_transport(fd)
         self._watch(fd, True, callback, args)
 
     def remove_reader(self, fd: Any) -> bool:
+        self._ensure_fd_no_transport(fd)
         return self._unwatch(fd, False)
 
     def remove_writer(self, fd: Any) -> bool:
+        self._ensure_fd_no_transport(fd)
         return self._unwatch(fd, True)
 
     # -- low-level socket operations --------------------------------------
@@ -588,8 +601,9 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         The watch is removed when the future is done (or cancelled), unless a
         later call on the same socket has already replaced it.
         """
-        fut = self.create_future()
         fd = sock.fileno()
+        self._ensure_fd_no_transport(fd)
+        fut = self.create_future()
         handle = self._watch(fd, writing, attempt, (fut,))
 
         def unwatch(_: asyncio.Future[Any]) -> None:

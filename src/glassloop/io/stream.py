@@ -113,6 +113,7 @@ class FdTransport(FlowControl):
     def _init_fd_transport(self, loop: BaseLoop, fd: int, protocol: asyncio.BaseProtocol) -> None:
         self._loop = loop
         self._fd = fd
+        loop._transports[fd] = self
         self._conn_lost = 0
         self._closing = False
         self._paused = False  # reading
