@@ -128,7 +128,7 @@ def test_a_busy_loop_still_sees_signals(loop: Loop) -> None:
     """Callbacks always ready must not starve the signal pipe."""
 
     async def main() -> int:
-        caught = []
+        caught: list[int] = []
         loop.add_signal_handler(signal.SIGUSR1, caught.append, 1)
         try:
             os.kill(os.getpid(), signal.SIGUSR1)

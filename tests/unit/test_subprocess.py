@@ -261,7 +261,7 @@ def test_protocol_event_order(loop: Loop) -> None:
         assert proto.events == ["made"]  # connection_made ran before we got here
         assert transport.get_pid() > 0
         assert transport.get_returncode() is None
-        stdin = transport.get_pipe_transport(0)
+        stdin: Any = transport.get_pipe_transport(0)
         stdin.write(b"abc")
         stdin.close()
         await asyncio.wait_for(proto.done, 10)
@@ -286,7 +286,7 @@ def test_closing_the_transport_kills_a_running_child(loop: Loop) -> None:
         )
         transport.close()
         await asyncio.wait_for(proto.done, 10)
-        return transport.get_returncode()  # type: ignore[no-any-return]
+        return transport.get_returncode()
 
     assert run(loop, main()) == -signal.SIGKILL
 
@@ -408,14 +408,14 @@ def test_thread_fallback_reaps_and_reports(glassloop_loop: Loop, without_pidfds:
 def test_a_status_taken_by_popen_is_still_reported(glassloop_loop: Loop) -> None:
     """If someone reaps the child through its Popen object, its code is used, not 255."""
 
-    async def main() -> int:
+    async def main() -> int | None:
         transport, proto = await glassloop_loop.subprocess_exec(
             lambda: Recorder(glassloop_loop), PY, "-c", "import sys; sys.exit(4)"
         )
         transport.get_extra_info("subprocess").wait()  # blocking, on purpose
         await asyncio.wait_for(proto.done, 10)
         transport.close()
-        return transport.get_returncode()  # type: ignore[no-any-return]
+        return transport.get_returncode()
 
     assert run(glassloop_loop, main()) == 4
 
