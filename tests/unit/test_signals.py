@@ -36,7 +36,7 @@ UVLOOP_KEEPS_ITS_HANDLER = (
 
 
 @pytest.fixture(autouse=True)
-def restore_signals(loop_name: str) -> Iterator[None]:
+def restore_signals(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail a test that leaks a handler or the wake-up fd, and undo the leak.
 
     uvloop always leaks (see UVLOOP_KEEPS_ITS_HANDLER): it is only cleaned up after.
@@ -49,7 +49,8 @@ def restore_signals(loop_name: str) -> Iterator[None]:
     for sig, handler in before.items():
         signal.signal(sig, handler)
     signal.set_wakeup_fd(wakeup_before)
-    if loop_name == "uvloop":
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("loop_name") == "uvloop":
         return
     assert after == before, "signal handlers leaked"
     assert wakeup_after == wakeup_before, "the wake-up fd leaked"
@@ -277,3 +278,22 @@ def test_a_closed_loop_refuses_handlers(loop: Loop) -> None:
     loop.close()
     with pytest.raises(RuntimeError):
         loop.add_signal_handler(signal.SIGUSR1, print)
+
+
+def test_another_loops_wakeup_fd_survives_our_last_removal() -> None:
+    """glassloop only: asyncio would set the wake-up fd to -1 under the other loop."""
+    import glassloop
+
+    first, second = glassloop.new_event_loop(), glassloop.new_event_loop()
+    try:
+        first.add_signal_handler(signal.SIGUSR1, print)
+        caught: list[str] = []
+        second.add_signal_handler(signal.SIGUSR2, caught.append, "second")
+        first.remove_signal_handler(signal.SIGUSR1)  # first's last handler
+        second.run_until_complete(send_and_wait(signal.SIGUSR2))
+        assert caught == ["second"]
+        second.remove_signal_handler(signal.SIGUSR2)
+        assert current_wakeup_fd() == -1
+    finally:
+        first.close()
+        second.close()

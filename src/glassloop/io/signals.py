@@ -70,13 +70,6 @@ def check_signal(sig: object) -> int:
     return sig
 
 
-def _release_wakeup_fd() -> None:
-    try:
-        signal.set_wakeup_fd(-1)
-    except (ValueError, OSError) as exc:
-        logger.info("set_wakeup_fd(-1) failed: %s", exc)
-
-
 class SignalsMixin(_LoopBase):
     """Loop methods for Unix signals; state is created on first use."""
 
@@ -110,7 +103,7 @@ class SignalsMixin(_LoopBase):
         except OSError as exc:
             del handlers[sig]
             if not handlers:
-                _release_wakeup_fd()
+                self._close_signal_pipe()
             if exc.errno == errno.EINVAL:
                 raise RuntimeError(f"sig {sig} cannot be caught") from exc
             raise
@@ -128,7 +121,8 @@ class SignalsMixin(_LoopBase):
                 raise RuntimeError(f"sig {sig} cannot be caught") from exc
             raise
         if not handlers:
-            _release_wakeup_fd()
+            # Without handlers the pipe only costs a poll per turn: drop it.
+            self._close_signal_pipe()
         return True
 
     def close(self) -> None:
@@ -170,6 +164,12 @@ class SignalsMixin(_LoopBase):
         return self._signal_pipe[1]
 
     def _close_signal_pipe(self) -> None:
+        """Close the pipe, and release the wake-up fd if it is still ours.
+
+        Unlike asyncio, a loop removing its last handler leaves alone a wake-up
+        fd that another loop has installed since: that loop's handlers go on
+        working.
+        """
         pipe, self._signal_pipe = self._signal_pipe, None
         if pipe is None:
             return
@@ -178,10 +178,9 @@ class SignalsMixin(_LoopBase):
         try:
             current = signal.set_wakeup_fd(-1)
             if current not in (w, -1):
-                # Another loop (or library) owns the wake-up fd now: give it back.
-                signal.set_wakeup_fd(current)
-        except (ValueError, OSError):  # ValueError: not the main thread, so not ours
-            pass
+                signal.set_wakeup_fd(current)  # someone else's: put it back
+        except (ValueError, OSError) as exc:  # ValueError: not the main thread
+            logger.info("set_wakeup_fd(-1) failed: %s", exc)
         self._unwatch(r, False)
         os.close(r)
         os.close(w)
