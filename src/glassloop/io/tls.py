@@ -48,6 +48,7 @@ import enum
 import logging
 import ssl
 import warnings
+import weakref
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -205,6 +206,13 @@ class TLSTransport(asyncio.Transport):
         self._tls._update_app_writing()
 
     @property
+    def _ssl_protocol(self) -> TLSProtocol:
+        # asyncio's private name for the TLS protocol.  Code in the wild reads
+        # ``transport._ssl_protocol._extra["ssl_object"]`` or calls its
+        # ``pause_writing()`` before closing; both work here too.
+        return self._tls
+
+    @property
     def _protocol_paused(self) -> bool:
         # glassloop's sendfile fallback asks transports this (FlowControl's name).
         return self._tls._app_writing_paused
@@ -270,7 +278,10 @@ class TLSProtocol(asyncio.BufferedProtocol):
         self._app_connected = False  # handshake done and the app knows the transport
         self._app_told_eof = False
         self._app_lost = False
-        self.app_transport = TLSTransport(self)
+        # Strong until the connection is lost, then weak: the transport points
+        # at us, and a cycle would keep the SSLContext alive until a gc run.
+        self._app_transport: TLSTransport | None = TLSTransport(self)
+        self._app_transport_ref = weakref.ref(self._app_transport)
 
         # Incoming side.
         self._recv_buffer = bytearray(MAX_CHUNK)
@@ -354,21 +365,40 @@ class TLSProtocol(asyncio.BufferedProtocol):
             self._resume_handle.cancel()
             self._resume_handle = None
         reason = exc if exc is not None else self._fatal_exc
+        self._fatal_exc = None  # its traceback would keep frames (and cycles) alive
         self._phase = _Phase.CLOSED
         self._raw = None
         self._backlog.clear()
         self._backlog_size = 0
         self._outgoing.read()
-        self.app_transport._closed = True
+        self._mark_app_closed()
+        self._app_transport = None
         if self._waiter is not None:
             # Still waiting means the handshake never finished (a finished or
             # failed one has already told the waiter).
             self._wake_waiter(
                 reason or ConnectionResetError("Connection lost during the TLS handshake")
             )
+        app, self._app = self._app, None
         if self._app_connected and not self._app_lost:
             self._app_lost = True
-            self._app.connection_lost(reason)
+            # Let go of the app before calling it: an app that keeps its
+            # transport must not form a cycle through us (no gc run needed
+            # to free the connection, its SSLContext included).
+            app.connection_lost(reason)
+
+    @property
+    def app_transport(self) -> TLSTransport:
+        """The transport the application protocol talks to."""
+        transport = self._app_transport or self._app_transport_ref()
+        if transport is None:
+            raise RuntimeError(f"{self!r}: the application's transport is gone")
+        return transport
+
+    def _mark_app_closed(self) -> None:
+        transport = self._app_transport_ref()
+        if transport is not None:
+            transport._closed = True
 
     # == the state machine ===========================================================
 
@@ -609,7 +639,7 @@ class TLSProtocol(asyncio.BufferedProtocol):
 
     def _write_app(self, data: bytes | bytearray | memoryview) -> None:
         if self._phase not in (_Phase.NEW, _Phase.HANDSHAKE, _Phase.OPEN) or (
-            self.app_transport._closed
+            self._app_transport is None or self._app_transport._closed
         ):
             self._lost_writes += 1
             if self._lost_writes >= _LOG_WRITES_AFTER_CLOSE:
@@ -691,7 +721,7 @@ class TLSProtocol(asyncio.BufferedProtocol):
     def _begin_close(self) -> None:
         """OPEN -> FLUSHING: no more app writes; the shutdown clock starts."""
         self._phase = _Phase.FLUSHING
-        self.app_transport._closed = True
+        self._mark_app_closed()
         self._cancel_timer()
         self._timer = self._loop.call_later(self._shutdown_timeout, self._on_shutdown_timeout)
         # The peer's close_notify must get through even if the app paused reading.
@@ -707,6 +737,10 @@ class TLSProtocol(asyncio.BufferedProtocol):
         if self._phase is not _Phase.FLUSHING:
             return
         self._phase = _Phase.SHUTDOWN
+        if self._raw_eof:
+            # The peer closed TCP without close_notify: it has dropped TLS, so
+            # answer in kind (as asyncio and uvloop do) and just close.
+            return
         try:
             self._sslobj.unwrap()
         except _WANT_MORE:
@@ -749,7 +783,7 @@ class TLSProtocol(asyncio.BufferedProtocol):
 
     def _abort(self, waiter_exc: BaseException | None) -> None:
         self._phase = _Phase.CLOSED
-        self.app_transport._closed = True
+        self._mark_app_closed()
         self._backlog.clear()
         self._backlog_size = 0
         if waiter_exc is not None:
@@ -885,6 +919,7 @@ async def start_tls(
     transport.set_protocol(tls)
     made = loop.call_soon(tls.connection_made, transport)
     resumed = loop.call_soon(transport.resume_reading)
+    app_transport = tls.app_transport  # before the wait: a lost connection lets go of it
     try:
         await waiter
     except BaseException:
@@ -892,4 +927,4 @@ async def start_tls(
         made.cancel()
         resumed.cancel()
         raise
-    return tls.app_transport
+    return app_transport
