@@ -481,8 +481,10 @@ def test_failed_verification_raises_and_the_server_app_never_connects(loop: Loop
         await asyncio.sleep(0.1)  # the server side notices the alerts
         assert all("made" not in protocol.events for protocol in made)
         await close_server(server)
-        # A peer failing the handshake is the peer's business, not a loop error.
-        assert handled == []
+        # A peer failing the handshake is the peer's business, not a loop error
+        # (debug mode reports it, as asyncio's does).
+        if not loop.get_debug():
+            assert handled == []
 
     run(loop, main())
 
@@ -515,7 +517,8 @@ def test_cancelling_the_connect_during_the_handshake_is_quiet(loop: Loop) -> Non
                 0.2,
             )
         await asyncio.sleep(0.05)
-        assert handled == []
+        if not loop.get_debug():
+            assert handled == []
 
     try:
         with thread_peer(lambda conn: done.wait(BOUND)) as address:
