@@ -898,6 +898,38 @@ def test_raising_the_high_water_mark_avoids_the_pause(loop: Loop) -> None:
     loop.run_until_complete(main())
 
 
+@pytest.mark.skip_loop(
+    "asyncio",
+    reason="asyncio's _write_ready calls connection_lost again after a close() made in "
+    "resume_writing, and that second call fails on the cleared socket",
+)
+def test_close_from_resume_writing_loses_the_connection_once(loop: Loop) -> None:
+    """A writer that closes once the buffer drains: connection_lost exactly once."""
+    data = payload(BIG)
+
+    class ClosesWhenDrained(Recorder):
+        def resume_writing(self) -> None:
+            super().resume_writing()
+            self.transport.close()
+
+    async def main() -> ClosesWhenDrained:
+        loop.set_exception_handler(lambda _loop, context: errors.append(context))
+        with tcp_listener() as listener:
+            proto = ClosesWhenDrained(loop)
+            transport, peer = await connect_to_raw_peer(loop, proto, listener)
+            with peer:
+                transport.set_write_buffer_limits(high=64 * 1024, low=0)
+                transport.write(data)
+                assert await recv_until_eof(loop, peer) == data
+                assert await asyncio.wait_for(proto.lost, WAIT) is None
+                await asyncio.sleep(0.02)
+        return proto
+
+    errors: list[dict[str, Any]] = []
+    assert loop.run_until_complete(main()).events == ["made", "pause", "resume", "lost"]
+    assert errors == []
+
+
 def test_write_eof_half_closes_and_reading_goes_on(loop: Loop) -> None:
     async def main() -> None:
         with tcp_listener() as listener:

@@ -323,10 +323,12 @@ class StreamTransport(FdTransport, asyncio.Transport):
             return
         if sent:
             del buffer[:sent]
-        self._maybe_resume_protocol()
+        self._maybe_resume_protocol()  # may write more, or close/abort
         if buffer:
             return
         self._loop._unwatch(self._fd, True)
+        if self._conn_lost:
+            return  # resume_writing closed or aborted: connection_lost is already scheduled
         if self._closing:
             self._conn_lost += 1
             self._call_connection_lost(None)
