@@ -483,6 +483,41 @@ def test_a_datagram_queued_from_resume_writing_is_still_sent(
 
 
 @pytest.mark.skip_loop("uvloop", reason=UVLOOP_BYPASSES_SOCKET)
+@pytest.mark.skip_loop("asyncio", reason=ASYNCIO_3130_COUNT, condition=ASYNCIO_3130)
+@pytest.mark.skip_loop(
+    "asyncio",
+    reason="asyncio's _sendto_ready calls connection_lost again after a close() made in "
+    "resume_writing, and that second call fails on the cleared socket",
+)
+def test_close_from_resume_writing_loses_the_endpoint_once(loop: Loop, peer: socket.socket) -> None:
+    sock = ChokingSocket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+
+    class ClosesWhenDrained(DatagramRecorder):
+        def resume_writing(self) -> None:
+            super().resume_writing()
+            self.transport.close()
+
+    async def main() -> ClosesWhenDrained:
+        loop.set_exception_handler(lambda _loop, context: errors.append(context))
+        proto = ClosesWhenDrained(loop)
+        transport: Any
+        transport, _ = await loop.create_datagram_endpoint(lambda: proto, sock=sock)
+        transport.set_write_buffer_limits(high=0)
+        sock.choked = True
+        transport.sendto(b"last", peer.getsockname())
+        sock.choked = False
+        assert (await recv_in_thread(loop, peer))[0] == b"last"
+        assert await asyncio.wait_for(proto.lost, WAIT) is None
+        await asyncio.sleep(0.02)
+        return proto
+
+    errors: list[dict[str, Any]] = []
+    assert loop.run_until_complete(main()).events == ["made", "pause", "resume", "lost"]
+    assert errors == []
+
+
+@pytest.mark.skip_loop("uvloop", reason=UVLOOP_BYPASSES_SOCKET)
 def test_close_sends_queued_datagrams_first(loop: Loop, peer: socket.socket) -> None:
     async def main() -> None:
         sock = ChokingSocket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -151,9 +151,13 @@ class DatagramTransport(FdTransport, asyncio.DatagramTransport, asyncio.Transpor
                 return
             buffer.popleft()
             self._buffer_size -= len(data) + _HEADER_SIZE
+        # resume_writing may queue another datagram (keep watching for it) or
+        # close/abort the endpoint (connection_lost is then already scheduled).
         self._maybe_resume_protocol()
+        if buffer:
+            return
         self._loop._unwatch(self._fd, True)
-        if self._closing:
+        if self._closing and not self._conn_lost:
             self._conn_lost += 1
             self._call_connection_lost(None)
 
