@@ -516,18 +516,29 @@ class SocketsMixin(_LoopBase):
         errors: list[OSError],
         delay: float,
     ) -> socket.socket | None:
-        """Happy Eyeballs (RFC 8305): start the next attempt every ``delay`` s until one wins."""
-        winner: asyncio.Future[socket.socket] = self.create_future()
-        attempts: list[asyncio.Task[Any]] = []
-        failed = [0]
+        """Happy Eyeballs (RFC 8305): stagger the attempts; the first connected socket wins.
+
+        The next attempt starts ``delay`` seconds after the previous one, or at
+        once when the previous one fails: a refused address must not hold the
+        rest back for the whole delay.
+        """
+        winner: asyncio.Future[socket.socket | None] = self.create_future()
+        attempts: list[asyncio.Task[None]] = []
+        failed = 0
 
         async def attempt(info: Any) -> None:
+            nonlocal failed
             try:
                 sock = await self._connect_one(info, local_infos, errors)
             except OSError:
-                failed[0] += 1
-                if failed[0] == len(infos) and not winner.done():
-                    winner.set_result(None)  # type: ignore[arg-type]
+                failed += 1
+                if failed == len(infos) and not winner.done():
+                    winner.set_result(None)
+                return
+            except Exception as exc:
+                # Not a network failure but a bug or a bad argument: say so, don't hang.
+                if not winner.done():
+                    winner.set_exception(exc)
                 return
             if winner.done():
                 sock.close()
@@ -536,14 +547,22 @@ class SocketsMixin(_LoopBase):
 
         try:
             for info in infos:
-                attempts.append(self.create_task(attempt(info)))
-                try:
-                    await asyncio.wait_for(asyncio.shield(winner), delay)
-                except TimeoutError:
-                    continue
-                break
-            result: socket.socket | None = await winner
-            return result
+                current = self.create_task(attempt(info))
+                attempts.append(current)
+                # Until some attempt wins, this one fails, or the delay is up.
+                await asyncio.wait(
+                    (winner, current), timeout=delay, return_when=asyncio.FIRST_COMPLETED
+                )
+                if winner.done():
+                    break
+            return await winner
+        except BaseException:
+            # Cancelled after an attempt connected: that socket is nobody else's to close.
+            if winner.done() and not winner.cancelled() and winner.exception() is None:
+                sock = winner.result()
+                if sock is not None:
+                    sock.close()
+            raise
         finally:
             for task in attempts:
                 task.cancel()
