@@ -47,6 +47,7 @@ import collections
 import enum
 import logging
 import ssl
+import threading
 import warnings
 import weakref
 from collections.abc import Iterable
@@ -78,6 +79,25 @@ class _Phase(enum.Enum):
     FLUSHING = "flushing"  # closing: queued app data goes out first
     SHUTDOWN = "shutdown"  # our close_notify is out; waiting for the peer's
     CLOSED = "closed"  # done, failed or aborted; waiting only for the raw transport
+
+
+_scratch = threading.local()
+
+
+def _receive_buffer() -> memoryview:
+    """The buffer every TLSProtocol of this thread receives raw bytes into.
+
+    Shared, so a connection does not hold 256 KiB it rarely uses (asyncio's
+    does).  Sharing is safe because a transport calls ``get_buffer``,
+    ``recv_into`` and ``buffer_updated`` back to back, and ``buffer_updated``
+    copies the bytes into the connection's own ``MemoryBIO`` before anything
+    else runs.  One per thread, because loops in other threads run at the
+    same time.
+    """
+    view: memoryview | None = getattr(_scratch, "view", None)
+    if view is None:
+        view = _scratch.view = memoryview(bytearray(MAX_CHUNK))
+    return view
 
 
 def check_tls_timeout(name: str, value: float | None, default: float) -> float:
@@ -287,8 +307,7 @@ class TLSProtocol(asyncio.BufferedProtocol):
         self._app_transport_ref = weakref.ref(self._app_transport)
 
         # Incoming side.
-        self._recv_buffer = bytearray(MAX_CHUNK)
-        self._recv_view = memoryview(self._recv_buffer)
+        self._recv_view = _receive_buffer()
         self._app_reading_paused = False
         self._raw_reading_paused = False  # we paused the raw transport
         self._raw_eof = False  # the raw transport saw EOF
@@ -326,6 +345,7 @@ class TLSProtocol(asyncio.BufferedProtocol):
         self._process()
 
     def get_buffer(self, sizehint: int) -> memoryview:
+        self._recv_view = _receive_buffer()
         return self._recv_view
 
     def buffer_updated(self, nbytes: int) -> None:
