@@ -46,9 +46,11 @@ def _check_sendfile_arguments(sock: socket.socket, file: Any, offset: Any, count
 
 
 class _FlowWatcher(asyncio.Protocol):
-    """Stands in for the protocol during a fallback sendfile, to learn of pauses.
+    """Stands in for the protocol while sendfile writes, to learn of pauses.
 
-    Everything the transport reports still reaches the real protocol.
+    Reading is paused meanwhile, as asyncio does: what the peer sends waits in
+    the kernel for the real protocol (which may be a BufferedProtocol, whose
+    buffer only it can provide).  The end of the connection still reaches it.
     """
 
     def __init__(self, loop: BaseLoop, transport: asyncio.Transport) -> None:
@@ -59,6 +61,10 @@ class _FlowWatcher(asyncio.Protocol):
         self._paused = bool(getattr(transport, "_protocol_paused", False))
         self._was_paused = self._paused
         self._lost: BaseException | None = None
+        is_reading = getattr(transport, "is_reading", None)
+        self._was_reading = bool(is_reading and is_reading())
+        if self._was_reading:
+            transport.pause_reading()
         transport.set_protocol(self)
 
     async def drain(self) -> None:
@@ -90,8 +96,10 @@ class _FlowWatcher(asyncio.Protocol):
         self._inner.connection_lost(exc)
 
     def release(self) -> None:
-        """Give the transport back to the real protocol, telling it of a missed resume."""
+        """Give the transport back to the real protocol as it was, telling it of a missed resume."""
         self._transport.set_protocol(self._inner)
+        if self._was_reading:
+            self._transport.resume_reading()
         if self._was_paused and not self._paused and self._lost is None:
             self._inner.resume_writing()
 
