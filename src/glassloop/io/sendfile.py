@@ -230,24 +230,38 @@ class SendfileMixin(_LoopBase):
     async def _sendfile_on_transport(
         self, transport: SocketTransport, file: Any, offset: int, count: int | None
     ) -> int:
-        """Native sendfile under a transport: flush its buffer, then let the kernel copy."""
+        """Native sendfile under a transport: flush its buffer, then let the kernel copy.
+
+        The transport comes back as it was: reading paused or not, its write limits.
+        """
+        was_reading = transport.is_reading()
+        transport.pause_reading()
+        try:
+            if transport.get_write_buffer_size():
+                await self._flush_transport(transport)
+            assert transport._sock is not None
+            transport._sendfile_active = True
+            try:
+                return await self._sendfile_native(transport._sock, file, offset, count)
+            finally:
+                transport._sendfile_active = False
+        finally:
+            if was_reading:
+                transport.resume_reading()
+
+    async def _flush_transport(self, transport: SocketTransport) -> None:
+        """Wait until everything written before sendfile has gone to the OS."""
+        low, high = transport.get_write_buffer_limits()
         watcher = _FlowWatcher(self, transport)
         try:
+            # With a high-water mark of 0 any buffered byte pauses the writer and
+            # only an empty buffer resumes it: drain() waits for exactly that.
+            transport.set_write_buffer_limits(0)
             while transport.get_write_buffer_size():
-                watcher.pause_writing()
-                transport.set_write_buffer_limits(0)
                 await watcher.drain()
         finally:
-            transport.set_write_buffer_limits()
+            transport.set_write_buffer_limits(high, low)
             watcher.release()
-        assert transport._sock is not None
-        transport.pause_reading()
-        transport._sendfile_active = True
-        try:
-            return await self._sendfile_native(transport._sock, file, offset, count)
-        finally:
-            transport._sendfile_active = False
-            transport.resume_reading()
 
     async def _sendfile_by_writing(
         self, transport: asyncio.WriteTransport, file: Any, offset: int, count: int | None
