@@ -925,3 +925,123 @@ def test_glassloop_start_tls_over_this_loops_transport(loop: Loop) -> None:
         await close_server(server)
 
     run(loop, main())
+
+
+def test_start_tls_over_tls(loop: Loop) -> None:
+    """TLS inside TLS (a proxy's CONNECT tunnel, say): start_tls on a TLS transport."""
+    _skip_if_start_tls_missing(loop)
+
+    async def main() -> None:
+        servers: list[StartTLSServer] = []
+
+        def factory() -> StartTLSServer:
+            servers.append(StartTLSServer(loop))
+            return servers[-1]
+
+        server, port = await tls_server(loop, factory)
+        outer, client = await loop.create_connection(
+            lambda: Recorder(loop),
+            "127.0.0.1",
+            port,
+            ssl=client_context(),
+            server_hostname="localhost",
+        )
+        outer.write(b"STARTTLS\n")
+        assert await client.wait_for_bytes(3) == b"OK\n"
+        client.data.clear()
+        inner = await loop.start_tls(outer, client, client_context(), server_hostname="localhost")
+        assert inner is not None
+        assert await client.wait_for_bytes(7) == b"welcome"
+        inner.write(b"two layers deep")
+        assert await servers[0].wait_for_bytes(15) == b"two layers deep"
+        assert inner.get_extra_info("ssl_object") is not outer.get_extra_info("ssl_object")
+        inner.close()
+        assert await client.lost is None
+        await close_server(server)
+
+    run(loop, main())
+
+
+# -- errors and re-entrancy -------------------------------------------------------------------
+
+
+class Reentrant(Recorder):
+    """Closes (or aborts) its transport from inside data_received, after writing."""
+
+    def __init__(self, loop: Loop, how: str) -> None:
+        super().__init__(loop)
+        self.how = how
+        self.depth = 0
+        self.max_depth = 0
+
+    def data_received(self, data: bytes) -> None:
+        self.depth += 1
+        self.max_depth = max(self.max_depth, self.depth)
+        try:
+            super().data_received(data)
+            self.transport.write(b"last words")
+            getattr(self.transport, self.how)()
+        finally:
+            self.depth -= 1
+
+
+@pytest.mark.parametrize("how", ["close", "abort"])
+def test_closing_from_inside_data_received(loop: Loop, how: str) -> None:
+    async def main() -> None:
+        servers: list[Reentrant] = []
+
+        def factory() -> Reentrant:
+            servers.append(Reentrant(loop, how))
+            return servers[-1]
+
+        server, port = await tls_server(loop, factory)
+        transport, client = await loop.create_connection(
+            lambda: Recorder(loop),
+            "127.0.0.1",
+            port,
+            ssl=client_context(),
+            server_hostname="localhost",
+        )
+        transport.write(b"a" * 100_000)
+        await servers[0].lost
+        assert servers[0].max_depth == 1  # data_received never nested
+        assert servers[0].events.count("lost") == 1
+        await client.lost
+        if how == "close":
+            assert client.data == b"last words"  # a graceful close flushes
+        await close_server(server)
+
+    run(loop, main())
+
+
+class Failing(Recorder):
+    def data_received(self, data: bytes) -> None:
+        raise RuntimeError("the application broke")
+
+
+def test_an_application_error_is_reported_and_ends_the_connection(loop: Loop) -> None:
+    async def main() -> None:
+        handled: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda lp, context: handled.append(context))
+        servers: list[Failing] = []
+
+        def factory() -> Failing:
+            servers.append(Failing(loop))
+            return servers[-1]
+
+        server, port = await tls_server(loop, factory)
+        transport, client = await loop.create_connection(
+            lambda: Recorder(loop),
+            "127.0.0.1",
+            port,
+            ssl=client_context(),
+            server_hostname="localhost",
+        )
+        transport.write(b"boom")
+        exc = await servers[0].lost
+        assert isinstance(exc, RuntimeError)
+        assert [type(context.get("exception")) for context in handled] == [RuntimeError]
+        await client.lost
+        await close_server(server)
+
+    run(loop, main())
