@@ -50,7 +50,7 @@ import ssl
 import threading
 import warnings
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 from .stream import check_bytes_like
@@ -219,6 +219,11 @@ class SSLTransport(asyncio.Transport):
         raise NotImplementedError("TLS transports cannot write EOF; use close()")
 
     def get_write_buffer_size(self) -> int:
+        """Plaintext not yet encrypted plus records not yet given to the raw transport.
+
+        What the raw transport itself buffers is its own (as in asyncio); its
+        pausing us is what pauses the application.
+        """
         return self._tls._write_buffer_size()
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
@@ -430,20 +435,24 @@ class TLSProtocol(asyncio.BufferedProtocol):
         # the back of any narrowing a type checker did.
         return self._phase is _Phase.CLOSED
 
-    def _process(self) -> None:
+    def _process(self, first_step: Callable[[], None] | None = None) -> None:
         """Advance the connection as far as the bytes and flags we have allow.
 
         Re-entrant calls (from application callbacks) only ask for another
         round; the outer call runs it once the callback has returned.
+        ``first_step`` replaces the first round when the caller knows that
+        only part of it can have work (a write needs no read attempt).
         """
         if self._processing:
             self._again = True
             return
         self._processing = True
+        step = first_step or self._step
         try:
             while True:
                 self._again = False
-                self._step()
+                step()
+                step = self._step
                 if not self._again or self._closed():
                     break
         except (SystemExit, KeyboardInterrupt):
@@ -675,7 +684,7 @@ class TLSProtocol(asyncio.BufferedProtocol):
             self._again = True
             return
         if self._phase is _Phase.OPEN:
-            self._process()
+            self._process(self._encrypt_backlog)
         else:
             self._update_app_writing()
 
