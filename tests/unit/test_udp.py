@@ -592,6 +592,32 @@ def test_sendto_after_close_on_a_connected_endpoint_is_dropped(
     loop.run_until_complete(main())
 
 
+@pytest.mark.skip_loop(
+    "asyncio",
+    reason="asyncio's sendto on an unconnected endpoint after connection_lost raises "
+    "AttributeError from its cleared transport",
+)
+def test_sendto_after_close_on_an_unconnected_endpoint_is_dropped(
+    loop: Loop, peer: socket.socket
+) -> None:
+    async def main() -> list[dict[str, Any]]:
+        contexts: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _loop, context: contexts.append(context))
+        proto = DatagramRecorder(loop)
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: proto, local_addr=("127.0.0.1", 0)
+        )
+        transport.close()
+        await asyncio.wait_for(proto.lost, WAIT)
+        for _ in range(3):
+            transport.sendto(b"late", peer.getsockname())
+        await asyncio.sleep(0.01)
+        assert proto.errors == []
+        return contexts
+
+    assert loop.run_until_complete(main()) == []
+
+
 def test_exception_in_datagram_received_goes_to_the_handler(
     loop: Loop, peer: socket.socket
 ) -> None:

@@ -101,7 +101,8 @@ class DatagramTransport(FdTransport, asyncio.DatagramTransport, asyncio.Transpor
             if addr not in (None, self._address):
                 raise ValueError(f"Invalid address: must be None or {self._address}")
             addr = self._address
-        if self._conn_lost and self._address is not None:
+        if self._conn_lost:
+            # Closed or lost: drop it, connected or not (the socket may be gone).
             if self._conn_lost >= 5:
                 logger.warning("socket.send() raised exception.")
             self._conn_lost += 1
