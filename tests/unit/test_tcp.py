@@ -665,6 +665,23 @@ def test_connect_accepted_socket_rejects_a_datagram_socket(
     loop.run_until_complete(main())
 
 
+def test_connect_accepted_socket_with_ssl_true_needs_a_real_context(loop: Loop) -> None:
+    """A server can't make up a certificate: ssl=True is refused, not tried as a client."""
+
+    async def main() -> None:
+        with tcp_listener() as listener:
+            peer = socket.create_connection(listener.getsockname())
+            accepted, _ = listener.accept()
+            with peer, accepted:
+                # asyncio: ValueError; uvloop: TypeError.  Either way, before any handshake.
+                with pytest.raises((ValueError, TypeError)):
+                    await asyncio.wait_for(
+                        loop.connect_accepted_socket(asyncio.Protocol, accepted, ssl=True), WAIT
+                    )
+
+    loop.run_until_complete(main())
+
+
 # -- the transport: receiving -------------------------------------------------------------
 
 

@@ -334,7 +334,8 @@ def _ssl_context(ssl: Any, server_side: bool) -> ssl_module.SSLContext | None:
     if isinstance(ssl, ssl_module.SSLContext):
         return ssl
     if server_side:
-        raise TypeError("ssl argument must be an SSLContext or None")
+        # A default context is a client's: the server's certificate must be given.
+        raise ValueError("Server side SSL needs a valid SSLContext")
     return ssl_module.create_default_context()
 
 
@@ -394,12 +395,13 @@ class SocketsMixin(_LoopBase):
         ssl_shutdown_timeout: float | None,
         server_side: bool = False,
     ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
+        ssl_context = _ssl_context(ssl, server_side=server_side)
         sock.setblocking(False)
         protocol = protocol_factory()
         transport = await self._make_stream_transport(
             sock,
             protocol,
-            ssl_context=_ssl_context(ssl, server_side=False),
+            ssl_context=ssl_context,
             server_side=server_side,
             server_hostname=server_hostname,
             ssl_handshake_timeout=ssl_handshake_timeout,
