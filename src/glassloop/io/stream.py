@@ -217,6 +217,11 @@ class FdTransport(FlowControl):
         try:
             self._protocol.connection_lost(exc)
         finally:
+            if self._fd >= 0:
+                # Nothing may stay watched once the fd is closed: the next file to
+                # get this number would inherit the registration (and never fire).
+                self._loop._unwatch(self._fd, False)
+                self._loop._unwatch(self._fd, True)
             self._close_fd()
             self._fd = -1
             self._connection_closed()
