@@ -337,6 +337,45 @@ def test_write_during_sendfile_is_refused(loop: Loop) -> None:
     loop.run_until_complete(main())
 
 
+@pytest.mark.skip_loop("uvloop", reason=UVLOOP_NO_SENDFILE)
+@pytest.mark.skip_loop(
+    "asyncio",
+    reason="asyncio's native sendfile waits forever for writability on a transport "
+    "closed or aborted meanwhile",
+)
+@pytest.mark.parametrize("ending", ["close", "abort"])
+def test_ending_the_transport_during_sendfile_fails_it(loop: Loop, ending: str) -> None:
+    big = payload(32 * 1024 * 1024)
+
+    async def main() -> None:
+        with tcp_listener() as listener, tempfile.TemporaryFile() as f:
+            f.write(big)
+            f.seek(0)
+            proto = Recorder(loop)
+            transport, peer = await connect_to_raw_peer(loop, proto, listener)
+            with peer:
+                sending = asyncio.ensure_future(loop.sendfile(transport, f))
+                for _ in range(10):  # the peer doesn't read: sendfile waits midway
+                    await asyncio.sleep(0)
+                assert not sending.done()
+                getattr(transport, ending)()
+                with pytest.raises(ConnectionError):
+                    await asyncio.wait_for(sending, WAIT)
+                assert await asyncio.wait_for(proto.lost, WAIT) is None
+                assert proto.events == ["made", "lost"]
+                assert 0 < f.tell() < len(big)  # the position says how much went
+            # The loop is still sound: a new connection (likely on the same fd
+            # number) gets its events.
+            again = Recorder(loop)
+            transport, peer = await connect_to_raw_peer(loop, again, listener)
+            with peer:
+                peer.sendall(b"fresh")
+                assert await again.received(5) == b"fresh"
+                transport.close()
+
+    loop.run_until_complete(main())
+
+
 # -- loop.sock_sendfile over a bare socket ------------------------------------------------
 
 

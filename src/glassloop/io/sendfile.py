@@ -61,6 +61,8 @@ class _FlowWatcher(asyncio.Protocol):
         self._paused = bool(getattr(transport, "_protocol_paused", False))
         self._was_paused = self._paused
         self._lost: BaseException | None = None
+        #: What the native path waits on; failed if the connection goes meanwhile.
+        self.writable: asyncio.Future[None] | None = None
         is_reading = getattr(transport, "is_reading", None)
         self._was_reading = bool(is_reading and is_reading())
         if self._was_reading:
@@ -90,10 +92,16 @@ class _FlowWatcher(asyncio.Protocol):
         return result
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self._lost = exc or ConnectionError("Connection closed by peer")
-        if self._resumed is not None and not self._resumed.done():
-            self._resumed.set_exception(self._lost)
+        self._lost = exc or ConnectionError("Connection closed during sendfile")
+        for waiter in (self._resumed, self.writable):
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(self._lost)
         self._inner.connection_lost(exc)
+
+    def check(self) -> None:
+        """Raise if the connection is gone: nothing more can be sent."""
+        if self._lost is not None:
+            raise self._lost
 
     def release(self) -> None:
         """Give the transport back to the real protocol as it was, telling it of a missed resume."""
@@ -127,7 +135,12 @@ class SendfileMixin(_LoopBase):
         return await self._sendfile_by_reading(sock, file, offset, count)
 
     async def _sendfile_native(
-        self, sock: socket.socket, file: Any, offset: int, count: int | None
+        self,
+        sock: socket.socket,
+        file: Any,
+        offset: int,
+        count: int | None,
+        watcher: _FlowWatcher | None = None,
     ) -> int:
         if not hasattr(os, "sendfile"):
             raise asyncio.SendfileNotAvailableError("os.sendfile() is not available")
@@ -143,12 +156,14 @@ class SendfileMixin(_LoopBase):
         sent_total = 0
         try:
             while remaining > 0:
+                if watcher is not None:
+                    watcher.check()
                 try:
                     sent = os.sendfile(
                         sock.fileno(), fileno, offset + sent_total, min(remaining, _NATIVE_CHUNK)
                     )
                 except (BlockingIOError, InterruptedError):
-                    await self._writable(sock)
+                    await self._writable(sock, watcher)
                     continue
                 except OSError as exc:
                     if sent_total == 0 and exc.errno in (
@@ -170,14 +185,22 @@ class SendfileMixin(_LoopBase):
             if sent_total > 0:
                 file.seek(offset + sent_total)
 
-    async def _writable(self, sock: socket.socket) -> None:
-        fut = self.create_future()
+    async def _writable(self, sock: socket.socket, watcher: _FlowWatcher | None = None) -> None:
+        """Wait until ``sock`` can take more; under a transport, fail if it is lost meanwhile."""
+        fut: asyncio.Future[None] = self.create_future()
         fd = sock.fileno()
-        self._watch(fd, True, _set_if_pending, (fut,))
+        handle = self._watch(fd, True, _set_if_pending, (fut,))
+        if watcher is not None:
+            watcher.writable = fut
         try:
             await fut
         finally:
-            self._unwatch(fd, True)
+            if watcher is not None:
+                watcher.writable = None
+            # A transport closing meanwhile has already dropped (cancelled) the
+            # watch, and its fd number may be someone else's by now.
+            if not handle.cancelled():
+                self._unwatch(fd, True)
 
     async def _sendfile_by_reading(
         self, sock: socket.socket, file: Any, offset: int, count: int | None
@@ -240,11 +263,15 @@ class SendfileMixin(_LoopBase):
             if transport.get_write_buffer_size():
                 await self._flush_transport(transport)
             assert transport._sock is not None
+            # Stands in for the protocol meanwhile, so that a close or abort (ours
+            # or the peer's) ends the wait for writability instead of hanging it.
+            watcher = _FlowWatcher(self, transport)
             transport._sendfile_active = True
             try:
-                return await self._sendfile_native(transport._sock, file, offset, count)
+                return await self._sendfile_native(transport._sock, file, offset, count, watcher)
             finally:
                 transport._sendfile_active = False
+                watcher.release()
         finally:
             if was_reading:
                 transport.resume_reading()
