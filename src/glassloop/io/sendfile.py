@@ -128,13 +128,13 @@ class SendfileMixin(_LoopBase):
             raise ValueError("the socket must be non-blocking")
         _check_sendfile_arguments(sock, file, offset, count)
         try:
-            return await self._sendfile_native(sock, file, offset, count)
+            return await self._sock_sendfile_native(sock, file, offset, count)
         except asyncio.SendfileNotAvailableError:
             if not fallback:
                 raise
         return await self._sendfile_by_reading(sock, file, offset, count)
 
-    async def _sendfile_native(
+    async def _sock_sendfile_native(
         self,
         sock: socket.socket,
         file: Any,
@@ -239,7 +239,7 @@ class SendfileMixin(_LoopBase):
         if isinstance(transport, SocketTransport) and transport._sock is not None:
             _check_sendfile_arguments(transport._sock, file, offset, count)
             try:
-                return await self._sendfile_on_transport(transport, file, offset, count)
+                return await self._sendfile_native(transport, file, offset, count)
             except asyncio.SendfileNotAvailableError:
                 if not fallback:
                     raise
@@ -250,10 +250,14 @@ class SendfileMixin(_LoopBase):
             )
         return await self._sendfile_by_writing(transport, file, offset, count)
 
-    async def _sendfile_on_transport(
+    async def _sendfile_native(
         self, transport: SocketTransport, file: Any, offset: int, count: int | None
     ) -> int:
         """Native sendfile under a transport: flush its buffer, then let the kernel copy.
+
+        Named and shaped as asyncio's private hook (``_sendfile_native`` over a
+        transport, ``_sock_sendfile_native`` over a socket), so code and tests
+        that replace it to force the fallback work on glassloop too.
 
         The transport comes back as it was: reading paused or not, its write limits.
         """
@@ -268,7 +272,9 @@ class SendfileMixin(_LoopBase):
             watcher = _FlowWatcher(self, transport)
             transport._sendfile_active = True
             try:
-                return await self._sendfile_native(transport._sock, file, offset, count, watcher)
+                return await self._sock_sendfile_native(
+                    transport._sock, file, offset, count, watcher
+                )
             finally:
                 transport._sendfile_active = False
                 watcher.release()
