@@ -11,10 +11,12 @@ from __future__ import annotations
 import array
 import asyncio
 import errno
+import gc
 import socket
 import sys
 import time
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -582,6 +584,34 @@ def test_unresolvable_host_raises_gaierror(loop: Loop) -> None:
             await loop.create_connection(asyncio.Protocol, "no-such-host.invalid", 80)
 
     loop.run_until_complete(main())
+
+
+ASYNCIO_LEAVES_SOCKET_TO_GC = (
+    "asyncio leaves the socket it made to the garbage collector (ResourceWarning) "
+    "when protocol_factory raises"
+)
+
+
+@pytest.mark.skip_loop("asyncio", reason=ASYNCIO_LEAVES_SOCKET_TO_GC)
+def test_a_failing_protocol_factory_leaves_no_socket_behind(loop: Loop) -> None:
+    def factory() -> asyncio.Protocol:
+        raise ZeroDivisionError
+
+    async def main() -> None:
+        with tcp_listener() as listener:
+            with pytest.raises(ZeroDivisionError):
+                await loop.create_connection(factory, *listener.getsockname())
+
+    assert unclosed_sockets_after(lambda: loop.run_until_complete(main())) == []
+
+
+def unclosed_sockets_after(action: Callable[[], object]) -> list[str]:
+    """The ResourceWarnings for sockets left to the garbage collector while ``action`` ran."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        action()
+        gc.collect()
+    return [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
 
 
 # -- argument errors ------------------------------------------------------------------------

@@ -10,10 +10,12 @@ Python-level socket, so those tests don't apply to it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import socket
 import sys
 import uuid
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -355,6 +357,29 @@ def test_unix_datagram_endpoint(loop: Loop) -> None:
     finally:
         if os.path.lexists(path):
             os.unlink(path)
+
+
+@pytest.mark.skip_loop(
+    "asyncio",
+    reason="asyncio leaves the socket it made to the garbage collector (ResourceWarning) "
+    "when protocol_factory raises",
+)
+@pytest.mark.skip_loop(
+    "uvloop", reason="uvloop leaves an unclosed UDPTransport when protocol_factory raises"
+)
+def test_a_failing_protocol_factory_leaves_no_socket_behind(loop: Loop) -> None:
+    def factory() -> asyncio.DatagramProtocol:
+        raise ZeroDivisionError
+
+    async def main() -> None:
+        with pytest.raises(ZeroDivisionError):
+            await loop.create_datagram_endpoint(factory, local_addr=("127.0.0.1", 0))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        loop.run_until_complete(main())
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 # -- sending and errors -------------------------------------------------------------------

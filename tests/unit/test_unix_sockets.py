@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import os
 import socket
 import sys
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -244,6 +246,29 @@ def test_connecting_to_a_dead_socket_file_is_refused(loop: Loop, sock_path: str)
             await loop.create_unix_connection(asyncio.Protocol, sock_path)
 
     loop.run_until_complete(main())
+
+
+@pytest.mark.skip_loop(
+    "asyncio",
+    reason="asyncio leaves the socket it made to the garbage collector (ResourceWarning) "
+    "when protocol_factory raises",
+)
+def test_a_failing_protocol_factory_leaves_no_socket_behind(loop: Loop, sock_path: str) -> None:
+    def factory() -> asyncio.Protocol:
+        raise ZeroDivisionError
+
+    async def main() -> None:
+        server = await loop.create_unix_server(asyncio.Protocol, sock_path)
+        with pytest.raises(ZeroDivisionError):
+            await loop.create_unix_connection(factory, sock_path)
+        server.close()
+        await server.wait_closed()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        loop.run_until_complete(main())
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 def test_unix_argument_errors(loop: Loop, sock_path: str) -> None:

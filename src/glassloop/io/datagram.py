@@ -186,6 +186,7 @@ class DatagramMixin(_LoopBase):
                     "Passing `reuse_address=True` is no longer supported, as the usage of "
                     "SO_REUSEPORT in UDP poses a significant security concern."
                 )
+        own_sock = sock is None
         if sock is not None:
             if sock.type != socket.SOCK_DGRAM:
                 raise ValueError(f"A datagram socket was expected, got {sock!r}")
@@ -210,7 +211,13 @@ class DatagramMixin(_LoopBase):
             sock, address = await self._open_datagram_socket(
                 local_addr, remote_addr, family, proto, flags, reuse_port, allow_broadcast
             )
-        protocol = protocol_factory()
+        try:
+            protocol = protocol_factory()
+        except BaseException:
+            # No transport has the socket yet: one we made is ours to close.
+            if own_sock:
+                sock.close()
+            raise
         waiter = self.create_future()
         transport = DatagramTransport(self, sock, protocol, address=address, waiter=waiter)
         try:

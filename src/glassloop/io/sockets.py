@@ -394,10 +394,18 @@ class SocketsMixin(_LoopBase):
         ssl_handshake_timeout: float | None,
         ssl_shutdown_timeout: float | None,
         server_side: bool = False,
+        own_sock: bool = False,
     ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
-        ssl_context = _ssl_context(ssl, server_side=server_side)
-        sock.setblocking(False)
-        protocol = protocol_factory()
+        try:
+            ssl_context = _ssl_context(ssl, server_side=server_side)
+            sock.setblocking(False)
+            protocol = protocol_factory()
+        except BaseException:
+            # No transport owns the socket yet: one we made is ours to close
+            # (one the caller gave stays theirs, as with asyncio).
+            if own_sock:
+                sock.close()
+            raise
         transport = await self._make_stream_transport(
             sock,
             protocol,
@@ -429,6 +437,7 @@ class SocketsMixin(_LoopBase):
         all_errors: bool = False,
     ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
         _check_ssl_arguments(ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout)
+        own_sock = sock is None
         if ssl and server_hostname is None:
             if host is None:
                 raise ValueError("You must set server_hostname when using ssl without a host")
@@ -472,6 +481,7 @@ class SocketsMixin(_LoopBase):
             server_hostname,
             ssl_handshake_timeout,
             ssl_shutdown_timeout,
+            own_sock=own_sock,
         )
 
     async def _connect_one(
@@ -723,6 +733,7 @@ class SocketsMixin(_LoopBase):
             server_hostname,
             ssl_handshake_timeout,
             ssl_shutdown_timeout,
+            own_sock=path is not None,
         )
 
     async def create_unix_server(  # type: ignore[override]
