@@ -66,6 +66,20 @@ run_pytest() {  # run_pytest PY LOG
     return "$rc"
 }
 
+# The stress suite (tests/stress) at its small size: seconds per loop.  Its
+# own step, because its size knob and timeouts are its own; the full size is
+# run by hand (README, "Stress").
+run_stress() {  # run_stress PY LOG
+    local py=$1 log=$2 rc
+    GLASSLOOP_STRESS_SIZE=small "$py" -m pytest -p no:cacheprovider tests/stress 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    count_tests "$(grep -E '^=+ .*(passed|failed|skipped|error|no tests ran).* in [0-9.]+s' "$log" | tail -n1)"
+    if [ "$rc" -eq 5 ]; then
+        echo "error: pytest collected no stress tests (exit 5): check tests/stress" >&2
+    fi
+    return "$rc"
+}
+
 run_conformance() {  # run_conformance PY
     local py=$1
     if [ ! -f tests/conformance/run.py ]; then
@@ -90,6 +104,7 @@ for ver in $PYTHONS; do
     echo "-- $("$py" -VV | head -n1)"
     step "py$ver: pytest" run_pytest "$py" "$LOGDIR/pytest-$ver.log"
     step "py$ver: conformance" run_conformance "$py"
+    step "py$ver: stress (small)" run_stress "$py" "$LOGDIR/stress-$ver.log"
     if [ "$ver" = "$LINT_PYTHON" ]; then
         step "py$ver: ruff" "$py" -m ruff check src tests examples
         step "py$ver: mypy --strict" "$py" -m mypy --strict
