@@ -333,6 +333,24 @@ class EchoServer(asyncio.Protocol):
         self.stats.closed(self)
 
 
+class BufferedEchoServer(EchoServer, asyncio.BufferedProtocol):
+    """The same echo, read through ``get_buffer``/``buffer_updated``.
+
+    Transports read into a buffered protocol on a separate code path
+    (``recv_into`` instead of ``recv``); it deserves the same load.
+    """
+
+    def __init__(self, stats: ServerStats) -> None:
+        super().__init__(stats)
+        self._buffer = bytearray(MAX_MESSAGE)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return memoryview(self._buffer)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(bytes(self._buffer[:nbytes]))
+
+
 class ServerStats:
     """Live and peak connection counts of a server; wait for a number of losses."""
 

@@ -1,7 +1,8 @@
 """Many concurrent connections echoing random-sized messages, none corrupted.
 
 The server is a protocol-based echo server on the loop under test, in this
-process; the clients run in a second process (``echo_client.py``) on the same
+process (a plain ``Protocol`` and a ``BufferedProtocol``, which transports
+feed through a different path); the clients run in a second process (``echo_client.py``) on the same
 kind of loop. That module's docstring says why two processes. Both ends keep
 CRC-32s: the client checks each echo, and the per-connection totals of what
 the client sent must equal what the server received.
@@ -22,6 +23,7 @@ import pytest
 from stress_support import (
     BACKLOG,
     CLIENT_PEAK_RSS_KIB,
+    BufferedEchoServer,
     EchoServer,
     HandlerCalls,
     ServerStats,
@@ -57,20 +59,22 @@ FAMILIES = [
 
 
 async def _start_server(
-    family: str, stats: ServerStats, tmp: Path
+    family: str, reads: str, stats: ServerStats, tmp: Path
 ) -> tuple[asyncio.AbstractServer, list[str]]:
     """An echo server for ``family`` and the client's arguments to reach it."""
     loop = asyncio.get_running_loop()
+    protocol = EchoServer if reads == "plain" else BufferedEchoServer
     if family == "unix":
         path = str(tmp / "echo.sock")
-        server = await loop.create_unix_server(lambda: EchoServer(stats), path, backlog=BACKLOG)
+        server = await loop.create_unix_server(lambda: protocol(stats), path, backlog=BACKLOG)
         return server, ["--unix", path]
     host = "127.0.0.1" if family == "tcp4" else "::1"
-    server = await loop.create_server(lambda: EchoServer(stats), host, 0, backlog=BACKLOG)
+    server = await loop.create_server(lambda: protocol(stats), host, 0, backlog=BACKLOG)
     port = server.sockets[0].getsockname()[1]
     return server, ["--tcp", host, str(port)]
 
 
+@pytest.mark.parametrize("reads", ["plain", "buffered"])
 @pytest.mark.parametrize("family", FAMILIES)
 def test_concurrent_connections_echo_every_byte(
     loop: asyncio.AbstractEventLoop,
@@ -78,6 +82,7 @@ def test_concurrent_connections_echo_every_byte(
     handler_calls: HandlerCalls,
     size: Size,
     family: str,
+    reads: str,
     short_tmp: Path,
 ) -> None:
     """All connections open at once, every message echoed intact, every close clean."""
@@ -88,7 +93,7 @@ def test_concurrent_connections_echo_every_byte(
 
     async def main() -> tuple[dict[str, Any], ServerStats]:
         stats = ServerStats()
-        server, where = await _start_server(family, stats, short_tmp)
+        server, where = await _start_server(family, reads, stats, short_tmp)
         command = [
             sys.executable,
             str(CLIENT),

@@ -21,6 +21,7 @@ import asyncio
 import random
 import shutil
 import subprocess
+from pathlib import Path
 from typing import cast
 
 import pytest
@@ -65,8 +66,13 @@ def _assert_back_to_baseline(baseline: Gauges, after: Gauges, what: str) -> None
     )
 
 
+@pytest.mark.parametrize("family", ["tcp4", "unix"])
 def test_connect_close_cycles_leave_nothing_behind(
-    loop: asyncio.AbstractEventLoop, handler_calls: HandlerCalls, size: Size
+    loop: asyncio.AbstractEventLoop,
+    handler_calls: HandlerCalls,
+    size: Size,
+    family: str,
+    short_tmp: Path,
 ) -> None:
     """Connect, echo a byte, close; again and again: fds, objects and RSS stay put."""
     total = size.connect_cycles
@@ -74,13 +80,18 @@ def test_connect_close_cycles_leave_nothing_behind(
     reason = ensure_fd_limit(2 * CONNECT_WORKERS + 256)
     assert reason is None, reason  # a few dozen descriptors: every system has them
 
+    path = str(short_tmp / "cycles.sock")
+
     async def cycles(port: int, count: int) -> None:
         """``count`` cycles over ``CONNECT_WORKERS`` concurrent workers."""
         per_worker, extra = divmod(count, CONNECT_WORKERS)
 
         async def worker(n: int) -> None:
             for _ in range(n):
-                transport, client = await loop.create_connection(EchoClient, "127.0.0.1", port)
+                if family == "unix":
+                    transport, client = await loop.create_unix_connection(EchoClient, path)
+                else:
+                    transport, client = await loop.create_connection(EchoClient, "127.0.0.1", port)
                 await client.exchange(b"!")
                 transport.close()
                 assert await client.closed is None
@@ -89,8 +100,13 @@ def test_connect_close_cycles_leave_nothing_behind(
 
     async def main() -> tuple[Gauges, Gauges, Gauges, int, ServerStats]:
         stats = ServerStats(keep_protocols=False)
-        server = await loop.create_server(lambda: EchoServer(stats), "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
+        server: asyncio.AbstractServer
+        if family == "unix":
+            server = await loop.create_unix_server(lambda: EchoServer(stats), path)
+            port = 0
+        else:
+            server = await loop.create_server(lambda: EchoServer(stats), "127.0.0.1", 0)
+            port = server.sockets[0].getsockname()[1]
         listener = server.sockets[0].fileno()
         try:
             async with asyncio.timeout(size.timeout):
