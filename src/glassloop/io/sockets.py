@@ -266,7 +266,13 @@ class Server(asyncio.AbstractServer):
 
     async def _serve_connection(self, conn: socket.socket, addr: Any) -> None:
         try:
-            protocol = self._protocol_factory()
+            try:
+                protocol = self._protocol_factory()
+            except BaseException:
+                conn.close()
+                raise
+            # If this fails, whoever holds conn by then (us or the transport) closes it.
+            # Closing it here as well could close it under a transport's fd watch.
             await self._loop._make_stream_transport(
                 conn,
                 protocol,
@@ -276,6 +282,7 @@ class Server(asyncio.AbstractServer):
                 server_side=True,
                 ssl_handshake_timeout=self._ssl_handshake_timeout,
                 ssl_shutdown_timeout=self._ssl_shutdown_timeout,
+                own_sock=True,
             )
         except (SystemExit, KeyboardInterrupt):
             raise
@@ -287,7 +294,6 @@ class Server(asyncio.AbstractServer):
                         "exception": exc,
                     }
                 )
-            conn.close()
 
 
 def _remove_unix_socket_file(path: str, inode: int) -> None:
@@ -354,30 +360,41 @@ class SocketsMixin(_LoopBase):
         server_hostname: str | None = None,
         ssl_handshake_timeout: float | None = None,
         ssl_shutdown_timeout: float | None = None,
+        own_sock: bool = False,
     ) -> asyncio.Transport:
-        """Wrap a connected socket (and TLS, if asked) and wait until it is up."""
+        """Wrap a connected socket (and TLS, if asked) and wait until it is up.
+
+        Once the raw transport exists it owns ``sock`` (closing it after
+        unwatching it); before that, a socket we made (``own_sock``) is closed
+        here if anything fails, and one the caller gave stays the caller's.
+        """
         waiter = self.create_future()
         transport: asyncio.Transport
-        if ssl_context is None:
-            transport = SocketTransport(
-                self, sock, protocol, waiter=waiter, extra=extra, server=server
-            )
-            raw = transport
-        else:
-            from .tls import TLSProtocol
+        try:
+            if ssl_context is None:
+                transport = SocketTransport(
+                    self, sock, protocol, waiter=waiter, extra=extra, server=server
+                )
+                raw = transport
+            else:
+                from .tls import TLSProtocol
 
-            tls = TLSProtocol(
-                self,
-                protocol,
-                ssl_context,
-                waiter,
-                server_side=server_side,
-                server_hostname=server_hostname,
-                ssl_handshake_timeout=ssl_handshake_timeout,
-                ssl_shutdown_timeout=ssl_shutdown_timeout,
-            )
-            raw = SocketTransport(self, sock, tls, extra=extra, server=server)
-            transport = tls.app_transport
+                tls = TLSProtocol(
+                    self,
+                    protocol,
+                    ssl_context,
+                    waiter,
+                    server_side=server_side,
+                    server_hostname=server_hostname,
+                    ssl_handshake_timeout=ssl_handshake_timeout,
+                    ssl_shutdown_timeout=ssl_shutdown_timeout,
+                )
+                raw = SocketTransport(self, sock, tls, extra=extra, server=server)
+                transport = tls.app_transport
+        except BaseException:
+            if own_sock:
+                sock.close()
+            raise
         try:
             await waiter
         except BaseException:
@@ -414,6 +431,7 @@ class SocketsMixin(_LoopBase):
             server_hostname=server_hostname,
             ssl_handshake_timeout=ssl_handshake_timeout,
             ssl_shutdown_timeout=ssl_shutdown_timeout,
+            own_sock=own_sock,
         )
         return transport, protocol
 
