@@ -5,13 +5,13 @@ Usage (the test starts it; by hand only to debug)::
     python tests/stress/echo_client.py --loop glassloop --tcp 127.0.0.1 PORT \\
         --connections 200 --messages 4 --seed 1
 
-It opens every connection first (a bounded number of connects in flight, so
-the server's accept queue never overflows), so all of them are open at once;
-then each sends its messages one at a time and checks each echo's length and
-CRC-32; then it closes them all. It prints one JSON object on stdout: per
-connection the bytes sent and their CRC-32 (for the server side to compare
-with what it received), and any errors. The exit status is 0 only if every
-echo came back intact.
+It opens every connection first, each with its first message echoed (a
+bounded number in flight, so the server's accept queue never overflows), so
+all of them are open at once; then each sends its other messages one at a
+time and checks each echo's length and CRC-32; then it closes them all. It
+prints one JSON object on stdout: per connection the bytes sent and their
+CRC-32 (for the server side to compare with what it received), and any
+errors. The exit status is 0 only if every echo came back intact.
 
 Why a second process: a server and its clients on one loop share one
 scheduler, so the loop's FIFO order lines their reads and writes up in
@@ -29,6 +29,7 @@ import random
 import resource
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from stress_support import (
@@ -58,18 +59,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def connect(args: argparse.Namespace, gate: asyncio.Semaphore) -> EchoClient:
-    loop = asyncio.get_running_loop()
-    async with gate:
-        if args.unix is not None:
-            _, protocol = await loop.create_unix_connection(EchoClient, args.unix)
-        else:
-            host, port = args.tcp
-            _, protocol = await loop.create_connection(EchoClient, host, int(port))
-    return protocol
-
-
-async def talk(client: EchoClient, index: int, args: argparse.Namespace) -> None:
+def script(index: int, args: argparse.Namespace) -> Iterator[bytes]:
+    """Connection ``index``'s messages, made as they are sent (they would not all fit)."""
     rng = random.Random(args.seed * 1_000_003 + index)
     sizes = message_sizes(rng, args.messages)
     if index == 0:
@@ -77,7 +68,38 @@ async def talk(client: EchoClient, index: int, args: argparse.Namespace) -> None
         sizes[0] = 1
         sizes[-1] = MAX_MESSAGE
     for size in sizes:
-        await client.exchange(rng.randbytes(size))
+        yield rng.randbytes(size)
+
+
+async def connect(
+    args: argparse.Namespace, gate: asyncio.Semaphore, index: int
+) -> tuple[EchoClient, Iterator[bytes]]:
+    """Connect and exchange the first message, holding one of the gate's places.
+
+    Waiting for the first echo (not just the connect) bounds the connections
+    the server has not accepted yet: a Unix connect completes as soon as it
+    is queued, and a queue beyond the listen backlog makes asyncio (and
+    glassloop) return a "connected" transport over an unconnected socket.
+    """
+    loop = asyncio.get_running_loop()
+    messages = script(index, args)
+    async with gate:
+        if args.unix is not None:
+            transport, protocol = await loop.create_unix_connection(EchoClient, args.unix)
+        else:
+            host, port = args.tcp
+            transport, protocol = await loop.create_connection(EchoClient, host, int(port))
+        try:
+            await protocol.exchange(next(messages))
+        except BaseException:
+            transport.abort()
+            raise
+    return protocol, messages
+
+
+async def talk(client: EchoClient, messages: Iterator[bytes]) -> None:
+    for message in messages:
+        await client.exchange(message)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -86,14 +108,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     async with asyncio.timeout(args.timeout):
         gate = asyncio.Semaphore(MAX_CONNECTING)
         connected = await asyncio.gather(
-            *(connect(args, gate) for _ in range(args.connections)), return_exceptions=True
+            *(connect(args, gate, i) for i in range(args.connections)), return_exceptions=True
         )
-        clients = [c for c in connected if isinstance(c, EchoClient)]
-        errors.extend(f"connect: {c!r}" for c in connected if not isinstance(c, EchoClient))
+        opened = [c for c in connected if isinstance(c, tuple)]
+        clients = [client for client, _ in opened]
+        errors.extend(f"connect: {c!r}" for c in connected if not isinstance(c, tuple))
         all_open = time.monotonic()
         # Every connection is open now; the server's peak must equal their number.
         outcomes = await asyncio.gather(
-            *(talk(client, i, args) for i, client in enumerate(clients)), return_exceptions=True
+            *(talk(client, messages) for client, messages in opened), return_exceptions=True
         )
         errors.extend(f"connection {i}: {o!r}" for i, o in enumerate(outcomes) if o is not None)
         exchanged = time.monotonic()

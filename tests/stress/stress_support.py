@@ -276,6 +276,8 @@ class EchoClient(asyncio.Protocol):
     async def exchange(self, message: bytes) -> None:
         """Send ``message`` and check that exactly it comes back; raise AssertionError if not."""
         assert self.transport is not None
+        if self.closed.done():  # nothing will wake a waiter any more
+            raise ConnectionError(f"connection already lost ({self.closed.result()!r})")
         loop = asyncio.get_running_loop()
         self._need = len(message)
         self._waiter = loop.create_future()
