@@ -362,8 +362,9 @@ async def serve(config: ServeConfig, out: TextIO | None = None) -> int:
     except ServeError as exc:
         print(f"glassloop serve: {exc}", file=sys.stderr)
         return 1
-    print(banner(service, endpoints), file=out, flush=True)
     with stop_on_signals(service, out):
+        # Handlers first: whoever reads the banner may signal us at once.
+        print(banner(service, endpoints), file=out, flush=True)
         await service.wait()
     print("glassloop serve: stopped", file=out, flush=True)
     return 0
