@@ -339,18 +339,19 @@ class BufferedEchoServer(EchoServer, asyncio.BufferedProtocol):
     """The same echo, read through ``get_buffer``/``buffer_updated``.
 
     Transports read into a buffered protocol on a separate code path
-    (``recv_into`` instead of ``recv``); it deserves the same load.
+    (``recv_into`` instead of ``recv``); it deserves the same load. One
+    buffer serves every connection, because ``buffer_updated`` copies out
+    before the next ``get_buffer``: 10 000 private 64 KiB buffers would
+    dominate the peak RSS we report for the loop.
     """
 
-    def __init__(self, stats: ServerStats) -> None:
-        super().__init__(stats)
-        self._buffer = bytearray(MAX_MESSAGE)
+    _shared = bytearray(MAX_MESSAGE)
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return memoryview(self._buffer)
+        return memoryview(self._shared)
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(bytes(self._buffer[:nbytes]))
+        self.data_received(bytes(self._shared[:nbytes]))
 
 
 class ServerStats:
