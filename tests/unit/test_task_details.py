@@ -262,3 +262,46 @@ def test_close_drops_pending_callbacks(loop: Loop) -> None:
 def test_none_delay_or_deadline_is_a_type_error(loop: Loop, method: str) -> None:
     with pytest.raises(TypeError):
         getattr(loop, method)(None, print)
+
+
+class _Payload:
+    """Something a task's body holds, whose lifetime we watch with a weakref."""
+
+
+@pytest.mark.parametrize("ending", ["raises", "cancelled", "cancelled-while-waiting"])
+def test_a_finished_task_is_freed_without_the_cycle_collector(loop: Loop, ending: str) -> None:
+    # The task keeps its exception; if the exception's traceback holds the
+    # frame that stepped the task, that frame holds the task: a cycle only
+    # gc.collect() frees, and with it everything the body's frames held
+    # (an SSL context, a socket...). asyncio's C Task frees it at once.
+    import weakref
+
+    refs: list[weakref.ref[_Payload]] = []
+
+    async def body() -> None:
+        payload = _Payload()
+        refs.append(weakref.ref(payload))
+        if ending == "raises":
+            raise ValueError("boom")
+        if ending == "cancelled":
+            raise asyncio.CancelledError
+        await asyncio.sleep(3600)
+
+    async def main() -> None:
+        task = asyncio.get_running_loop().create_task(body())
+        await asyncio.sleep(0)
+        task.cancel()
+        # Not ``await task``: re-raised here, the exception's traceback would
+        # take in main's frame, which holds ``task``: a cycle of the test's own.
+        await asyncio.wait([task])
+        if not task.cancelled():
+            assert isinstance(task.exception(), ValueError)
+
+    gc.collect()
+    gc.disable()
+    try:
+        loop.run_until_complete(main())
+        assert len(refs) == 1
+        assert refs[0]() is None, "the task's frames outlived it in a reference cycle"
+    finally:
+        gc.enable()
