@@ -142,6 +142,45 @@ def test_add_reader_again_replaces_the_callback(
     assert calls == ["new"]
 
 
+@pytest.mark.parametrize("slot", ["reader", "writer"])
+@pytest.mark.skip_loop(
+    "asyncio",
+    reason="asyncio's selector keeps the closed fd's key and, for the same slot, only swaps "
+    "the callback: the new file behind the reused number is never watched",
+)
+def test_a_reused_fd_number_is_watched_after_the_old_file_closed_unremoved(
+    loop: Loop, slot: str
+) -> None:
+    # Closing a watched fd without remove_reader is a user error asyncio
+    # tolerates; the kernel drops the file from the epoll set on its own.
+    # When the number comes back for a new socket, watching it must work.
+    a, b = socket.socketpair()
+    stale = b.fileno()
+    getattr(loop, f"add_{slot}")(stale, print)
+    a.close()
+    b.close()
+    c, d = socket.socketpair()
+    try:
+        reused = c if c.fileno() == stale else d
+        if reused.fileno() != stale:
+            pytest.skip("the OS did not hand the fd number out again")
+        other = d if reused is c else c
+        for sock in (c, d):
+            sock.setblocking(False)
+        fired = loop.create_future()
+
+        def on_ready() -> None:
+            getattr(loop, f"remove_{slot}")(reused.fileno())
+            fired.set_result(slot)
+
+        getattr(loop, f"add_{slot}")(reused.fileno(), on_ready)
+        other.send(b"x")
+        assert loop.run_until_complete(asyncio.wait_for(fired, 2)) == slot
+    finally:
+        c.close()
+        d.close()
+
+
 def test_add_writer_fires_while_the_socket_can_take_data(
     loop: Loop, pair: tuple[socket.socket, socket.socket]
 ) -> None:

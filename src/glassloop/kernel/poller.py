@@ -78,8 +78,17 @@ class EpollPoller:
             return None
         old = entry[slot]
         entry[slot] = handle
-        if old is None:
-            self._epoll.modify(fd, _events_for(entry, select.EPOLLIN, select.EPOLLOUT))
+        events = _events_for(entry, select.EPOLLIN, select.EPOLLOUT)
+        try:
+            # Even when the mask is unchanged: this is how we learn that the fd
+            # was closed while registered (the kernel dropped it from the epoll
+            # set) and its number now names a new file, which must be watched.
+            self._epoll.modify(fd, events)
+        except FileNotFoundError:
+            self._epoll.register(fd, events)
+        except BaseException:
+            entry[slot] = old
+            raise
         return old
 
     def _remove(self, fd: int, slot: int) -> Runnable | None:
