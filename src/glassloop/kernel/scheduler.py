@@ -53,6 +53,7 @@ class Scheduler:
         self._timers: list[Any] = []
         self._cancelled_timers = 0
         self._stopping = False
+        self._closed = False
         self._debug = False
         # Descriptors the loop registers for itself (the wake-up fd): they don't
         # make a poll worth a syscall when callbacks are already waiting.

@@ -36,6 +36,8 @@ from asyncio import CancelledError, InvalidStateError
 from collections.abc import Coroutine, Generator
 from typing import IO, Any, ClassVar, TypeVar
 
+from .scheduler import Scheduler
+
 T = TypeVar("T")
 _E = TypeVar("_E", bound=BaseException)
 
@@ -158,13 +160,20 @@ class Task(asyncio.Future[T]):
         # result()/await (the C future underneath can only make a new one).
         self._cancelled_exc: CancelledError | None = None
         loop = self._loop
-        hooks = getattr(loop, "_hooks", None)
-        if hooks is not None:
-            hooks.task_created(self)
+        # On a glassloop loop a plain step skips call_soon: the task queues
+        # itself (see _run). Other loops (glassloop.Task as a task factory on
+        # asyncio's) get their public call_soon.
+        kernel = loop if isinstance(loop, Scheduler) else None
+        self._kernel = kernel
+        if kernel is not None and kernel._hooks is not None:
+            kernel._hooks.task_created(self)
         if eager_start and _swap_current_task is not None and loop.is_running():
             self.__eager_start()
         else:
-            loop.call_soon(self.__step, context=self._context)
+            if kernel is None or kernel._debug or kernel._closed:
+                loop.call_soon(self.__step, context=self._context)
+            else:
+                kernel._ready.append(self)
             _register_task(self)
 
     def __del__(self) -> None:
@@ -334,6 +343,34 @@ class Task(asyncio.Future[T]):
             if not self.done():
                 _register_task(self)
 
+    #: The scheduler skips cancelled entries; a task in the ready queue never is.
+    _cancelled: ClassVar[bool] = False
+
+    def _run(self) -> None:
+        """One plain step, run by the scheduler: the task is its own ready-queue entry.
+
+        A step that follows a bare ``yield`` (``asyncio.sleep(0)``) or starts
+        the task needs no arguments and nobody can cancel it, so queueing the
+        task itself replaces a ``Handle`` per switch. At most one such entry
+        exists: a task that queued itself waits on nothing else.
+        """
+        try:
+            self._context.run(self.__step)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop.call_exception_handler(
+                {"message": f"Exception in the step of {self!r}", "exception": exc, "task": self}
+            )
+
+    def __schedule_step(self) -> None:
+        kernel = self._kernel
+        if kernel is None or kernel._debug:
+            # Debug mode records where each handle was made: keep call_soon's.
+            self._loop.call_soon(self.__step, context=self._context)
+        else:
+            kernel._ready.append(self)
+
     def __step(self, exc: BaseException | None = None) -> None:
         if self.done():
             raise InvalidStateError(f"_step(): already done: {self!r}, {exc!r}")
@@ -345,12 +382,41 @@ class Task(asyncio.Future[T]):
         loop = self._loop
         _enter_task(loop, self)
         try:
-            self.__run_step(exc)
+            kernel = self._kernel
+            if self._stack is not None or (kernel is not None and kernel._hooks is not None):
+                self.__run_step(exc)
+                return
+            # The common case, inlined: a coroutine, nobody observing.
+            coro: Any = self._coro
+            try:
+                if exc is None:
+                    result = coro.send(None)
+                else:
+                    result = coro.throw(exc)
+            except StopIteration as stop:
+                self.__finish(stop.value)
+            except CancelledError as cancelled:
+                self.__finish_cancelled(_without_frame(cancelled, sys._getframe()))
+            except (KeyboardInterrupt, SystemExit) as fatal:
+                super().set_exception(fatal)
+                raise
+            except BaseException as error:
+                super().set_exception(_without_frame(error, sys._getframe()))
+            else:
+                if result is None:
+                    if kernel is None or kernel._debug:
+                        loop.call_soon(self.__step, context=self._context)
+                    else:
+                        kernel._ready.append(self)
+                else:
+                    self.__wait_on(result)
         finally:
             _leave_task(loop, self)
 
     def __run_step(self, exc: BaseException | None) -> None:
-        hooks = getattr(self._loop, "_hooks", None)
+        """A step with its hooks, or of a generator-style body."""
+        kernel = self._kernel
+        hooks = kernel._hooks if kernel is not None else None
         if hooks is not None:
             hooks.step_started(self)
         try:
@@ -423,7 +489,7 @@ class Task(asyncio.Future[T]):
                 self.__wait_on(result)
             else:
                 # Anything else yielded is a cooperative switch.
-                self._loop.call_soon(self.__step, context=self._context)
+                self.__schedule_step()
             return
 
     def __finish(self, value: Any) -> None:
@@ -464,7 +530,7 @@ class Task(asyncio.Future[T]):
                     self._must_cancel = False
                 return
         elif result is None:
-            loop.call_soon(self.__step, context=self._context)
+            self.__schedule_step()
             return
         elif inspect.isgenerator(result):
             error = RuntimeError(
