@@ -364,6 +364,80 @@ def test_wait_closed_waits_for_the_last_connection(loop: Loop) -> None:
     loop.run_until_complete(main())
 
 
+@pytest.mark.skip_loop(
+    "asyncio",
+    reason="asyncio's Server._attach asserts the server is open: the connection is "
+    "dropped without being closed, so the client waits until the garbage collector "
+    "closes the socket (under python -O it is served, as here)",
+)
+@pytest.mark.skip_loop(
+    "uvloop", reason="uvloop drops the connection and reports a TypeError from its Server"
+)
+def test_a_connection_accepted_as_the_server_closes_is_served(loop: Loop) -> None:
+    """Accepted before close() but set up after it: a live connection like the others."""
+    server: asyncio.AbstractServer | None = None
+    accepted = Accepted(loop)
+
+    def factory() -> Recorder:
+        assert server is not None
+        server.close()  # between the accept and the transport
+        return accepted()
+
+    async def main() -> None:
+        nonlocal server
+        errors: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _, context: errors.append(context))
+        server = await loop.create_server(factory, "127.0.0.1", 0)
+        client = Recorder(loop)
+        transport, _ = await loop.create_connection(
+            lambda: client, *server.sockets[0].getsockname()
+        )
+        srv = await accepted.first()
+        srv.transport.write(b"served")
+        assert await client.received(6) == b"served"
+        waiting = asyncio.ensure_future(server.wait_closed())
+        await asyncio.sleep(0.05)
+        if sys.version_info >= (3, 12):
+            assert not waiting.done()  # that connection is still open
+        srv.transport.close()
+        await asyncio.wait_for(waiting, WAIT)
+        await asyncio.wait_for(client.lost, WAIT)
+        transport.close()
+        assert errors == []
+
+    loop.run_until_complete(main())
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="3.11's wait_closed returns at close()")
+@pytest.mark.skip_loop(
+    "asyncio",
+    condition=sys.version_info < (3, 13),
+    reason="asyncio 3.12 attaches the transport to its server before the constructor "
+    "can fail, and never detaches it: wait_closed hangs (3.13 forgets it at gc)",
+)
+def test_a_transport_that_fails_to_set_up_does_not_hold_wait_closed(loop: Loop) -> None:
+    calls: list[int] = []
+
+    def factory() -> Any:
+        calls.append(1)
+        return None  # a factory that forgot its return: no connection_made to call
+
+    async def main() -> None:
+        loop.set_exception_handler(lambda _, context: None)
+        server = await loop.create_server(factory, "127.0.0.1", 0)
+        transport, _ = await loop.create_connection(
+            asyncio.Protocol, *server.sockets[0].getsockname()
+        )
+        await wait_until(lambda: bool(calls))
+        await asyncio.sleep(0.01)  # the server side has given up on it by now
+        gc.collect()
+        server.close()
+        await asyncio.wait_for(server.wait_closed(), WAIT)
+        transport.close()
+
+    loop.run_until_complete(main())
+
+
 def test_server_as_async_context_manager_closes_on_exit(loop: Loop) -> None:
     async def main() -> None:
         server = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0)

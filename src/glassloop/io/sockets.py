@@ -76,14 +76,17 @@ class SocketTransport(StreamTransport):
                 info["peername"] = sock.getpeername()
             except OSError:
                 info["peername"] = None
-        self._server = server
-        if server is not None:
-            server._attach(self)
+        self._server: Server | None = None
         _set_nodelay(sock)
         self._recv = sock.recv
         self._recv_into = sock.recv_into
         self._send = sock.send
         super().__init__(loop, sock.fileno(), protocol, extra=info, waiter=waiter)
+        # Last: a constructor that fails must not leave the server waiting
+        # (wait_closed) on a transport that will never report connection_lost.
+        if server is not None:
+            self._server = server
+            server._attach(self)
 
     def _shutdown_write(self) -> None:
         if self._sock is not None:
@@ -139,8 +142,12 @@ class Server(asyncio.AbstractServer):
     # -- bookkeeping of live connections ---------------------------------
 
     def _attach(self, transport: SocketTransport) -> None:
-        assert self._sockets is not None
+        # A connection accepted just before close() arrives here after it: it
+        # is served like the others, and wait_closed waits for it too (even if
+        # it had already been released: its condition no longer holds).
         self._clients.add(transport)
+        if self._waiters is None:
+            self._waiters = []
 
     def _detach(self, transport: SocketTransport) -> None:
         self._clients.discard(transport)
