@@ -14,6 +14,7 @@ import asyncio
 import io
 import os
 import socket
+import sys
 import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
@@ -332,6 +333,50 @@ def test_write_during_sendfile_is_refused(loop: Loop) -> None:
                 assert await asyncio.wait_for(sending, WAIT) == len(big)
                 transport.write(b"after")  # fine again
                 assert await recv_exactly(loop, peer, 5) == b"after"
+                transport.close()
+
+    loop.run_until_complete(main())
+
+
+@pytest.mark.skip_loop("uvloop", reason=UVLOOP_NO_SENDFILE)
+def test_write_eof_during_sendfile_half_closes_and_fails_the_sendfile(loop: Loop) -> None:
+    """asyncio's contract: write_eof is not refused mid-sendfile (write and writelines are).
+
+    The write side shuts down at once, so the rest of the file can't go: the
+    sendfile fails with a broken pipe, and the file position says how much
+    went -- exactly what the peer gets before its EOF.
+    """
+    big = payload(16 * 1024 * 1024)
+    # asyncio 3.12+ names writelines in its refusal; 3.11 goes through write().
+    method = "writelines" if sys.version_info >= (3, 12) else "write"
+
+    async def main() -> None:
+        with tcp_listener() as listener, tempfile.TemporaryFile() as f:
+            f.write(big)
+            f.seek(0)
+            transport, peer = await connect_to_raw_peer(loop, asyncio.Protocol(), listener)
+            with peer:
+                sending = asyncio.ensure_future(loop.sendfile(transport, f))
+                for _ in range(10):  # the peer doesn't read yet: sendfile is stuck midway
+                    await asyncio.sleep(0)
+                assert not sending.done()
+                with pytest.raises(RuntimeError, match="unable to write; sendfile is in progress"):
+                    transport.write(b"x")
+                with pytest.raises(
+                    RuntimeError, match=f"unable to {method}; sendfile is in progress"
+                ):
+                    transport.writelines([b"x"])
+                transport.write_eof()
+                received = await recv_until_eof(loop, peer)
+                with pytest.raises(ConnectionError):
+                    await asyncio.wait_for(sending, WAIT)
+                assert 0 < len(received) < len(big)
+                assert received == big[: len(received)]
+                assert f.tell() == len(received)
+                with pytest.raises(
+                    RuntimeError, match=rf"Cannot call {method}\(\) after write_eof"
+                ):
+                    transport.writelines([b"x"])
                 transport.close()
 
     loop.run_until_complete(main())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -311,6 +312,12 @@ class StreamTransport(FdTransport, asyncio.Transport):
         self._maybe_pause_protocol()
 
     def writelines(self, list_of_data: Any) -> None:
+        if sys.version_info >= (3, 12):
+            # asyncio 3.12+ refuses these in writelines' own name; 3.11 in write's.
+            if self._eof_written:
+                raise RuntimeError("Cannot call writelines() after write_eof()")
+            if self._sendfile_active:
+                raise RuntimeError("unable to writelines; sendfile is in progress")
         # One send for the lot: a header and a body written separately would
         # otherwise cost two syscalls (and two packets with TCP_NODELAY).
         self.write(b"".join(list_of_data))
