@@ -111,6 +111,26 @@ def _describe_callback(callback: Any) -> str:
 class Task(asyncio.Future[T]):
     """A coroutine (or course-style generator) wrapped in a future."""
 
+    # Slots, not a per-task dict: memory per idle task is a benchmarked
+    # figure, and asyncio's C Task keeps these in its struct.
+    __slots__ = (
+        "_context",
+        "_coro",
+        "_fut_waiter",
+        "_kernel",
+        "_name",
+        "_stack",
+    )
+    # What most tasks never change is a class default; the few that do (a
+    # cancelled task, a generator-style body) get an instance dict for it.
+    _must_cancel: bool = False
+    _num_cancels_requested: int = 0
+    #: What the next step sends into a generator-style body.
+    _send_value: Any = None
+    #: The CancelledError the body raised, re-raised as the same object by
+    #: result()/await (the C future underneath can only make a new one).
+    _cancelled_exc: CancelledError | None = None
+
     #: Set False to stay quiet when a pending task is garbage collected.
     _log_destroy_pending: ClassVar[bool] = True
     # Attributes of the C future that typeshed does not declare.
@@ -140,7 +160,9 @@ class Task(asyncio.Future[T]):
         # Generator-style bodies keep a call stack of sub-generators; coroutines
         # never grow it, so their steps take the short path.
         self._stack: list[Any] | None
-        if _is_course_generator(coro):
+        if type(coro) is types.CoroutineType:
+            self._stack = None
+        elif _is_course_generator(coro):
             self._stack = [coro]
         elif asyncio.iscoroutine(coro):
             self._stack = None
@@ -153,12 +175,6 @@ class Task(asyncio.Future[T]):
         self._coro = coro
         self._context = contextvars.copy_context() if context is None else context
         self._fut_waiter: asyncio.Future[Any] | None = None
-        self._must_cancel = False
-        self._num_cancels_requested = 0
-        self._send_value: Any = None
-        # The CancelledError the body raised, re-raised as the same object by
-        # result()/await (the C future underneath can only make a new one).
-        self._cancelled_exc: CancelledError | None = None
         loop = self._loop
         # On a glassloop loop a plain step skips call_soon: the task queues
         # itself (see _run). Other loops (glassloop.Task as a task factory on
