@@ -23,6 +23,7 @@ import ssl
 import sys
 import threading
 import traceback
+import types
 import warnings
 import weakref
 from asyncio import events, futures
@@ -50,7 +51,11 @@ Ts = TypeVarTuple("Ts")
 logger = logging.getLogger("asyncio")
 
 _Handle = events.Handle
+_new_handle = _Handle.__new__
 _TimerHandle = events.TimerHandle
+_MethodType = types.MethodType
+_FunctionType = types.FunctionType
+_copy_context = contextvars.copy_context
 _CO_COROUTINE_FLAGS = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE
 _DEBUG_STACK_DEPTH = 10
 _ExceptionHandler = Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object]
@@ -263,11 +268,27 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
             raise RuntimeError("Event loop is closed")
         if self._debug:
             self._check_thread()
-        _check_callback(callback, "call_soon")
-        handle = _Handle(callback, args, self, context)
-        _drop_own_frame(handle)
-        self._ready.append(handle)
-        return handle
+            _check_callback(callback, "call_soon")
+            handle = _Handle(callback, args, self, context)
+            _drop_own_frame(handle)
+            self._ready.append(handle)
+            return handle
+        # The hot path (every future's done callback comes through here): a
+        # plain function or method is checked inline, and the handle is
+        # filled in place of Handle.__init__, which would ask get_debug().
+        func = callback.__func__ if type(callback) is _MethodType else callback
+        if type(func) is not _FunctionType or func.__code__.co_flags & _CO_COROUTINE_FLAGS:
+            _check_callback(callback, "call_soon")
+        fast: Any = _new_handle(_Handle)
+        fast._callback = callback
+        fast._args = args
+        fast._cancelled = False
+        fast._loop = self
+        fast._repr = None
+        fast._source_traceback = None
+        fast._context = _copy_context() if context is None else context
+        self._ready.append(fast)
+        return fast  # type: ignore[no-any-return]
 
     def call_soon_threadsafe(
         self,
