@@ -890,6 +890,64 @@ def test_pause_reading_holds_data_back_until_resume(loop: Loop) -> None:
     loop.run_until_complete(main())
 
 
+def test_data_and_eof_that_arrive_while_paused_come_in_order_on_resume(loop: Loop) -> None:
+    async def main() -> None:
+        with tcp_listener() as listener:
+            proto = Recorder(loop, eof_keeps_open=True)
+            transport, peer = await connect_to_raw_peer(loop, proto, listener)
+            with peer:
+                transport.pause_reading()
+                peer.sendall(b"before the end")
+                peer.shutdown(socket.SHUT_WR)
+                await asyncio.sleep(0.05)
+                assert proto.events == ["made"]
+                transport.resume_reading()
+                await asyncio.wait_for(proto.eof, WAIT)
+                assert proto.events == ["made", "data", "eof"]
+                assert proto.data == b"before the end"
+                transport.close()
+
+    loop.run_until_complete(main())
+
+
+@pytest.mark.skip_loop(
+    "asyncio",
+    reason="asyncio watches the fd again on resume_reading() after EOF, reads b'' again "
+    "and calls eof_received again (the protocol contract says at most once)",
+)
+@pytest.mark.skip_loop("uvloop", reason="uvloop calls eof_received again, as asyncio")
+def test_eof_received_is_not_delivered_again_after_pause_and_resume(loop: Loop) -> None:
+    class PausesInEof(Recorder):
+        def eof_received(self) -> bool | None:
+            keep_open = super().eof_received()
+            self.transport.pause_reading()  # and resume it later: still no second EOF
+            return keep_open
+
+    async def main() -> None:
+        with tcp_listener() as listener:
+            for proto in (
+                Recorder(loop, eof_keeps_open=True),
+                PausesInEof(loop, eof_keeps_open=True),
+            ):
+                transport, peer = await connect_to_raw_peer(loop, proto, listener)
+                with peer:
+                    peer.sendall(b"abc")
+                    peer.shutdown(socket.SHUT_WR)
+                    await asyncio.wait_for(proto.eof, WAIT)
+                    for _ in range(2):
+                        transport.pause_reading()
+                        transport.resume_reading()
+                        await asyncio.sleep(0.02)
+                    assert proto.events == ["made", "data", "eof"]
+                    transport.write(b"half-open")  # the write side is still ours
+                    assert await recv_exactly(loop, peer, 9) == b"half-open"
+                    transport.close()
+                    await asyncio.wait_for(proto.lost, WAIT)
+                    assert proto.events == ["made", "data", "eof", "lost"]
+
+    loop.run_until_complete(main())
+
+
 def test_exception_in_data_received_reaches_the_handler_and_closes(loop: Loop) -> None:
     error = ValueError("protocol bug")
 

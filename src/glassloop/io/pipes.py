@@ -97,6 +97,7 @@ class ReadPipeTransport(_PipeTransport):
     def _read_eof(self) -> None:
         if self._loop.get_debug():
             logger.info("%r was closed by peer", self)
+        self._at_eof = True
         try:
             self._protocol.eof_received()
         except (SystemExit, KeyboardInterrupt):

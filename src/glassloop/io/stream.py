@@ -110,6 +110,9 @@ class FdTransport(FlowControl):
 
     _buffer: Any
     _readable = True
+    #: EOF was read: nothing more can come, so resume_reading must not watch
+    #: the fd again (it would read EOF again and call eof_received twice).
+    _at_eof = False
 
     def _init_fd_transport(self, loop: BaseLoop, fd: int, protocol: asyncio.BaseProtocol) -> None:
         self._loop = loop
@@ -166,7 +169,8 @@ class FdTransport(FlowControl):
         if self._closing or not self._paused or not self._readable:
             return
         self._paused = False
-        self._loop._watch(self._fd, False, self._read_ready, ())
+        if not self._at_eof:
+            self._loop._watch(self._fd, False, self._read_ready, ())
 
     def _start_reading(self) -> None:
         if not self._closing and not self._paused and self._fd >= 0:
@@ -421,6 +425,8 @@ class StreamTransport(FdTransport, asyncio.Transport):
     def _read_eof(self) -> None:
         if self._loop.get_debug():
             logger.debug("%r received EOF", self)
+        # Before the protocol hears of it: eof_received may pause and resume reading.
+        self._at_eof = True
         try:
             keep_open = self._protocol.eof_received()
         except (SystemExit, KeyboardInterrupt):
