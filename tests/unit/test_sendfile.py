@@ -339,6 +339,55 @@ def test_write_during_sendfile_is_refused(loop: Loop) -> None:
 
 
 @pytest.mark.skip_loop("uvloop", reason=UVLOOP_NO_SENDFILE)
+def test_other_tasks_run_between_the_chunks_of_a_native_sendfile(
+    loop: Loop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fast peer must not let one sendfile keep the loop to itself.
+
+    Each os.sendfile call here sends at most 16 KiB (as a socket whose buffer
+    drains as fast as it fills would), so no call ever has to wait: between
+    calls, the loop must still let a ticking task run.
+    """
+    chunk, chunks = 16 * 1024, 32
+    content = payload(chunk * chunks)
+    real_sendfile = os.sendfile
+    ticks = 0
+    ticks_at_call: list[int] = []
+
+    def small_sendfile(out_fd: int, in_fd: int, offset: int | None, count: int) -> int:
+        ticks_at_call.append(ticks)
+        return real_sendfile(out_fd, in_fd, offset, min(count, chunk))
+
+    monkeypatch.setattr(os, "sendfile", small_sendfile)
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        with tcp_listener() as listener, tempfile.TemporaryFile() as f:
+            f.write(content)
+            f.seek(0)
+            transport, peer = await connect_to_raw_peer(loop, asyncio.Protocol(), listener)
+            with peer:
+                receiving = asyncio.ensure_future(recv_exactly(loop, peer, len(content)))
+                ticker = asyncio.ensure_future(tick())
+                await asyncio.sleep(0)
+                assert await asyncio.wait_for(loop.sendfile(transport, f), WAIT) == len(content)
+                ticker.cancel()
+                assert await receiving == content
+                transport.close()
+        sends = ticks_at_call
+        assert len(sends) >= chunks
+        stalls = [i for i in range(1, len(sends)) if sends[i] == sends[i - 1]]
+        assert stalls == [], f"no other task ran between sendfile calls {stalls}"
+
+    loop.run_until_complete(main())
+
+
+@pytest.mark.skip_loop("uvloop", reason=UVLOOP_NO_SENDFILE)
 def test_write_eof_during_sendfile_half_closes_and_fails_the_sendfile(loop: Loop) -> None:
     """asyncio's contract: write_eof is not refused mid-sendfile (write and writelines are).
 

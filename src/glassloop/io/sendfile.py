@@ -25,7 +25,8 @@ else:
 
 #: Chunk size of the read-and-write fallback.
 _FALLBACK_CHUNK = 256 * 1024
-#: Largest single os.sendfile call (Linux caps one call near 2 GiB anyway).
+#: Largest single os.sendfile call (Linux caps one call near 2 GiB anyway); in
+#: practice one call sends what the socket buffer takes, then the loop runs.
 _NATIVE_CHUNK = 1 << 30
 
 
@@ -180,6 +181,10 @@ class SendfileMixin(_LoopBase):
                     break  # end of file came early
                 sent_total += sent
                 remaining -= sent
+                if remaining > 0:
+                    # One call per wake-up, as asyncio does: a peer that reads as
+                    # fast as we send must not let this keep the loop to itself.
+                    await self._writable(sock, watcher)
             return sent_total
         finally:
             if sent_total > 0:
