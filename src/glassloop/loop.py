@@ -521,7 +521,16 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
                 logger.error("Exception in default exception handler", exc_info=True)
             return
         try:
-            handler(self, context)
+            # The handler runs in the context of what failed (its task, future
+            # or handle), so context variables it reads describe the failure.
+            thing = context.get("task") or context.get("future") or context.get("handle")
+            get_context = getattr(thing, "get_context", None)
+            # (Handle.get_context is 3.12+; 3.11's handles keep it in _context.)
+            ctx = get_context() if get_context is not None else getattr(thing, "_context", None)
+            if isinstance(ctx, contextvars.Context):
+                ctx.run(handler, self, context)
+            else:
+                handler(self, context)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:

@@ -232,3 +232,49 @@ def test_wrap_future_bridges_concurrent_futures(loop: Loop) -> None:
             return await asyncio.wrap_future(cf)
 
     assert loop.run_until_complete(main()) == "from pool"
+
+
+_where: contextvars.ContextVar[str] = contextvars.ContextVar("where", default="outside")
+
+
+@pytest.mark.parametrize(
+    "failing",
+    [
+        "callback",
+        pytest.param(
+            "task",
+            marks=pytest.mark.skip_loop(
+                "uvloop",
+                reason="uvloop reports a dead task's exception in the loop's own context",
+            ),
+        ),
+    ],
+)
+@pytest.mark.skip_loop(
+    "asyncio",
+    reason="asyncio runs the handler in the failing thing's context from 3.12 (gh-96704)",
+    condition=sys.version_info < (3, 12),
+)
+def test_the_exception_handler_runs_in_the_failing_context(loop: Loop, failing: str) -> None:
+    seen: list[str] = []
+    loop.set_exception_handler(lambda lp, ctx: seen.append(_where.get()))
+
+    def callback() -> None:
+        _where.set("in the callback")
+        raise ZeroDivisionError
+
+    async def body() -> None:
+        _where.set("in the task")
+        raise ZeroDivisionError
+
+    async def main() -> None:
+        if failing == "callback":
+            asyncio.get_running_loop().call_soon(callback)
+        else:
+            asyncio.get_running_loop().create_task(body())
+        for _ in range(3):
+            await asyncio.sleep(0)
+        gc.collect()  # the unretrieved task exception is reported when the task dies
+
+    loop.run_until_complete(main())
+    assert seen == [f"in the {failing}"]
