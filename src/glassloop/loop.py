@@ -19,7 +19,6 @@ import inspect
 import logging
 import os
 import socket
-import ssl
 import sys
 import threading
 import traceback
@@ -34,7 +33,7 @@ from .io.datagram import DatagramMixin
 from .io.pipes import PipesMixin
 from .io.sendfile import SendfileMixin
 from .io.signals import SignalsMixin
-from .io.sockets import SocketsMixin, is_numeric_host
+from .io.sockets import SocketsMixin, check_not_ssl_socket, is_numeric_host
 from .io.stream import set_result_unless_cancelled
 from .io.subprocess import ProcessIO
 from .kernel.clock import Clock
@@ -618,8 +617,7 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
     # -- low-level socket operations --------------------------------------
 
     def _check_socket(self, sock: socket.socket) -> None:
-        if isinstance(sock, ssl.SSLSocket):
-            raise TypeError("Socket cannot be of type SSLSocket")
+        check_not_ssl_socket(sock)
         if self._debug and sock.gettimeout() != 0:
             raise ValueError("the socket must be non-blocking")
 

@@ -14,6 +14,7 @@ import asyncio
 import io
 import os
 import socket
+import ssl
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -470,6 +471,29 @@ def test_ending_the_transport_during_sendfile_fails_it(loop: Loop, ending: str) 
     loop.run_until_complete(main())
 
 
+@pytest.mark.skip_loop("uvloop", reason=UVLOOP_NO_SENDFILE)
+@pytest.mark.parametrize("fallback", [True, False])
+def test_sendfile_on_a_pipe_transport_is_refused_even_with_fallback(
+    loop: Loop, datafile: IO[bytes], fallback: bool
+) -> None:
+    """asyncio allows sendfile only on transports that say so; a pipe's doesn't."""
+
+    async def main() -> None:
+        read_fd, write_fd = os.pipe()
+        with open(read_fd, "rb", buffering=0) as reader:
+            transport, _ = await loop.connect_write_pipe(
+                asyncio.Protocol, open(write_fd, "wb", buffering=0)
+            )
+            with pytest.raises(RuntimeError, match="sendfile is not supported for transport"):
+                await loop.sendfile(transport, datafile, fallback=fallback)
+            assert datafile.tell() == 0
+            transport.close()
+            await asyncio.sleep(0)
+            assert reader.read() == b""  # nothing was written
+
+    loop.run_until_complete(main())
+
+
 # -- loop.sock_sendfile over a bare socket ------------------------------------------------
 
 
@@ -557,6 +581,31 @@ def test_sock_sendfile_argument_errors(
                     with pytest.raises(error):
                         await loop.sock_sendfile(sock, *args)
         assert datafile.tell() == 0
+
+    loop.run_until_complete(main())
+
+
+@pytest.mark.skip_loop("uvloop", reason=UVLOOP_NO_SOCK_SENDFILE)
+def test_sock_sendfile_refuses_an_ssl_socket(
+    loop: Loop, sock_pair: tuple[socket.socket, socket.socket], datafile: IO[bytes]
+) -> None:
+    """The kernel would send the file as plaintext past the socket's TLS layer."""
+    ours, peer = sock_pair
+    context = ssl.create_default_context()
+    tls_sock = context.wrap_socket(
+        ours.dup(), server_hostname="localhost", do_handshake_on_connect=False
+    )
+    tls_sock.setblocking(False)
+    peer.setblocking(False)
+
+    async def main() -> None:
+        with tls_sock:
+            with pytest.raises(TypeError, match="Socket cannot be of type SSLSocket"):
+                await loop.sock_sendfile(tls_sock, datafile)
+        assert datafile.tell() == 0
+        await asyncio.sleep(0.02)
+        with pytest.raises(BlockingIOError):
+            peer.recv(1)  # not a byte went out
 
     loop.run_until_complete(main())
 

@@ -13,6 +13,7 @@ import asyncio
 import errno
 import gc
 import socket
+import ssl
 import sys
 import time
 import warnings
@@ -755,6 +756,33 @@ def test_create_server_argument_errors(
             await loop.create_server(p, "127.0.0.1", 0, ssl=True)
         with pytest.raises(ValueError):
             await loop.create_server(p, "127.0.0.1", 0, ssl_handshake_timeout=1.0)
+
+    loop.run_until_complete(main())
+
+
+@pytest.mark.skip_loop("uvloop", reason="uvloop takes an ssl.SSLSocket's fd as a plain socket")
+@pytest.mark.parametrize(
+    "method", ["create_connection", "create_server", "connect_accepted_socket"]
+)
+def test_an_ssl_socket_is_refused(loop: Loop, method: str) -> None:
+    """Its TLS state is its own: a transport over its fd would bypass it (asyncio's rule)."""
+
+    async def main() -> None:
+        with tcp_listener() as listener:
+            plain = socket.create_connection(listener.getsockname())
+            accepted, _ = listener.accept()
+            context = ssl.create_default_context()
+            tls_sock = context.wrap_socket(
+                plain, server_hostname="localhost", do_handshake_on_connect=False
+            )
+            with tls_sock, accepted:
+                tls_sock.setblocking(False)
+                with pytest.raises(TypeError, match="Socket cannot be of type SSLSocket"):
+                    if method == "connect_accepted_socket":
+                        await loop.connect_accepted_socket(asyncio.Protocol, tls_sock)
+                    else:
+                        await getattr(loop, method)(asyncio.Protocol, sock=tls_sock)
+                assert tls_sock.fileno() >= 0  # still the caller's, still open
 
     loop.run_until_complete(main())
 

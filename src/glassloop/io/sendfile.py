@@ -12,6 +12,7 @@ import errno
 import io
 import os
 import socket
+from asyncio.constants import _SendfileMode as SendfileMode
 from typing import TYPE_CHECKING, Any
 
 from .sockets import SocketTransport
@@ -125,8 +126,7 @@ class SendfileMixin(_LoopBase):
         *,
         fallback: bool | None = True,
     ) -> int:
-        if self._debug and sock.gettimeout() != 0:
-            raise ValueError("the socket must be non-blocking")
+        self._check_socket(sock)
         _check_sendfile_arguments(sock, file, offset, count)
         try:
             return await self._sock_sendfile_native(sock, file, offset, count)
@@ -239,16 +239,24 @@ class SendfileMixin(_LoopBase):
     ) -> int:
         if transport.is_closing():
             raise RuntimeError("Transport is closing")
-        if isinstance(transport, asyncio.DatagramTransport) or not hasattr(transport, "write"):
+        # Transports say what they allow under asyncio's attribute, so a
+        # third-party transport that declares it works here as under asyncio;
+        # one that doesn't (pipes, datagrams) is refused, fallback or not.
+        mode = getattr(transport, "_sendfile_compatible", SendfileMode.UNSUPPORTED)
+        if mode is SendfileMode.UNSUPPORTED:
             raise RuntimeError(f"sendfile is not supported for transport {transport!r}")
-        if isinstance(transport, SocketTransport) and transport._sock is not None:
+        if (
+            mode is SendfileMode.TRY_NATIVE
+            and isinstance(transport, SocketTransport)
+            and transport._sock is not None
+        ):
             _check_sendfile_arguments(transport._sock, file, offset, count)
             try:
                 return await self._sendfile_native(transport, file, offset, count)
             except asyncio.SendfileNotAvailableError:
                 if not fallback:
                     raise
-        elif not fallback:
+        if not fallback:
             raise RuntimeError(
                 f"fallback is disabled and native sendfile is not supported for "
                 f"transport {transport!r}"

@@ -20,6 +20,7 @@ import socket
 import ssl as ssl_module
 import stat
 import sys
+from asyncio.constants import _SendfileMode as SendfileMode
 from asyncio.trsock import TransportSocket
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,9 @@ def _set_nodelay(sock: socket.socket) -> None:
 
 class SocketTransport(StreamTransport):
     """A stream transport over a connected, non-blocking socket."""
+
+    # What loop.sendfile reads, under asyncio's name: the kernel can copy to it.
+    _sendfile_compatible = SendfileMode.TRY_NATIVE
 
     def __init__(
         self,
@@ -104,9 +108,6 @@ class SocketTransport(StreamTransport):
         server, self._server = self._server, None
         if server is not None:
             server._detach(self)
-
-    def _make_sock_for_sendfile(self) -> socket.socket | None:
-        return self._sock
 
 
 class Server(asyncio.AbstractServer):
@@ -341,6 +342,12 @@ def _check_ssl_arguments(
         raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
 
 
+def check_not_ssl_socket(sock: socket.socket) -> None:
+    """An ``ssl.SSLSocket`` has its own TLS state: the loop would bypass it (asyncio's rule)."""
+    if isinstance(sock, ssl_module.SSLSocket):
+        raise TypeError("Socket cannot be of type SSLSocket")
+
+
 def _ssl_context(ssl: Any, server_side: bool) -> ssl_module.SSLContext | None:
     if not ssl:
         return None
@@ -468,6 +475,7 @@ class SocketsMixin(_LoopBase):
                 raise ValueError("You must set server_hostname when using ssl without a host")
             server_hostname = host
         if sock is not None:
+            check_not_ssl_socket(sock)
             if host is not None or port is not None:
                 raise ValueError("host/port and sock can not be specified at the same time")
             if sock.type != socket.SOCK_STREAM:
@@ -627,6 +635,8 @@ class SocketsMixin(_LoopBase):
         if isinstance(ssl, bool):
             raise TypeError("ssl argument must be an SSLContext or None")
         _check_ssl_arguments(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
+        if sock is not None:
+            check_not_ssl_socket(sock)
         if host is not None or port is not None:
             if sock is not None:
                 raise ValueError("host/port and sock can not be specified at the same time")
@@ -859,6 +869,7 @@ class SocketsMixin(_LoopBase):
         if sock.type != socket.SOCK_STREAM:
             raise ValueError(_NOT_STREAM.format(sock))
         _check_ssl_arguments(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
+        check_not_ssl_socket(sock)
         return await self._connection_for_socket(
             sock,
             protocol_factory,

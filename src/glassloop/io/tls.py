@@ -50,6 +50,7 @@ import ssl
 import threading
 import warnings
 import weakref
+from asyncio.constants import _SendfileMode as SendfileMode
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
@@ -142,6 +143,8 @@ class SSLTransport(asyncio.Transport):
 
     # Another start_tls() may layer TLS over this one (TLS in TLS, e.g. a proxy).
     _start_tls_compatible = True
+    # loop.sendfile must encrypt what it sends: read-and-write, never os.sendfile.
+    _sendfile_compatible = SendfileMode.FALLBACK
 
     def __init__(self, tls: TLSProtocol) -> None:
         super().__init__()
