@@ -335,6 +335,26 @@ def test_reuse_address_true_is_refused(loop: Loop) -> None:
     loop.run_until_complete(main())
 
 
+@pytest.mark.skip_loop(
+    "uvloop",
+    reason="uvloop keeps the reuse_address parameter: None and False are accepted, "
+    "True is a ValueError",
+)
+@pytest.mark.parametrize("value", [True, False, None])
+def test_reuse_address_is_not_a_parameter_any_more(loop: Loop, value: bool | None) -> None:
+    """asyncio 3.11 removed it: any value is an unexpected keyword argument."""
+
+    async def main() -> None:
+        with pytest.raises(TypeError, match="reuse_address"):
+            await loop.create_datagram_endpoint(
+                asyncio.DatagramProtocol,
+                local_addr=("127.0.0.1", 0),
+                reuse_address=value,  # type: ignore[call-arg,unused-ignore]
+            )
+
+    loop.run_until_complete(main())
+
+
 @pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no AF_UNIX")
 @pytest.mark.skip_loop("uvloop", reason="uvloop wants a (host, port) local_addr even for AF_UNIX")
 def test_unix_datagram_endpoint(loop: Loop) -> None:

@@ -31,7 +31,6 @@ MAX_DATAGRAM = 256 * 1024
 #: Queued bytes are counted with this much per datagram for its headers, so a
 #: stream of empty datagrams still fills the buffer.
 _HEADER_SIZE = 8
-_UNSET = object()
 
 
 class DatagramTransport(FdTransport, asyncio.DatagramTransport, asyncio.Transport):
@@ -175,17 +174,13 @@ class DatagramMixin(_LoopBase):
         family: int = 0,
         proto: int = 0,
         flags: int = 0,
-        reuse_address: Any = _UNSET,
         reuse_port: bool | None = None,
         allow_broadcast: bool | None = None,
         sock: socket.socket | None = None,
     ) -> tuple[asyncio.DatagramTransport, asyncio.BaseProtocol]:
-        if reuse_address is not _UNSET:
-            if reuse_address:
-                raise ValueError(
-                    "Passing `reuse_address=True` is no longer supported, as the usage of "
-                    "SO_REUSEPORT in UDP poses a significant security concern."
-                )
+        # No reuse_address: asyncio 3.11 removed it (SO_REUSEADDR on UDP lets
+        # another process take the port's datagrams), so passing it at all is
+        # the TypeError of an unknown keyword, as there.
         own_sock = sock is None
         if sock is not None:
             if sock.type != socket.SOCK_DGRAM:
