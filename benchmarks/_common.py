@@ -1,0 +1,150 @@
+"""What every benchmark child shares: the loops, the row table, the child's main.
+
+A child process runs exactly one row on exactly one loop and prints one JSON
+line on stdout::
+
+    {"value": 1.23, "unit": "s", "params": {...}}        # a measurement
+    {"error": "NotImplementedError: ...", "unit": "s"}    # the loop cannot run the row
+
+The orchestrator (``run.py``) decides which child runs when; a child never
+knows about the other loops.  This module imports no event loop at module
+level, so ``run.py`` can read the row table without paying for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import resource
+import sys
+import traceback
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+#: The loops the suite compares, in the order a round runs them.
+LOOP_NAMES: tuple[str, ...] = ("glassloop", "asyncio", "uvloop", "rloop")
+
+Size = Literal["smoke", "full"]
+Unit = Literal["s", "req/s", "bytes", "us/op"]
+
+
+@dataclass
+class Measurement:
+    """One child's answer: ``value`` in ``unit``, and the sizes it ran with."""
+
+    value: float
+    unit: Unit
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class RowUnavailable(Exception):
+    """The row cannot run here (a tool is missing): reported as n/a, not as a loop failure."""
+
+
+RowBody = Callable[[Size], Coroutine[Any, Any, Measurement]]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the report: what is measured, and the coroutine that measures it."""
+
+    id: str
+    group: str
+    label: str
+    unit: Unit
+    body: RowBody
+    #: External programs the row needs (checked by the orchestrator first).
+    needs: tuple[str, ...] = ()
+    #: Seconds the orchestrator waits for one child at full size.
+    timeout: float = 120.0
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.unit != "req/s"
+
+
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """The callable that makes a new loop of kind ``name`` (what ``loop_factory=`` takes)."""
+    if name == "glassloop":
+        import glassloop
+
+        return glassloop.new_event_loop
+    if name == "asyncio":
+        # The default Unix loop, named explicitly so no installed policy can change it.
+        return asyncio.SelectorEventLoop
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    if name == "rloop":
+        import rloop
+
+        return rloop.new_event_loop  # type: ignore[no-any-return]
+    raise ValueError(f"unknown loop {name!r}; expected one of {', '.join(LOOP_NAMES)}")
+
+
+def rss_bytes() -> int:
+    """This process's resident set size now (not the peak), from /proc/self/statm."""
+    with open("/proc/self/statm") as f:
+        resident_pages = int(f.read().split()[1])
+    return resident_pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def settled_rss() -> int:
+    """RSS after a full garbage collection, so garbage does not count."""
+    gc.collect()
+    gc.collect()
+    return rss_bytes()
+
+
+def raise_nofile(wanted: int) -> int:
+    """Raise the open-file soft limit towards ``wanted`` (up to the hard limit); return it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return wanted
+    new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    return new
+
+
+def _emit(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload) + "\n")
+    sys.stdout.flush()
+
+
+def child_main(rows: dict[str, Row], argv: list[str] | None = None) -> None:
+    """Run one row on one loop and print its JSON line; the entry point of every bench_*.py."""
+    parser = argparse.ArgumentParser(description="Run one benchmark row on one event loop.")
+    parser.add_argument("--loop", required=True, choices=LOOP_NAMES)
+    parser.add_argument("--row", required=True, choices=sorted(rows))
+    parser.add_argument("--size", default="full", choices=("smoke", "full"))
+    args = parser.parse_args(argv)
+    row = rows[args.row]
+    size: Size = args.size
+    try:
+        factory = loop_factory(args.loop)
+        with asyncio.Runner(loop_factory=factory) as runner:
+            result = runner.run(row.body(size))
+            if result.unit != row.unit:
+                raise RuntimeError(f"row {row.id} measured {result.unit}, declared {row.unit}")
+            _emit({"value": result.value, "unit": result.unit, "params": result.params})
+            # The measurement is out.  Tearing down 100k tasks or 1M timers
+            # would only make the run longer, so leave without it.
+            os._exit(0)
+    except RowUnavailable as exc:
+        _emit({"unavailable": str(exc), "unit": row.unit})
+        os._exit(0)
+    except BaseException as exc:
+        traceback.print_exc(file=sys.stderr)
+        message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        frames = traceback.extract_tb(exc.__traceback__)
+        if frames:  # where it was raised: "NotImplementedError" alone says little
+            last = frames[-1]
+            message += f" (in {last.name}, {os.path.basename(last.filename)}:{last.lineno})"
+        _emit({"error": message[:500], "unit": row.unit})
+        sys.stderr.flush()
+        os._exit(3)

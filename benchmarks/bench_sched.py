@@ -1,0 +1,137 @@
+"""Scheduling rows: callbacks, task switches, task spawning, timers, futures.
+
+No I/O: these measure the loop's own machinery (the ready queue, Task steps
+and wake-ups, the timer heap).  Each row times only its measured part.
+
+    python benchmarks/bench_sched.py --loop glassloop --row call_soon_chain --size smoke
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from time import perf_counter
+
+from _common import Measurement, Row, Size, child_main
+
+
+async def call_soon_chain(size: Size) -> Measurement:
+    """One callback that schedules the next with call_soon, n times in a row."""
+    n = 1_000_000 if size == "full" else 20_000
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    remaining = n
+
+    def step() -> None:
+        nonlocal remaining
+        remaining -= 1
+        if remaining:
+            loop.call_soon(step)
+        else:
+            done.set_result(None)
+
+    start = perf_counter()
+    loop.call_soon(step)
+    await done
+    return Measurement(perf_counter() - start, "s", {"callbacks": n})
+
+
+async def sleep0_switching(size: Size) -> Measurement:
+    """Many tasks each yielding to the loop with sleep(0), round after round."""
+    tasks, switches = (100, 2000) if size == "full" else (10, 200)
+
+    async def switcher() -> None:
+        for _ in range(switches):
+            await asyncio.sleep(0)
+
+    start = perf_counter()
+    await asyncio.gather(*[switcher() for _ in range(tasks)])
+    return Measurement(perf_counter() - start, "s", {"tasks": tasks, "switches": switches})
+
+
+async def spawn_gather(size: Size) -> Measurement:
+    """Create many tiny tasks with create_task, then gather them all."""
+    n = 200_000 if size == "full" else 2_000
+    loop = asyncio.get_running_loop()
+
+    async def tiny(i: int) -> int:
+        return i
+
+    start = perf_counter()
+    results = await asyncio.gather(*[loop.create_task(tiny(i)) for i in range(n)])
+    elapsed = perf_counter() - start
+    assert len(results) == n
+    return Measurement(elapsed, "s", {"tasks": n})
+
+
+async def call_later_timers(size: Size) -> Measurement:
+    """Schedule many timers with mixed delays (0-20 ms) and wait until all have fired."""
+    n = 200_000 if size == "full" else 2_000
+    loop = asyncio.get_running_loop()
+    rng = random.Random(5)
+    delays = [rng.choice((0.0, 0.001, 0.005, 0.01, 0.02)) * rng.random() for _ in range(n)]
+    done = loop.create_future()
+    fired = 0
+
+    def on_timer() -> None:
+        nonlocal fired
+        fired += 1
+        if fired == n:
+            done.set_result(None)
+
+    start = perf_counter()
+    for delay in delays:
+        loop.call_later(delay, on_timer)
+    await done
+    return Measurement(perf_counter() - start, "s", {"timers": n, "max_delay_s": 0.02})
+
+
+async def future_pingpong(size: Size) -> Measurement:
+    """Two tasks hand a turn back and forth through fresh futures (set_result / await)."""
+    n = 100_000 if size == "full" else 1_000
+    loop = asyncio.get_running_loop()
+    # box[0] is the future the pong task waits on next; ping replaces it.
+    box: list[asyncio.Future[asyncio.Future[None]]] = [loop.create_future()]
+
+    async def ping() -> None:
+        for _ in range(n):
+            reply: asyncio.Future[None] = loop.create_future()
+            request, box[0] = box[0], loop.create_future()
+            request.set_result(reply)
+            await reply
+
+    async def pong() -> None:
+        for _ in range(n):
+            reply = await box[0]
+            reply.set_result(None)
+
+    start = perf_counter()
+    await asyncio.gather(pong(), ping())
+    return Measurement(perf_counter() - start, "s", {"round_trips": n})
+
+
+ROWS: dict[str, Row] = {
+    row.id: row
+    for row in (
+        Row("call_soon_chain", "sched", "call_soon chain, 1M callbacks", "s", call_soon_chain),
+        Row(
+            "sleep0_switching",
+            "sched",
+            "sleep(0) switching, 100 tasks × 2000",
+            "s",
+            sleep0_switching,
+        ),
+        Row("spawn_gather", "sched", "spawn + gather, 200k tiny tasks", "s", spawn_gather),
+        Row(
+            "call_later_timers",
+            "sched",
+            "call_later timers, 200k, delays 0–20 ms",
+            "s",
+            call_later_timers,
+        ),
+        Row("future_pingpong", "sched", "Future ping-pong, 100k round trips", "s", future_pingpong),
+    )
+}
+
+if __name__ == "__main__":
+    child_main(ROWS)
