@@ -895,6 +895,45 @@ def test_tcp_nodelay_is_on_at_both_ends(loop: Loop) -> None:
     loop.run_until_complete(main())
 
 
+@pytest.mark.skip_loop(
+    "asyncio",
+    reason="asyncio's _set_nodelay wants sock.proto == IPPROTO_TCP, so sockets made with "
+    "socket.socket() (proto 0), and those accepted from such a listener, keep Nagle on",
+)
+def test_tcp_nodelay_is_on_for_sockets_made_with_proto_0(loop: Loop) -> None:
+    async def main() -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # proto 0, as uvicorn's
+        listener.bind(("127.0.0.1", 0))
+        accepted = Accepted(loop)
+        server = await loop.create_server(accepted, sock=listener)
+        ours = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        ours.setblocking(False)
+        await loop.sock_connect(ours, listener.getsockname())
+        transport, _ = await loop.create_connection(asyncio.Protocol, sock=ours)
+        srv = await accepted.first()
+        for t in (transport, srv.transport):
+            sock = t.get_extra_info("socket")
+            assert sock.proto == 0
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        transport.close()
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+
+
+def test_tcp_nodelay_is_left_alone_on_unix_sockets(loop: Loop) -> None:
+    async def main() -> None:
+        a, b = socket.socketpair()
+        with b:
+            transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, a)
+            with pytest.raises(OSError):  # no such option there: nothing was set
+                a.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            transport.close()
+
+    loop.run_until_complete(main())
+
+
 def test_pause_reading_holds_data_back_until_resume(loop: Loop) -> None:
     async def main() -> None:
         with tcp_listener() as listener:

@@ -43,11 +43,17 @@ _NOT_STREAM = "A Stream Socket was expected, got {!r}"
 
 
 def _set_nodelay(sock: socket.socket) -> None:
-    """asyncio turns Nagle off on TCP: small writes must not wait for ACKs."""
+    """asyncio turns Nagle off on TCP: small writes must not wait for ACKs.
+
+    A stream socket of an IP family made with proto 0 is TCP too: ``socket.socket()``
+    makes those (uvicorn's listeners, for one), and their accepted sockets
+    inherit the 0.  asyncio only looks for IPPROTO_TCP and leaves Nagle on
+    for them; uvloop turns it off, as we do.
+    """
     if (
         sock.family in (socket.AF_INET, socket.AF_INET6)
         and sock.type == socket.SOCK_STREAM
-        and sock.proto == socket.IPPROTO_TCP
+        and sock.proto in (0, socket.IPPROTO_TCP)
     ):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
