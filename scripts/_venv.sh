@@ -56,7 +56,7 @@ find_python() {
 
 # ensure_venv X.Y EXTRAS -> prints the venv's python; creates the venv and
 # (re)installs glassloop editable when the venv is new, pyproject.toml changed,
-# or glassloop does not import.  EXTRAS is "", "[demo]" or "[test]".
+# or glassloop does not import.  EXTRAS is "", "[demo]", "[bench]" or "[test]".
 ensure_venv() {
     local want=$1 extras=$2 repo base venv py stamp sum s
     repo=$(pwd)
@@ -70,8 +70,8 @@ ensure_venv() {
     fi
     stamp="$venv/.glassloop-installed${extras}"
     sum=$(cksum < "$repo/pyproject.toml")
-    # A [test] install also satisfies a plain or a [demo] one: pyproject's
-    # [test] extra lists everything [demo] does.
+    # A [test] install also satisfies a plain, [demo] or [bench] one: pyproject's
+    # [test] extra lists everything [demo] and [bench] do.
     for s in "$stamp" "$venv/.glassloop-installed[test]"; do
         if [ -f "$s" ] && [ "$(cat "$s")" = "$sum" ] \
             && (cd / && "$py" -c 'import glassloop' >/dev/null 2>&1); then
