@@ -441,6 +441,100 @@ def test_handshake_timeout_must_be_positive(loop: Loop, timeout: float) -> None:
     run(loop, main())
 
 
+BAD_TLS_TIMEOUTS = [
+    ({"ssl_handshake_timeout": 0}, "ssl_handshake_timeout should be a positive number, got 0"),
+    ({"ssl_shutdown_timeout": -1}, "ssl_shutdown_timeout should be a positive number, got -1"),
+]
+
+
+@pytest.mark.parametrize(("timeout", "message"), BAD_TLS_TIMEOUTS)
+def test_bad_tls_timeouts_are_refused_by_every_connecting_method(
+    loop: Loop, timeout: dict[str, float], message: str
+) -> None:
+    """Every loop says the same thing; when it says it is the next test's matter."""
+
+    async def main() -> None:
+        with contextlib.ExitStack() as stack:
+            listener = stack.enter_context(socket.create_server(("127.0.0.1", 0)))
+            with pytest.raises(ValueError, match=message):
+                await loop.create_connection(
+                    asyncio.Protocol,
+                    *listener.getsockname(),
+                    ssl=client_context(),
+                    server_hostname="localhost",
+                    **timeout,
+                )
+            for method in ("create_unix_connection", "connect_accepted_socket"):
+                ours, theirs = socket.socketpair()
+                stack.enter_context(ours)
+                stack.enter_context(theirs)
+                with pytest.raises(ValueError, match=message):
+                    if method == "create_unix_connection":
+                        await loop.create_unix_connection(
+                            asyncio.Protocol,
+                            sock=ours,
+                            ssl=client_context(),
+                            server_hostname="localhost",
+                            **timeout,
+                        )
+                    else:
+                        await loop.connect_accepted_socket(
+                            asyncio.Protocol, ours, ssl=server_context(), **timeout
+                        )
+
+    run(loop, main())
+
+
+@pytest.mark.skip_loop(
+    "asyncio", reason="asyncio connects first and finds the bad timeout building the TLS layer"
+)
+@pytest.mark.parametrize(("timeout", "message"), BAD_TLS_TIMEOUTS)
+def test_a_bad_tls_timeout_fails_create_connection_before_it_connects(
+    loop: Loop, timeout: dict[str, float], message: str
+) -> None:
+    async def main() -> None:
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            with pytest.raises(ValueError, match=message):
+                await loop.create_connection(
+                    asyncio.Protocol,
+                    *listener.getsockname(),
+                    ssl=client_context(),
+                    server_hostname="localhost",
+                    **timeout,
+                )
+            listener.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                listener.accept()  # nobody came
+
+    run(loop, main())
+
+
+@pytest.mark.skip_loop(
+    "asyncio",
+    reason="asyncio makes the server; each connection then fails building its TLS layer "
+    "(silently unless in debug mode), so it never serves anyone",
+)
+@pytest.mark.skip_loop("uvloop", reason="uvloop makes the server, as asyncio does")
+@pytest.mark.parametrize(("timeout", "message"), BAD_TLS_TIMEOUTS)
+@pytest.mark.parametrize("unix", [False, True])
+def test_a_bad_tls_timeout_fails_create_server(
+    loop: Loop, timeout: dict[str, float], message: str, unix: bool, tmp_path: Path
+) -> None:
+    async def main() -> None:
+        with pytest.raises(ValueError, match=message):
+            if unix:
+                await loop.create_unix_server(
+                    asyncio.Protocol, str(tmp_path / "s"), ssl=server_context(), **timeout
+                )
+            else:
+                await loop.create_server(
+                    asyncio.Protocol, "127.0.0.1", 0, ssl=server_context(), **timeout
+                )
+        assert not (tmp_path / "s").exists()  # nothing was bound
+
+    run(loop, main())
+
+
 def test_tls_protocol_checks_its_timeouts() -> None:
     loop = asyncio.new_event_loop()
     try:

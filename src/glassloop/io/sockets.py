@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .stream import StreamTransport
+from .tls import tls_timeouts
 
 if TYPE_CHECKING:
     from ..loop import BaseLoop
@@ -346,6 +347,11 @@ def _check_ssl_arguments(
         raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
     if ssl_shutdown_timeout is not None and not ssl:
         raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+    if ssl:
+        # asyncio finds a bad value only when it builds the TLS layer: after
+        # connecting, or at each accepted connection of a server that then
+        # never serves anyone.  Same error and message, before any of that.
+        tls_timeouts(ssl_handshake_timeout, ssl_shutdown_timeout)
 
 
 def check_not_ssl_socket(sock: socket.socket) -> None:

@@ -110,6 +110,18 @@ def check_tls_timeout(name: str, value: float | None, default: float) -> float:
     return value
 
 
+def tls_timeouts(handshake: float | None, shutdown: float | None) -> tuple[float, float]:
+    """``(ssl_handshake_timeout, ssl_shutdown_timeout)`` as given, or their defaults.
+
+    The one place the two are checked: by ``TLSProtocol``, and by the loop
+    methods before they connect, bind or accept anything.
+    """
+    return (
+        check_tls_timeout("ssl_handshake_timeout", handshake, SSL_HANDSHAKE_TIMEOUT),
+        check_tls_timeout("ssl_shutdown_timeout", shutdown, SSL_SHUTDOWN_TIMEOUT),
+    )
+
+
 def _write_limits(high: int | None, low: int | None) -> tuple[int, int]:
     """asyncio's ``set_write_buffer_limits`` rule, with the TLS default mark."""
     if high is None:
@@ -271,11 +283,8 @@ class TLSProtocol(asyncio.BufferedProtocol):
         ssl_handshake_timeout: float | None = None,
         ssl_shutdown_timeout: float | None = None,
     ) -> None:
-        self._handshake_timeout = check_tls_timeout(
-            "ssl_handshake_timeout", ssl_handshake_timeout, SSL_HANDSHAKE_TIMEOUT
-        )
-        self._shutdown_timeout = check_tls_timeout(
-            "ssl_shutdown_timeout", ssl_shutdown_timeout, SSL_SHUTDOWN_TIMEOUT
+        self._handshake_timeout, self._shutdown_timeout = tls_timeouts(
+            ssl_handshake_timeout, ssl_shutdown_timeout
         )
         if sslcontext is None:
             if server_side:
