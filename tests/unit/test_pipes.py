@@ -204,6 +204,42 @@ def test_paused_read_pipe_delivers_nothing_until_resumed(loop: Loop, pipe: Pipe)
     loop.run_until_complete(main())
 
 
+@pytest.mark.skip_loop(
+    "uvloop", reason="uvloop refuses add_*/remove_* on a pipe transport's fd, as on a socket's"
+)
+def test_a_pipe_transports_fd_is_not_guarded_like_a_sockets(loop: Loop, pipe: Pipe) -> None:
+    """asyncio refuses add_reader & co. only on socket transports' fds; pipes' are free."""
+
+    async def main() -> None:
+        proto = Recorder(loop)
+        transport, _ = await loop.connect_read_pipe(lambda: proto, pipe.reader())
+        assert loop.remove_writer(pipe.r) is False  # nothing watches it for writing
+        os.write(pipe.w, b"still reading")
+        for _ in range(2500):  # at most ~5 s
+            if len(proto.data) >= 13:
+                break
+            await asyncio.sleep(0.002)
+        assert bytes(proto.data) == b"still reading"
+        transport.close()
+        await asyncio.wait_for(proto.done, 5)
+
+    loop.run_until_complete(main())
+
+
+def test_a_socket_transports_fd_is_guarded(loop: Loop) -> None:
+    async def main() -> None:
+        ours, theirs = socket.socketpair()
+        with theirs:
+            transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
+            with pytest.raises(RuntimeError, match="is used by transport"):
+                loop.remove_writer(ours.fileno())
+            with pytest.raises(RuntimeError, match="is used by transport"):
+                loop.add_reader(ours.fileno(), lambda: None)
+            transport.close()
+
+    loop.run_until_complete(main())
+
+
 def test_closing_a_read_pipe(loop: Loop, pipe: Pipe) -> None:
 
     async def main() -> Recorder:

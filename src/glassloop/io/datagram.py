@@ -36,6 +36,8 @@ _HEADER_SIZE = 8
 class DatagramTransport(FdTransport, asyncio.DatagramTransport, asyncio.Transport):
     """A datagram endpoint over one non-blocking socket."""
 
+    _guards_fd = True
+
     def __init__(
         self,
         loop: BaseLoop,

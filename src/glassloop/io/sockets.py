@@ -64,6 +64,7 @@ class SocketTransport(StreamTransport):
 
     # What loop.sendfile reads, under asyncio's name: the kernel can copy to it.
     _sendfile_compatible = SendfileMode.TRY_NATIVE
+    _guards_fd = True
 
     def __init__(
         self,

@@ -110,6 +110,11 @@ class FdTransport(FlowControl):
 
     _buffer: Any
     _readable = True
+    #: Whether the loop's add_reader/add_writer/remove_* refuse this fd while
+    #: we own it.  asyncio guards socket transports only (its pipe transports
+    #: never register), so code that touches a pipe transport's fd works on
+    #: glassloop as there.
+    _guards_fd = False
     #: EOF was read: nothing more can come, so resume_reading must not watch
     #: the fd again (it would read EOF again and call eof_received twice).
     _at_eof = False
@@ -117,7 +122,8 @@ class FdTransport(FlowControl):
     def _init_fd_transport(self, loop: BaseLoop, fd: int, protocol: asyncio.BaseProtocol) -> None:
         self._loop = loop
         self._fd = fd
-        loop._transports[fd] = self
+        if self._guards_fd:
+            loop._transports[fd] = self
         self._conn_lost = 0
         self._closing = False
         self._paused = False  # reading
