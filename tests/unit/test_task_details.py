@@ -8,6 +8,7 @@ asyncio's documentation that some framework somewhere depends on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import gc
 import types
@@ -268,7 +269,9 @@ class _Payload:
     """Something a task's body holds, whose lifetime we watch with a weakref."""
 
 
-@pytest.mark.parametrize("ending", ["raises", "cancelled", "cancelled-while-waiting"])
+@pytest.mark.parametrize(
+    "ending", ["raises", "cancelled", "cancelled-while-waiting", "timed-out-in-wait_for"]
+)
 def test_a_finished_task_is_freed_without_the_cycle_collector(loop: Loop, ending: str) -> None:
     # The task keeps its exception; if the exception's traceback holds the
     # frame that stepped the task, that frame holds the task: a cycle only
@@ -285,11 +288,21 @@ def test_a_finished_task_is_freed_without_the_cycle_collector(loop: Loop, ending
             raise ValueError("boom")
         if ending == "cancelled":
             raise asyncio.CancelledError
+        if ending == "timed-out-in-wait_for":
+            # The CancelledError passes through two coroutine frames that end
+            # with it: their frame objects link (f_back) to whatever stepped them.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(nested(), 0.001)
+        await asyncio.sleep(3600)
+
+    async def nested() -> None:
         await asyncio.sleep(3600)
 
     async def main() -> None:
         task = asyncio.get_running_loop().create_task(body())
         await asyncio.sleep(0)
+        if ending == "timed-out-in-wait_for":
+            await asyncio.sleep(0.05)
         task.cancel()
         # Not ``await task``: re-raised here, the exception's traceback would
         # take in main's frame, which holds ``task``: a cycle of the test's own.

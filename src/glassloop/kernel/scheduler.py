@@ -189,6 +189,9 @@ class Scheduler:
                 handle = popleft()
                 if not handle._cancelled:
                     handle._run()
+            # A frame kept alive by a traceback (through f_back links) must
+            # not keep the last callback, often a task, alive with it.
+            handle = None
         else:
             self._run_ready_observed(ntodo)
 

@@ -378,6 +378,7 @@ class Task(asyncio.Future[T]):
             self._loop.call_exception_handler(
                 {"message": f"Exception in the step of {self!r}", "exception": exc, "task": self}
             )
+        del self  # see __step: no cycle through this frame
 
     def __schedule_step(self) -> None:
         kernel = self._kernel
@@ -428,6 +429,10 @@ class Task(asyncio.Future[T]):
                     self.__wait_on(result)
         finally:
             _leave_task(loop, self)
+            # A finished coroutine frame kept by a traceback links to this
+            # frame (f_back), which keeps its locals: drop the ones that lead
+            # back to the task and its exception, or the cycle waits for gc.
+            del self, exc
 
     def __run_step(self, exc: BaseException | None) -> None:
         """A step with its hooks, or of a generator-style body."""
@@ -445,6 +450,7 @@ class Task(asyncio.Future[T]):
                 hooks.step_ended(self)
                 if self.done():
                     hooks.task_done(self)
+            del self, exc  # see __step: no cycle through this frame
 
     def __drive_coroutine(self, exc: BaseException | None) -> None:
         coro: Any = self._coro
@@ -464,6 +470,7 @@ class Task(asyncio.Future[T]):
             super().set_exception(_without_frame(error, sys._getframe()))
         else:
             self.__wait_on(result)
+        del self, exc, coro  # see __step: no cycle through this frame
 
     def __drive_generators(self, exc: BaseException | None) -> None:
         """The course's trampoline: run sub-generators on our own call stack."""
@@ -568,3 +575,4 @@ class Task(asyncio.Future[T]):
                 # a coroutine's ``await`` reads the result from the future itself.
                 self._send_value = value
             self.__step()
+        del self, future  # see __step: no cycle through this frame
