@@ -168,13 +168,18 @@ def test_summary_line_is_the_plain_ci_form() -> None:
 # -- specs and class building -----------------------------------------------------------------
 
 
-def test_spec_json_round_trip_and_version_selection() -> None:
+def test_spec_json_round_trip_and_version_selection(monkeypatch: pytest.MonkeyPatch) -> None:
     for spec in specs.MODULES:
         assert specs.ModuleSpec.from_json(spec.to_json()) == spec
+    opt_in = specs.ModuleSpec("test_opt_in_only", default=False)
+    monkeypatch.setattr(specs, "MODULES", (*specs.MODULES, opt_in))
     on_311, missing = specs.select([], include_opt_in=False, version=(3, 11))
     names = [s.name for s in on_311]
-    assert "test_tasks" in names and "test_events" not in names
+    assert "test_tasks" in names and "test_events" in names
+    assert "test_opt_in_only" not in names
     assert "test_eager_task_factory" not in names
+    with_opt_in, _ = specs.select([], include_opt_in=True, version=(3, 11))
+    assert "test_opt_in_only" in {s.name for s in with_opt_in}
     on_312, _ = specs.select([], include_opt_in=True, version=(3, 12))
     assert {"test_eager_task_factory", "test_events"} <= {s.name for s in on_312}
     _, missing = specs.select(["test_eager_task_factory"], include_opt_in=False, version=(3, 11))

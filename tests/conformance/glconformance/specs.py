@@ -218,10 +218,9 @@ MODULES: tuple[ModuleSpec, ...] = (
             ),
         ),
     ),
-    # Not in the default run yet: the I/O rings of glassloop come later.
+    # The transport modules (issue 3): in the default run since they pass on 3.11-3.13.
     ModuleSpec(
         "test_events",
-        default=False,
         classes=(
             loop_class(
                 "GlassloopEventLoopTests",
@@ -232,10 +231,9 @@ MODULES: tuple[ModuleSpec, ...] = (
             ),
         ),
     ),
-    ModuleSpec("test_streams", default=False),
+    ModuleSpec("test_streams"),
     ModuleSpec(
         "test_server",
-        default=False,
         classes=(
             # Built on the selector class, not the mixin: it adds a unix-socket test of its own.
             loop_class(
@@ -248,24 +246,21 @@ MODULES: tuple[ModuleSpec, ...] = (
     ),
     ModuleSpec(
         "test_sendfile",
-        default=False,
         classes=(loop_class("GlassloopSendfileTests", "SendfileTestsBase", "test_utils.TestCase"),),
     ),
-    ModuleSpec("test_ssl", default=False),
+    ModuleSpec("test_ssl"),
     ModuleSpec(
         "test_sslproto",
-        default=False,
         classes=(
             loop_class(
                 "GlassloopStartTLSTests", "BaseStartTLS", "unittest.TestCase", factory="new_loop"
             ),
         ),
     ),
-    ModuleSpec("test_subprocess", default=False),
-    ModuleSpec("test_unix_events", default=False),
+    ModuleSpec("test_subprocess"),
+    ModuleSpec("test_unix_events"),
     ModuleSpec(
         "test_buffered_proto",
-        default=False,
         classes=(
             loop_class(
                 "GlassloopBufferedProtocolTests",
@@ -275,13 +270,13 @@ MODULES: tuple[ModuleSpec, ...] = (
             ),
         ),
     ),
-    ModuleSpec("test_protocols", default=False, note="ABC tests: no loop, nothing counts"),
-    ModuleSpec("test_transports", default=False, note="ABC tests: no loop, nothing counts"),
-    # Small modules whose tests reach the default policy; not asked for, cheap to have.
+    ModuleSpec("test_protocols", note="ABC tests: no loop, nothing counts"),
+    ModuleSpec("test_transports", note="ABC tests: no loop, nothing counts"),
+    # Small modules whose tests reach the default policy; cheap to have.
     # (test_runners and test_pep492 install their own policy or loop: nothing would count.)
-    ModuleSpec("test_threads", default=False),
-    ModuleSpec("test_context", default=False),
-    ModuleSpec("test_futures2", default=False),
+    ModuleSpec("test_threads"),
+    ModuleSpec("test_context"),
+    ModuleSpec("test_futures2"),
 )
 
 _BY_NAME = {spec.name: spec for spec in MODULES}
