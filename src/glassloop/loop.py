@@ -14,7 +14,6 @@ import concurrent.futures
 import contextvars
 import errno
 import functools
-import heapq
 import inspect
 import logging
 import os
@@ -52,6 +51,7 @@ logger = logging.getLogger("asyncio")
 _Handle = events.Handle
 _new_handle = _Handle.__new__
 _TimerHandle = events.TimerHandle
+_new_timer = _TimerHandle.__new__
 _MethodType = types.MethodType
 _FunctionType = types.FunctionType
 _copy_context = contextvars.copy_context
@@ -312,9 +312,8 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
     ) -> asyncio.TimerHandle:
         if delay is None:
             raise TypeError("delay must not be None")
-        timer = self.call_at(self._clock.time() + delay, callback, *args, context=context)
-        _drop_own_frame(timer)
-        return timer
+        when = self._clock.time() + delay
+        return self._schedule_timer(when, callback, args, context, "call_later")
 
     def call_at(
         self,
@@ -325,19 +324,42 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
     ) -> asyncio.TimerHandle:
         if when is None:
             raise TypeError("when cannot be None")
+        return self._schedule_timer(when, callback, args, context, "call_at")
+
+    def _schedule_timer(
+        self,
+        when: float,
+        callback: Callable[..., object],
+        args: tuple[Any, ...],
+        context: contextvars.Context | None,
+        method: str,
+    ) -> asyncio.TimerHandle:
         if self._closed:
             raise RuntimeError("Event loop is closed")
         if self._debug:
             self._check_thread()
-        _check_callback(callback, "call_at")
-        timer = _TimerHandle(when, callback, args, self, context)
-        _drop_own_frame(timer)
-        self._push_timer(timer)
-        return timer
-
-    def _push_timer(self, timer: asyncio.TimerHandle) -> None:
-        heapq.heappush(self._timers, timer)
-        timer._scheduled = True  # type: ignore[attr-defined]
+            _check_callback(callback, method)
+            timer: Any = _TimerHandle(when, callback, args, self, context)
+            # Point the recorded origin at the caller of call_later/call_at.
+            if timer._source_traceback:
+                del timer._source_traceback[-2:]
+            self._push_timer(timer)
+            return timer  # type: ignore[no-any-return]
+        # As in call_soon: checked inline, filled in place of __init__.
+        func = callback.__func__ if type(callback) is _MethodType else callback
+        if type(func) is not _FunctionType or func.__code__.co_flags & _CO_COROUTINE_FLAGS:
+            _check_callback(callback, method)
+        fast: Any = _new_timer(_TimerHandle)
+        fast._callback = callback
+        fast._args = args
+        fast._cancelled = False
+        fast._loop = self
+        fast._repr = None
+        fast._source_traceback = None
+        fast._context = _copy_context() if context is None else context
+        fast._when = when
+        self._push_timer(fast)
+        return fast  # type: ignore[no-any-return]
 
     def _write_to_self(self) -> None:
         """Wake a loop blocked in poll; a full pipe means it is already awake."""

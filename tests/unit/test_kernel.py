@@ -214,7 +214,7 @@ def test_cancelled_timers_are_compacted_when_they_dominate_the_heap() -> None:
         loop.call_soon(loop.stop)
         loop.run_forever()
         assert len(loop._timers) == 100
-        assert all(not t.cancelled() for t in loop._timers)
+        assert all(not entry[2].cancelled() for entry in loop._timers)
     finally:
         loop.close()
 

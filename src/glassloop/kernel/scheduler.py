@@ -12,13 +12,17 @@ until I/O or the next timer.  One turn (:meth:`Scheduler._run_once`) is:
 4. run the callbacks that were ready at the start of step 4, in FIFO order.
 
 It knows nothing of sockets, asyncio policies or frameworks.  Queued objects
-need ``_cancelled`` and ``_run()``; timers add ``_when`` and ``_scheduled`` and
-compare by ``_when`` (asyncio's ``Handle``/``TimerHandle`` fit).
+need ``_cancelled`` and ``_run()``; timers add ``_when`` and ``_scheduled``
+(asyncio's ``Handle``/``TimerHandle`` fit).  The heap holds ``(when, seq,
+timer)`` entries: tuples compare in C, where comparing ``TimerHandle``s would
+call a Python ``__lt__`` log n times per push and pop, and ``seq`` keeps
+timers with the same deadline in the order they were scheduled.
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections import deque
 from typing import Any
 
@@ -50,7 +54,8 @@ class Scheduler:
         poller: Poller | None = None,
     ) -> None:
         self._ready: deque[Any] = deque()
-        self._timers: list[Any] = []
+        self._timers: list[tuple[float, int, Any]] = []
+        self._timer_seq = itertools.count().__next__
         self._cancelled_timers = 0
         self._stopping = False
         self._closed = False
@@ -102,6 +107,11 @@ class Scheduler:
     def get_debug(self) -> bool:
         return self._debug
 
+    def _push_timer(self, timer: Any) -> None:
+        """Schedule a timer (its ``_when`` is set); it runs once the clock reaches it."""
+        heapq.heappush(self._timers, (timer._when, self._timer_seq(), timer))
+        timer._scheduled = True
+
     def _timer_handle_cancelled(self, handle: Any) -> None:
         """Called by ``TimerHandle.cancel``: count it; the heap drops it lazily."""
         if handle._scheduled:
@@ -120,19 +130,18 @@ class Scheduler:
             and ncancelled > _CANCELLED_SHARE_TO_COMPACT * len(timers)
         ):
             live = []
-            for timer in timers:
-                if timer._cancelled:
-                    timer._scheduled = False
+            for entry in timers:
+                if entry[2]._cancelled:
+                    entry[2]._scheduled = False
                 else:
-                    live.append(timer)
+                    live.append(entry)
             heapq.heapify(live)
             self._timers = live
             self._cancelled_timers = 0
             return
-        while timers and timers[0]._cancelled:
+        while timers and timers[0][2]._cancelled:
             self._cancelled_timers -= 1
-            timer = heapq.heappop(timers)
-            timer._scheduled = False
+            heapq.heappop(timers)[2]._scheduled = False
 
     def _run_once(self) -> None:
         if self._cancelled_timers:
@@ -144,7 +153,7 @@ class Scheduler:
         if ready or self._stopping:
             timeout: float | None = 0.0
         elif timers:
-            timeout = timers[0]._when - clock.time()
+            timeout = timers[0][0] - clock.time()
             if timeout < 0.0:
                 timeout = 0.0
             elif timeout > _MAX_WAIT:
@@ -169,11 +178,11 @@ class Scheduler:
 
         if timers:
             end = clock.time() + clock.resolution
-            if timers[0]._when < end:
+            if timers[0][0] < end:
                 due = []
                 pop = heapq.heappop
-                while timers and timers[0]._when < end:
-                    timer = pop(timers)
+                while timers and timers[0][0] < end:
+                    timer = pop(timers)[2]
                     timer._scheduled = False
                     due.append(timer)
                 if self._reorder:
