@@ -117,4 +117,3 @@ def _drain(lp: asyncio.AbstractEventLoop) -> None:
         lp.run_until_complete(lp.shutdown_asyncgens())
     except Exception:  # the test already failed; its own error is the useful one
         pass
-

@@ -201,9 +201,7 @@ def test_cli_run_reports_the_programs_exception(
     assert str(probe) in err
 
 
-def test_cli_run_restores_argv_and_path(
-    probe: Path, tmp_path: Path, default_policy: None
-) -> None:
+def test_cli_run_restores_argv_and_path(probe: Path, tmp_path: Path, default_policy: None) -> None:
     argv, path = sys.argv[:], sys.path[:]
     cli.main(["run", str(probe), str(tmp_path / "out.json")])
     assert sys.argv == argv

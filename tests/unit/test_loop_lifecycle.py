@@ -55,9 +55,7 @@ def test_run_until_complete_accepts_a_future(loop: Loop) -> None:
     assert loop.run_until_complete(fut) == 42
 
 
-def test_run_until_complete_rejects_a_future_of_another_loop(
-    loop: Loop, loop_factory: Any
-) -> None:
+def test_run_until_complete_rejects_a_future_of_another_loop(loop: Loop, loop_factory: Any) -> None:
     other = loop_factory()
     try:
         fut = other.create_future()

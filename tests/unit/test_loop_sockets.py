@@ -453,9 +453,7 @@ def test_sock_recvfrom_keeps_datagram_boundaries(loop: Loop) -> None:
 
 def test_getaddrinfo_numeric_loopback(loop: Loop) -> None:
     infos = loop.run_until_complete(
-        loop.getaddrinfo(
-            "127.0.0.1", 8080, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
-        )
+        loop.getaddrinfo("127.0.0.1", 8080, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
     )
     assert infos
     family, type_, proto, _canonname, sockaddr = infos[0]
@@ -488,9 +486,7 @@ def test_getaddrinfo_matches_the_socket_module(loop: Loop) -> None:
 
 def test_getaddrinfo_failure_is_a_gaierror(loop: Loop) -> None:
     with pytest.raises(socket.gaierror):
-        loop.run_until_complete(
-            loop.getaddrinfo("not an address", 80, flags=socket.AI_NUMERICHOST)
-        )
+        loop.run_until_complete(loop.getaddrinfo("not an address", 80, flags=socket.AI_NUMERICHOST))
 
 
 def test_getnameinfo_numeric(loop: Loop) -> None:
@@ -503,4 +499,3 @@ def test_getnameinfo_matches_the_socket_module(loop: Loop) -> None:
     expected = socket.getnameinfo(("127.0.0.1", 80), 0)
     got = loop.run_until_complete(loop.getnameinfo(("127.0.0.1", 80)))
     assert got == expected
-

@@ -109,9 +109,7 @@ def test_cancel_propagates_to_the_awaited_task(loop: Loop) -> None:
     loop.run_until_complete(main())
 
 
-def test_awaiting_a_future_of_another_loop_fails_the_task(
-    loop: Loop, loop_factory: Any
-) -> None:
+def test_awaiting_a_future_of_another_loop_fails_the_task(loop: Loop, loop_factory: Any) -> None:
     other = loop_factory()
     try:
         foreign = other.create_future()
