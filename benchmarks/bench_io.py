@@ -32,10 +32,10 @@ CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "io_client.py"
 #: Message sizes: label -> bytes.
 SIZES = {"1k": 1024, "10k": 10 * 1024, "100k": 100 * 1024}
 #: Round trips per row, over all connections together, by message size.
-FULL_ROUND_TRIPS = {"1k": 10_000, "10k": 8_000, "100k": 4_000}
+FULL_ROUND_TRIPS = {"1k": 25_000, "10k": 20_000, "100k": 8_000}
 SMOKE_ROUND_TRIPS = {"1k": 200, "10k": 100, "100k": 20}
 CONNS = (1, 10, 100)
-UDP_FULL, UDP_SMOKE = 10_000, 200
+UDP_FULL, UDP_SMOKE = 20_000, 200
 
 READ_SIZE = 256 * 1024
 

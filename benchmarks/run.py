@@ -497,7 +497,12 @@ def render_chart(
     slots = max(len(p) for p in panels)
     bar = 0.8 / len(others)
     fig, axes = plt.subplots(
-        1, len(panels), figsize=(9 * len(panels), 1.8 + 0.17 * slots * len(others)), squeeze=False
+        1,
+        len(panels),
+        figsize=(9 * len(panels), 1.8 + 0.17 * slots * len(others)),
+        squeeze=False,
+        sharex=True,
+        layout="constrained",
     )
     for ax, panel in zip(axes[0], panels, strict=True):
         for k, other in enumerate(others):
@@ -523,7 +528,6 @@ def render_chart(
         ax.set_xlabel(f"paired median ratio; > 1: {BASE} better (faster, smaller, more req/s)")
         ax.legend(loc="lower right", fontsize=8)
     fig.suptitle(f"{BASE} vs other loops, Python {platform.python_version()}")
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
