@@ -388,11 +388,13 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         context: contextvars.Context | None = None,
         **kwargs: Any,
     ) -> asyncio.Task[Any]:
-        self._check_closed()
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
         factory = self._task_factory
         if factory is None:
             task: Any = Task(coro, loop=self, name=name, context=context, **kwargs)
-            _drop_own_frame(task)
+            if task._source_traceback:  # debug mode: point at our caller
+                del task._source_traceback[-1]
             return task  # type: ignore[no-any-return]
         if context is not None:
             kwargs["context"] = context
