@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import select
 import selectors
+from collections.abc import Callable
 from typing import Any, Protocol
 
 #: A registered callback; the kernel only needs ``_cancelled`` and ``_run()``.
@@ -48,6 +49,10 @@ class Poller(Protocol):
         """How many file descriptors are registered."""
         ...
 
+    #: The same count as a callable the scheduler asks every turn; where the
+    #: poller can, a bound C method (``dict.__len__``), so asking costs no frame.
+    fd_count: Callable[[], int]
+
     def close(self) -> None: ...
 
 
@@ -58,12 +63,13 @@ def _events_for(entry: list[Runnable | None], epollin: int, epollout: int) -> in
 class EpollPoller:
     """Level-triggered epoll, one registration per fd covering reader and writer."""
 
-    __slots__ = ("_epoll", "_map")
+    __slots__ = ("_epoll", "_map", "fd_count")
 
     def __init__(self) -> None:
         self._epoll = select.epoll()
         # fd -> [reader, writer]; a list so updates don't allocate.
         self._map: dict[int, list[Runnable | None]] = {}
+        self.fd_count = self._map.__len__
 
     def __len__(self) -> int:
         return len(self._map)
@@ -163,10 +169,11 @@ class EpollPoller:
 class SelectorPoller:
     """The portable fallback over ``selectors.DefaultSelector``."""
 
-    __slots__ = ("_selector",)
+    __slots__ = ("_selector", "fd_count")
 
     def __init__(self) -> None:
         self._selector = selectors.DefaultSelector()
+        self.fd_count = self.__len__
 
     def __len__(self) -> int:
         return len(self._selector.get_map())

@@ -162,7 +162,7 @@ class Scheduler:
             timeout = None
 
         poller = self._poller
-        if timeout != 0.0 or len(poller) > self._internal_fds:
+        if timeout != 0.0 or poller.fd_count() > self._internal_fds:
             timeout = clock.wait_timeout(timeout)
             hooks = self._hooks
             if hooks is None:

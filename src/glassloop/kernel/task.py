@@ -439,6 +439,17 @@ class Task(asyncio.Future[T]):
                         loop.call_soon(self.__step, context=self._context)
                     else:
                         kernel._ready.append(self)
+                elif (
+                    getattr(result, "_asyncio_future_blocking", None)
+                    and getattr(result, "_loop", None) is loop
+                    and result is not self
+                ):
+                    # An awaited future of this loop: __wait_on's usual case, inlined.
+                    result._asyncio_future_blocking = False
+                    result.add_done_callback(self.__wakeup, context=self._context)
+                    self._fut_waiter = result
+                    if self._must_cancel and result.cancel(msg=self._cancel_message):
+                        self._must_cancel = False
                 else:
                     self.__wait_on(result)
         finally:
