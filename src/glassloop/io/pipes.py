@@ -87,9 +87,7 @@ class ReadPipeTransport(_PipeTransport):
         extra: dict[str, Any] | None = None,
     ) -> None:
         fd, _ = self._open_pipe(pipe)
-        self._recv = functools.partial(os.read, fd)
-        self._recv_into = functools.partial(_readinto, fd)
-        self._send = _cannot_write
+        self._io = _PipeIO(fd, writable=False)
         info = dict(extra or {})
         info["pipe"] = pipe
         super().__init__(loop, fd, protocol, extra=info, waiter=waiter)
@@ -140,7 +138,7 @@ class WritePipeTransport(_PipeTransport):
         extra: dict[str, Any] | None = None,
     ) -> None:
         fd, mode = self._open_pipe(pipe)
-        self._send = functools.partial(os.write, fd)
+        self._io = _PipeIO(fd, writable=True)
         info = dict(extra or {})
         info["pipe"] = pipe
         super().__init__(loop, fd, protocol, extra=info, waiter=waiter, readable=False)
@@ -161,6 +159,20 @@ class WritePipeTransport(_PipeTransport):
     def write_eof(self) -> None:
         # The reader sees EOF when the last writer closes: that is all write_eof can mean.
         self.close()
+
+
+class _PipeIO:
+    """A pipe's fd with the socket-style calls StreamTransport makes on its ``_io``."""
+
+    __slots__ = ("recv", "recv_into", "send")
+
+    def __init__(self, fd: int, *, writable: bool) -> None:
+        # Partials, not methods: no Python frame between the transport and the syscall.
+        self.recv: Callable[[int], bytes] = functools.partial(os.read, fd)
+        self.recv_into: Callable[[Any], int] = functools.partial(_readinto, fd)
+        self.send: Callable[[Any], int] = (
+            functools.partial(os.write, fd) if writable else _cannot_write
+        )
 
 
 def _readinto(fd: int, buf: Any) -> int:

@@ -62,6 +62,8 @@ def _set_nodelay(sock: socket.socket) -> None:
 class SocketTransport(StreamTransport):
     """A stream transport over a connected, non-blocking socket."""
 
+    __slots__ = ("_server", "_sock")
+
     # What loop.sendfile reads, under asyncio's name: the kernel can copy to it.
     _sendfile_compatible = SendfileMode.TRY_NATIVE
     _guards_fd = True
@@ -90,9 +92,7 @@ class SocketTransport(StreamTransport):
                 info["peername"] = None
         self._server: Server | None = None
         _set_nodelay(sock)
-        self._recv = sock.recv
-        self._recv_into = sock.recv_into
-        self._send = sock.send
+        self._io = sock
         super().__init__(loop, sock.fileno(), protocol, extra=info, waiter=waiter)
         # Last: a constructor that fails must not leave the server waiting
         # (wait_closed) on a transport that will never report connection_lost.
