@@ -61,6 +61,9 @@ class Row:
     needs: tuple[str, ...] = ()
     #: Seconds the orchestrator waits for one child at full size.
     timeout: float = 120.0
+    #: Whether ``--cpu`` pins the child (and the client it starts) to one CPU.
+    #: The HTTP rows are not pinned: wrk needs CPUs of its own.
+    pin: bool = True
 
     @property
     def lower_is_better(self) -> bool:
@@ -122,8 +125,15 @@ def child_main(rows: dict[str, Row], argv: list[str] | None = None) -> None:
     parser.add_argument("--loop", required=True, choices=LOOP_NAMES)
     parser.add_argument("--row", required=True, choices=sorted(rows))
     parser.add_argument("--size", default="full", choices=("smoke", "full"))
+    parser.add_argument(
+        "--cpu",
+        type=int,
+        help="run on this CPU only, with the processes it starts (unless the row has pin=False)",
+    )
     args = parser.parse_args(argv)
     row = rows[args.row]
+    if args.cpu is not None and row.pin:
+        os.sched_setaffinity(0, {args.cpu})
     size: Size = args.size
     try:
         factory = loop_factory(args.loop)

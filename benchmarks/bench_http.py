@@ -183,7 +183,7 @@ def _rows() -> list[Row]:
         ("fastapi_add", "FastAPI POST /add on uvicorn, wrk -c50", fastapi_add),
     ]
     return [
-        Row(id_, "http", label, "req/s", body, needs=("wrk",), timeout=120.0)
+        Row(id_, "http", label, "req/s", body, needs=("wrk",), timeout=120.0, pin=False)
         for id_, label, body in rows
     ]
 

@@ -85,15 +85,51 @@ class Run:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def run_child(row: Row, loop: str, size: str, round_: int, warmup: bool, timeout: float) -> Run:
+@dataclass(frozen=True)
+class ChildSetup:
+    """What every child gets: the size, the CPU it is pinned to, its environment."""
+
+    size: str
+    cpu: int | None
+    env: dict[str, str]
+
+
+def child_environment(mmap_threshold: int | None) -> dict[str, str]:
+    """os.environ, with glibc's mmap threshold pinned unless ``mmap_threshold`` is None.
+
+    glibc serves a malloc of 128 KiB or more with mmap, and raises that
+    threshold for good the first time such a block is freed whole.  A loop
+    that reads with ``sock.recv(256 KiB)`` therefore pays an mmap, an mremap
+    and a munmap per read -- or nothing -- depending on what the process did
+    before; in our first runs even the length of the script's path flipped
+    it.  Pinning the threshold (a static value switches the adjustment off)
+    makes every run the same.
+    """
+    env = dict(os.environ)
+    if mmap_threshold is not None:
+        tunable = f"glibc.malloc.mmap_threshold={mmap_threshold}"
+        existing = env.get("GLIBC_TUNABLES")
+        env["GLIBC_TUNABLES"] = f"{existing}:{tunable}" if existing else tunable
+    return env
+
+
+def run_child(row: Row, loop: str, setup: ChildSetup, round_: int, warmup: bool) -> Run:
     module, _ = GROUPS[row.group]
     script = os.path.join(HERE, module + ".py")
-    cmd = [sys.executable, script, "--loop", loop, "--row", row.id, "--size", size]
+    cmd = [sys.executable, script, "--loop", loop, "--row", row.id, "--size", setup.size]
+    if setup.cpu is not None:
+        cmd += ["--cpu", str(setup.cpu)]
+    timeout = row.timeout if setup.size == "full" else SMOKE_TIMEOUT
     run = Run(loop, round_, warmup)
     start = time.perf_counter()
     # A session of its own, so a timeout kills the child's client process too.
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env=setup.env,
     )
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -134,7 +170,7 @@ def missing_tools(row: Row) -> list[str]:
 
 
 def run_suite(
-    rows: list[Row], loops: list[str], size: str, warmup: int, runs: int
+    rows: list[Row], loops: list[str], setup: ChildSetup, warmup: int, runs: int
 ) -> dict[str, dict[str, list[Run]]]:
     """Every row, every loop, alternating; returns results[row_id][loop] = runs."""
     results: dict[str, dict[str, list[Run]]] = {}
@@ -152,7 +188,6 @@ def run_suite(
                 results[row.id][loop].append(Run(loop, 0, False, unavailable=note))
             done += len(loops) * rounds
             continue
-        timeout = row.timeout if size == "full" else SMOKE_TIMEOUT
         dropped: set[str] = set()
         for round_ in range(rounds):
             is_warmup = round_ < warmup
@@ -160,7 +195,7 @@ def run_suite(
                 done += 1
                 if loop in dropped:
                     continue
-                run = run_child(row, loop, size, round_, is_warmup, timeout)
+                run = run_child(row, loop, setup, round_, is_warmup)
                 results[row.id][loop].append(run)
                 tag = "warm-up" if is_warmup else f"run {round_ - warmup + 1}/{runs}"
                 elapsed = time.perf_counter() - started
@@ -421,6 +456,24 @@ def render_report(
         f"Load average at start {load['start'][0]:.2f}, at end {load['end'][0]:.2f} "
         "(a shared machine: other work ran alongside).",
         "",
+        "**Process set-up.** "
+        + (
+            f"Every child, and the client process it starts, runs on CPU {meta['cpu']} only "
+            "(HTTP rows excepted: wrk needs CPUs of its own), so a round trip costs both "
+            "processes' CPU time rather than the cross-CPU wake-up latency of a virtual "
+            "machine, which is large and varies with how idle the machine is. "
+            if meta["cpu"] is not None
+            else "Children are not pinned to a CPU. "
+        )
+        + (
+            f"glibc's malloc mmap threshold is pinned at {meta['mmap_threshold']} bytes "
+            "(`GLIBC_TUNABLES=glibc.malloc.mmap_threshold=...`): left dynamic, whether a "
+            "256 KiB read buffer costs an mmap/munmap per read depends on the process's "
+            "history."
+            if meta["mmap_threshold"] is not None
+            else "glibc's malloc mmap threshold is left dynamic."
+        ),
+        "",
         "**Loops.** " + "; ".join(loop_version(loop, notes) for loop in loops) + ".",
         "",
         f"**Python.** {notes['python']}. **Frameworks.** aiohttp {notes['versions']['aiohttp']}, "
@@ -594,6 +647,18 @@ def main(argv: list[str] | None = None) -> int:
         help="output folder (default benchmarks/results/<date>-py<ver>,"
         " or a temporary folder with --smoke)",
     )
+    parser.add_argument(
+        "--cpu",
+        default="auto",
+        help="pin each child and the client it starts to this CPU (default auto: the last "
+        "usable CPU; 'none' to let them float); the HTTP rows are never pinned",
+    )
+    parser.add_argument(
+        "--mmap-threshold",
+        default="131072",
+        help="pin glibc's malloc mmap threshold in the children to this many bytes "
+        "(default 131072, glibc's initial value); 'dynamic' leaves glibc's adjustment on",
+    )
     parser.add_argument("--list", action="store_true", help="list the rows and exit")
     args = parser.parse_args(argv)
 
@@ -625,6 +690,15 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
 
+    if args.cpu == "none":
+        cpu = None
+    elif args.cpu == "auto":
+        cpu = max(os.sched_getaffinity(0))
+    else:
+        cpu = int(args.cpu)
+    threshold = None if args.mmap_threshold == "dynamic" else int(args.mmap_threshold)
+    setup = ChildSetup(size, cpu, child_environment(threshold))
+
     out = output_dir(args)
     print(
         f"-- {len(rows)} rows × {len(loops)} loops × {warmup + runs} rounds, {size} size; "
@@ -634,7 +708,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     load_start = os.getloadavg()
     started = time.perf_counter()
-    results = run_suite(rows, loops, size, warmup, runs)
+    results = run_suite(rows, loops, setup, warmup, runs)
     wall = time.perf_counter() - started
 
     meta: dict[str, Any] = {
@@ -647,6 +721,8 @@ def main(argv: list[str] | None = None) -> int:
         "only": args.only,
         "wall_seconds": wall,
         "loadavg": {"start": load_start, "end": os.getloadavg()},
+        "cpu": cpu,
+        "mmap_threshold": threshold,
         "machine": machine_notes(),
     }
     chart_path = os.path.join(out, "chart.png")
