@@ -123,7 +123,7 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         super().__init__(clock=clock, ready_policy=ready_policy, hooks=hooks, poller=poller)
         self._closed = False
         self._thread_id: int | None = None
-        self._debug = _debug_from_environment()
+        self._set_debug_flag(_debug_from_environment())
         self._exception_handler: _ExceptionHandler | None = None
         self._task_factory: Any = None
         self._default_executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -578,7 +578,7 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         return self._debug
 
     def set_debug(self, enabled: bool) -> None:
-        self._debug = enabled
+        self._set_debug_flag(enabled)
         if self.is_running():
             self.call_soon_threadsafe(self._set_coroutine_origin_tracking, enabled)
 

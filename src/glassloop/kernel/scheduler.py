@@ -59,7 +59,7 @@ class Scheduler:
         self._cancelled_timers = 0
         self._stopping = False
         self._closed = False
-        self._debug = False
+        self._set_debug_flag(False)
         # Descriptors the loop registers for itself (the wake-up fd): they don't
         # make a poll worth a syscall when callbacks are already waiting.
         self._internal_fds = 0
@@ -106,6 +106,13 @@ class Scheduler:
 
     def get_debug(self) -> bool:
         return self._debug
+
+    def _set_debug_flag(self, enabled: bool) -> None:
+        self._debug = bool(enabled)
+        # Every C future asks its loop get_debug() when it is made (a task
+        # too): an instance attribute holding a bound C method answers that
+        # without a Python frame. The class method above stays the reference.
+        self.get_debug = self._debug.__bool__  # type: ignore[method-assign]
 
     def _push_timer(self, timer: Any) -> None:
         """Schedule a timer (its ``_when`` is set); it runs once the clock reaches it."""
