@@ -425,7 +425,10 @@ class Task(asyncio.Future[T]):
                 else:
                     result = coro.throw(exc)
             except StopIteration as stop:
-                self.__finish(stop.value)
+                if self._must_cancel:
+                    self.__finish(stop.value)
+                else:
+                    _future_set_result(self, stop.value)
             except CancelledError as cancelled:
                 self.__finish_cancelled(_without_frame(cancelled, sys._getframe()))
             except (KeyboardInterrupt, SystemExit) as fatal:
