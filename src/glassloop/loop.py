@@ -33,7 +33,7 @@ from .io.pipes import PipesMixin
 from .io.sendfile import SendfileMixin
 from .io.signals import SignalsMixin
 from .io.sockets import SocketsMixin, check_not_ssl_socket, is_numeric_host
-from .io.stream import set_result_unless_cancelled
+from .io.stream import MAX_READ, set_result_unless_cancelled
 from .io.subprocess import ProcessIO
 from .kernel.clock import Clock
 from .kernel.hooks import Hooks
@@ -133,6 +133,9 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         # fd -> the transport that owns it (see _ensure_fd_no_transport).
         self._transports: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         self._coroutine_origin_tracking: int | None = None
+        #: What stream transports read into before handing bytes to a protocol
+        #: (one per loop: data_received gets a copy, so nobody keeps it).
+        self._read_buffer = memoryview(bytearray(MAX_READ))
         self._wakeup_r, self._wakeup_w = os.pipe()
         os.set_blocking(self._wakeup_r, False)
         os.set_blocking(self._wakeup_w, False)

@@ -410,7 +410,11 @@ class StreamTransport(FdTransport, asyncio.Transport):
             self._read_into_protocol()
             return
         try:
-            data = self._io.recv(MAX_READ)
+            # Into the loop's one read buffer, then copy out what came: a
+            # recv(MAX_READ) allocates 256 KiB per read, which glibc serves
+            # with mmap/munmap until its threshold happens to adapt.
+            view = self._loop._read_buffer
+            data = view[: self._io.recv_into(view)].tobytes()
         except (BlockingIOError, InterruptedError):
             return
         except (SystemExit, KeyboardInterrupt):
