@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 else:
     _LoopBase = object
 
-#: Largest datagram one read accepts (UDP's own limit).
-MAX_DATAGRAM = 256 * 1024
 #: Queued bytes are counted with this much per datagram for its headers, so a
 #: stream of empty datagrams still fills the buffer.
 _HEADER_SIZE = 8
@@ -84,7 +82,10 @@ class DatagramTransport(FdTransport, asyncio.DatagramTransport, asyncio.Transpor
         if self._conn_lost or self._sock is None:
             return
         try:
-            data, addr = self._sock.recvfrom(MAX_DATAGRAM)
+            # As stream transports do: into the loop's buffer, copy out (see stream.py).
+            view = self._loop._read_buffer
+            nbytes, addr = self._sock.recvfrom_into(view)
+            data = view[:nbytes].tobytes()
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
