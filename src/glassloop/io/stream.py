@@ -33,10 +33,15 @@ DEFAULT_HIGH_WATER = 64 * 1024
 _LOG_WRITES_AFTER_LOSS = 5
 
 
-def check_write_limits(high: int | None, low: int | None) -> tuple[int, int]:
-    """asyncio's rule for ``set_write_buffer_limits`` arguments; returns ``(high, low)``."""
+def check_write_limits(
+    high: int | None, low: int | None, default_high: int = DEFAULT_HIGH_WATER
+) -> tuple[int, int]:
+    """asyncio's rule for ``set_write_buffer_limits`` arguments; returns ``(high, low)``.
+
+    ``default_high`` is the mark when neither is given (TLS transports use a larger one).
+    """
     if high is None:
-        high = DEFAULT_HIGH_WATER if low is None else 4 * low
+        high = default_high if low is None else 4 * low
     if low is None:
         low = high // 4
     if not high >= low >= 0:

@@ -54,7 +54,7 @@ from asyncio.constants import _SendfileMode as SendfileMode
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
-from .stream import check_bytes_like
+from .stream import check_bytes_like, check_write_limits
 
 logger = logging.getLogger("asyncio")
 
@@ -120,17 +120,6 @@ def tls_timeouts(handshake: float | None, shutdown: float | None) -> tuple[float
         check_tls_timeout("ssl_handshake_timeout", handshake, SSL_HANDSHAKE_TIMEOUT),
         check_tls_timeout("ssl_shutdown_timeout", shutdown, SSL_SHUTDOWN_TIMEOUT),
     )
-
-
-def _write_limits(high: int | None, low: int | None) -> tuple[int, int]:
-    """asyncio's ``set_write_buffer_limits`` rule, with the TLS default mark."""
-    if high is None:
-        high = DEFAULT_HIGH_WATER if low is None else 4 * low
-    if low is None:
-        low = high // 4
-    if not high >= low >= 0:
-        raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
-    return high, low
 
 
 def _default_client_context(server_hostname: str | None) -> ssl.SSLContext:
@@ -245,7 +234,9 @@ class SSLTransport(asyncio.Transport):
         return (self._tls._low_water, self._tls._high_water)
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        self._tls._high_water, self._tls._low_water = _write_limits(high, low)
+        self._tls._high_water, self._tls._low_water = check_write_limits(
+            high, low, DEFAULT_HIGH_WATER
+        )
         self._tls._update_app_writing()
 
     @property
@@ -335,7 +326,7 @@ class TLSProtocol(asyncio.BufferedProtocol):
         self._backlog_size = 0
         self._raw_writing_paused = False  # the raw transport paused us
         self._app_writing_paused = False  # we paused the application
-        self._high_water, self._low_water = _write_limits(None, None)
+        self._high_water, self._low_water = check_write_limits(None, None, DEFAULT_HIGH_WATER)
         self._lost_writes = 0
 
         # The re-entrancy guard of _process (see the module docstring).
