@@ -213,8 +213,8 @@ def test_cancelled_timers_are_compacted_when_they_dominate_the_heap() -> None:
             handle.cancel()
         loop.call_soon(loop.stop)
         loop.run_forever()
-        assert len(loop._timers) == 100
-        assert all(not entry[2].cancelled() for entry in loop._timers)
+        assert loop._timer_count() == 100
+        assert all(not timer.cancelled() for timer in loop._timers_at.values())
     finally:
         loop.close()
 
@@ -246,3 +246,57 @@ def test_course_generators_and_native_coroutines_share_the_core(n: int) -> None:
         assert log == [f"{name}{i}" for i in range(n) for name in "ab"]
     finally:
         scheduler.close()
+
+
+def test_timers_due_at_the_same_time_run_in_the_order_scheduled() -> None:
+    loop = glassloop.Loop()
+    try:
+        seen: list[int] = []
+        when = loop.time() + 0.01
+        handles = [loop.call_at(when, seen.append, i) for i in range(6)]
+        loop.call_at(when - 0.005, seen.append, -1)
+        handles[2].cancel()
+        handles[4].cancel()
+        loop.call_at(when + 0.01, loop.stop)
+        loop.run_forever()
+        assert seen == [-1, 0, 1, 3, 5]
+        assert loop._timer_count() == 0
+    finally:
+        loop.close()
+
+
+def test_compaction_keeps_live_timers_that_share_a_deadline() -> None:
+    loop = glassloop.Loop()
+    try:
+        seen: list[int] = []
+        when = loop.time() + 0.02
+        shared = [loop.call_at(when, seen.append, i) for i in range(4)]
+        doomed = [loop.call_later(100 + i, seen.append, -1) for i in range(300)]
+        for handle in doomed + shared[1:3]:
+            handle.cancel()
+        loop.call_at(when + 0.01, loop.stop)
+        loop.run_forever()
+        assert seen == [0, 3]
+        assert loop._timer_count() == 0
+        assert all(not handle._scheduled for handle in doomed + shared)
+    finally:
+        loop.close()
+
+
+@pytest.mark.parametrize(
+    ("when", "error"), [("soon", TypeError), (float("nan"), ValueError), (object(), TypeError)]
+)
+def test_a_deadline_the_heap_cannot_order_is_refused_and_the_loop_goes_on(
+    when: object, error: type[Exception]
+) -> None:
+    loop = glassloop.Loop()
+    try:
+        seen: list[str] = []
+        loop.call_later(0.001, seen.append, "before")
+        with pytest.raises(error):
+            loop.call_at(when, seen.append, "bad")  # type: ignore[arg-type]
+        loop.call_later(0.002, seen.append, "after")
+        loop.run_until_complete(asyncio.sleep(0.01))
+        assert seen == ["before", "after"]
+    finally:
+        loop.close()

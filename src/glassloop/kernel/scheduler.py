@@ -13,16 +13,19 @@ until I/O or the next timer.  One turn (:meth:`Scheduler._run_once`) is:
 
 It knows nothing of sockets, asyncio policies or frameworks.  Queued objects
 need ``_cancelled`` and ``_run()``; timers add ``_when`` and ``_scheduled``
-(asyncio's ``Handle``/``TimerHandle`` fit).  The heap holds ``(when, seq,
-timer)`` entries: tuples compare in C, where comparing ``TimerHandle``s would
-call a Python ``__lt__`` log n times per push and pop, and ``seq`` keeps
-timers with the same deadline in the order they were scheduled.
+(asyncio's ``Handle``/``TimerHandle`` fit).  The heap holds bare deadlines,
+each once, and a dict maps a deadline to its timer (or to the list of timers
+due then, in the order they were scheduled).  Floats compare in C, where
+comparing ``TimerHandle``s would call a Python ``__lt__`` log n times per push
+and pop; and unlike ``(when, seq, timer)`` tuples, a float heap entry is one
+object the garbage collector never tracks: with 200k pending timers, tracking
+an extra tuple per timer cost more than the dict does.
 """
 
 from __future__ import annotations
 
 import heapq
-import itertools
+import numbers
 from collections import deque
 from typing import Any
 
@@ -37,6 +40,14 @@ _MIN_CANCELLED_TO_COMPACT = 100
 _CANCELLED_SHARE_TO_COMPACT = 0.5
 #: The longest single wait: some kernels reject larger epoll/select timeouts.
 _MAX_WAIT = 24 * 3600.0
+
+
+def _check_deadline(when: object) -> None:
+    """Refuse a deadline the heap cannot order (it would break every later turn)."""
+    if not isinstance(when, numbers.Real):
+        raise TypeError(f"a timer's time must be a real number, not {type(when).__name__}")
+    if when != when:
+        raise ValueError("a timer's time must not be NaN")
 
 
 class Scheduler:
@@ -54,8 +65,11 @@ class Scheduler:
         poller: Poller | None = None,
     ) -> None:
         self._ready: deque[Any] = deque()
-        self._timers: list[tuple[float, int, Any]] = []
-        self._timer_seq = itertools.count().__next__
+        #: A heap of distinct deadlines ...
+        self._timers: list[float] = []
+        #: ... and what is due at each: one timer, or a list of them in the
+        #: order they were scheduled.
+        self._timers_at: dict[float, Any] = {}
         self._cancelled_timers = 0
         self._stopping = False
         self._closed = False
@@ -116,7 +130,18 @@ class Scheduler:
 
     def _push_timer(self, timer: Any) -> None:
         """Schedule a timer (its ``_when`` is set); it runs once the clock reaches it."""
-        heapq.heappush(self._timers, (timer._when, self._timer_seq(), timer))
+        when = timer._when
+        if type(when) is not float or when != when:
+            _check_deadline(when)
+        at = self._timers_at
+        entry = at.get(when)
+        if entry is None:
+            heapq.heappush(self._timers, when)
+            at[when] = timer
+        elif type(entry) is list:
+            entry.append(timer)
+        else:
+            at[when] = [entry, timer]
         timer._scheduled = True
 
     def _timer_handle_cancelled(self, handle: Any) -> None:
@@ -130,25 +155,54 @@ class Scheduler:
     # -- one turn ---------------------------------------------------------
 
     def _drop_cancelled_timers(self) -> None:
-        timers = self._timers
+        at = self._timers_at
         ncancelled = self._cancelled_timers
         if (
             ncancelled > _MIN_CANCELLED_TO_COMPACT
-            and ncancelled > _CANCELLED_SHARE_TO_COMPACT * len(timers)
+            and ncancelled > _CANCELLED_SHARE_TO_COMPACT * self._timer_count()
         ):
-            live = []
-            for entry in timers:
-                if entry[2]._cancelled:
-                    entry[2]._scheduled = False
-                else:
-                    live.append(entry)
-            heapq.heapify(live)
-            self._timers = live
+            live: dict[float, Any] = {}
+            for when, entry in at.items():
+                if type(entry) is not list:
+                    if entry._cancelled:
+                        entry._scheduled = False
+                    else:
+                        live[when] = entry
+                    continue
+                kept = []
+                for timer in entry:
+                    if timer._cancelled:
+                        timer._scheduled = False
+                    else:
+                        kept.append(timer)
+                if kept:
+                    live[when] = kept if len(kept) > 1 else kept[0]
+            self._timers_at = live
+            self._timers = list(live)
+            heapq.heapify(self._timers)
             self._cancelled_timers = 0
             return
-        while timers and timers[0][2]._cancelled:
-            self._cancelled_timers -= 1
-            heapq.heappop(timers)[2]._scheduled = False
+        # Otherwise only cancelled timers at the head go (they would decide
+        # how long the next poll may sleep).
+        timers = self._timers
+        while timers:
+            entry = at[timers[0]]
+            if type(entry) is list:
+                if not all(timer._cancelled for timer in entry):
+                    return
+                for timer in entry:
+                    timer._scheduled = False
+                self._cancelled_timers -= len(entry)
+            elif entry._cancelled:
+                entry._scheduled = False
+                self._cancelled_timers -= 1
+            else:
+                return
+            del at[heapq.heappop(timers)]
+
+    def _timer_count(self) -> int:
+        """Timers scheduled and not yet due (cancelled ones included until dropped)."""
+        return sum(len(e) if type(e) is list else 1 for e in self._timers_at.values())
 
     def _run_once(self) -> None:
         if self._cancelled_timers:
@@ -160,7 +214,7 @@ class Scheduler:
         if ready or self._stopping:
             timeout: float | None = 0.0
         elif timers:
-            timeout = timers[0][0] - clock.time()
+            timeout = timers[0] - clock.time()
             if timeout < 0.0:
                 timeout = 0.0
             elif timeout > _MAX_WAIT:
@@ -185,13 +239,19 @@ class Scheduler:
 
         if timers:
             end = clock.time() + clock.resolution
-            if timers[0][0] < end:
+            if timers[0] < end:
                 due = []
                 pop = heapq.heappop
-                while timers and timers[0][0] < end:
-                    timer = pop(timers)[2]
-                    timer._scheduled = False
-                    due.append(timer)
+                take = self._timers_at.pop
+                while timers and timers[0] < end:
+                    entry = take(pop(timers))
+                    if type(entry) is list:
+                        for timer in entry:
+                            timer._scheduled = False
+                        due.extend(entry)
+                    else:
+                        entry._scheduled = False
+                        due.append(entry)
                 if self._reorder:
                     due = self._ready_policy.order(due)
                 ready.extend(due)
