@@ -57,6 +57,40 @@ def test_cancelled_task_result_and_exception_raise_cancelled_error(loop: Loop) -
     loop.run_until_complete(main())
 
 
+@pytest.mark.parametrize("method", ["result", "exception", "await"])
+def test_the_bodys_own_cancelled_error_reaches_the_first_reader(loop: Loop, method: str) -> None:
+    # The error raised inside the body, with its traceback, is what the first
+    # reader gets (asyncio's C Task hands it over once); later reads get a new,
+    # bare one (the message travels with the body's error only).
+    raised: list[BaseException] = []
+
+    async def body() -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError as exc:
+            raised.append(exc)
+            raise
+
+    async def main() -> None:
+        task = asyncio.get_running_loop().create_task(body())
+        await asyncio.sleep(0)
+        task.cancel("stop")
+        await asyncio.wait([task])
+        with pytest.raises(asyncio.CancelledError) as first:
+            if method == "await":
+                await task
+            else:
+                getattr(task, method)()
+        assert first.value is raised[0]
+        with pytest.raises(asyncio.CancelledError) as second:
+            task.result()
+        assert second.value is not raised[0]
+        assert second.value.args == ()
+        assert first.value.args == ("stop",)
+
+    loop.run_until_complete(main())
+
+
 def test_get_coro_and_repr(loop: Loop) -> None:
     async def job() -> None:
         await asyncio.sleep(0)

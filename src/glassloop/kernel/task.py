@@ -33,6 +33,7 @@ import reprlib
 import sys
 import traceback
 import types
+import weakref
 from asyncio import CancelledError, InvalidStateError
 from collections.abc import Coroutine, Generator
 from typing import IO, Any, ClassVar, TypeVar
@@ -50,6 +51,7 @@ _future_set_result = asyncio.Future.set_result
 _future_set_exception = asyncio.Future.set_exception
 _future_del = asyncio.Future.__del__
 _future_init = asyncio.Future.__init__
+_future_cancel = asyncio.Future.cancel
 
 _name_counter = itertools.count(1).__next__
 
@@ -79,6 +81,24 @@ def _without_frame(exc: _E, frame: types.FrameType) -> _E:
     if tb is not None and tb.tb_frame is frame:
         exc.__traceback__ = tb.tb_next
     return exc
+
+
+def _cancelled_task_result(task_ref: weakref.ref[Task[Any]]) -> Any:
+    """``result()`` of a task cancelled by its own body: the body's CancelledError, once."""
+    task = task_ref()
+    assert task is not None  # the caller holds it
+    if task._cancelled_exc is not None and task.cancelled():
+        raise task._make_cancelled_error()
+    return _future_result(task)
+
+
+def _cancelled_task_exception(task_ref: weakref.ref[Task[Any]]) -> BaseException | None:
+    """``exception()`` of such a task, as :func:`_cancelled_task_result`."""
+    task = task_ref()
+    assert task is not None
+    if task._cancelled_exc is not None and task.cancelled():
+        raise task._make_cancelled_error()
+    return _future_exception(task)
 
 
 def _is_course_generator(obj: object) -> bool:
@@ -250,16 +270,6 @@ class Task(asyncio.Future[T]):
             self._cancelled_exc = None
             return exc
         return super()._make_cancelled_error()  # type: ignore[misc, no-any-return]
-
-    def result(self) -> T:
-        if self._cancelled_exc is not None and self.cancelled():
-            raise self._make_cancelled_error()
-        return _future_result(self)
-
-    def exception(self) -> BaseException | None:
-        if self._cancelled_exc is not None and self.cancelled():
-            raise self._make_cancelled_error()
-        return _future_exception(self)
 
     def __await__(self) -> Generator[Any, None, T]:
         # In Python (not the C future's iterator) so that a cancelled task
@@ -558,8 +568,19 @@ class Task(asyncio.Future[T]):
 
     def __finish_cancelled(self, cancelled: CancelledError) -> None:
         self._cancelled_exc = cancelled
-        msg = cancelled.args[0] if cancelled.args else None
-        super().cancel(msg=msg)
+        # result() and exception() are the C future's own (gather calls them
+        # three times per task); only a task whose body raised CancelledError
+        # needs them to re-raise that object, so only it gets instance
+        # attributes that do.  They hold the task weakly: a bound method in
+        # the task's own dict would be a reference cycle.
+        task_ref = weakref.ref(self)
+        self.result = functools.partial(_cancelled_task_result, task_ref)  # type: ignore[method-assign]
+        self.exception = functools.partial(  # type: ignore[method-assign]
+            _cancelled_task_exception, task_ref
+        )
+        # No message, as asyncio's Tasks: the body's own error (read once)
+        # carries it; later reads get a bare CancelledError.
+        _future_cancel(self)
 
     def __wait_on(self, result: Any) -> None:
         """Act on what one step yielded: a future to wait for, or a bare yield."""
