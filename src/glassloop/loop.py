@@ -40,7 +40,7 @@ from .kernel.hooks import Hooks
 from .kernel.poller import Poller
 from .kernel.ready import ReadyPolicy
 from .kernel.scheduler import Scheduler
-from .kernel.task import Task
+from .kernel.task import Task, wakeup_function
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -53,6 +53,22 @@ _new_handle = _Handle.__new__
 _TimerHandle = events.TimerHandle
 _new_timer = _TimerHandle.__new__
 _MethodType = types.MethodType
+
+
+def _unreachable_handle() -> Any:
+    """What call_soon returns for a task's wake-up: the caller (a future) drops it.
+
+    Marked cancelled so that ``cancel()`` on it, should anyone call it, is a no-op.
+    """
+    handle: Any = _new_handle(_Handle)
+    handle._callback = handle._loop = handle._repr = handle._source_traceback = None
+    handle._context = None
+    handle._args = ()
+    handle._cancelled = True
+    return handle
+
+
+_UNREACHABLE_HANDLE: asyncio.Handle = _unreachable_handle()
 _FunctionType = types.FunctionType
 _copy_context = contextvars.copy_context
 _CO_COROUTINE_FLAGS = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE
@@ -279,6 +295,13 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         # plain function or method is checked inline, and the handle is
         # filled in place of Handle.__init__, which would ask get_debug().
         func = callback.__func__ if type(callback) is _MethodType else callback
+        if func is wakeup_function and self is callback.__self__._kernel:  # type: ignore[attr-defined]
+            # A future waking the task that awaits it: the task is queued
+            # itself (Task._run). The future discards the handle we return.
+            task: Any = callback.__self__  # type: ignore[attr-defined]
+            task._wake_fut = args[0]  # type: ignore[misc]
+            self._ready.append(task)
+            return _UNREACHABLE_HANDLE
         if type(func) is not _FunctionType or func.__code__.co_flags & _CO_COROUTINE_FLAGS:
             _check_callback(callback, "call_soon")
         fast: Any = _new_handle(_Handle)

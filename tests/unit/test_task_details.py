@@ -350,3 +350,46 @@ def test_a_finished_task_is_freed_without_the_cycle_collector(loop: Loop, ending
         assert refs[0]() is None, "the task's frames outlived it in a reference cycle"
     finally:
         gc.enable()
+
+
+def test_cancel_after_the_awaited_future_is_done_still_cancels_the_task(loop: Loop) -> None:
+    # The wake-up is already queued when cancel() comes: the task must still
+    # see a CancelledError at that step, not the future's result.
+    async def main() -> None:
+        fut = asyncio.get_running_loop().create_future()
+
+        async def waiter() -> str:
+            try:
+                await fut
+            except asyncio.CancelledError:
+                return "cancelled"
+            return "woken"
+
+        task = asyncio.get_running_loop().create_task(waiter())
+        await asyncio.sleep(0)
+        fut.set_result(1)
+        task.cancel()
+        assert await task == "cancelled"
+
+    loop.run_until_complete(main())
+
+
+def test_a_wake_up_keeps_its_place_among_callbacks(loop: Loop) -> None:
+    seen: list[str] = []
+
+    async def main() -> None:
+        running = asyncio.get_running_loop()
+        fut = running.create_future()
+
+        async def waiter() -> None:
+            seen.append(f"woken with {await fut}")
+
+        task = running.create_task(waiter())
+        await asyncio.sleep(0)
+        running.call_soon(seen.append, "before")
+        fut.set_result(7)
+        running.call_soon(seen.append, "after")
+        await task
+
+    loop.run_until_complete(main())
+    assert seen == ["before", "woken with 7", "after"]

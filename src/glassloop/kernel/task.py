@@ -151,6 +151,7 @@ class Task(asyncio.Future[T]):
         "_log_destroy_pending",
         "_name",
         "_stack",
+        "_wake_fut",
     )
     # What most tasks never change is a class default; the few that do (a
     # cancelled task, a generator-style body) get an instance dict for it.
@@ -211,6 +212,9 @@ class Task(asyncio.Future[T]):
         self._coro = coro
         self._context = contextvars.copy_context() if context is None else context
         self._fut_waiter: asyncio.Future[Any] | None = None
+        #: The awaited future, once done, while the task waits in the ready
+        #: queue to be woken by it (see wakeup_function).
+        self._wake_fut: asyncio.Future[Any] | None = None
         loop = self._loop
         # On a glassloop loop a plain step skips call_soon: the task queues
         # itself (see _run). Other loops (glassloop.Task as a task factory on
@@ -396,11 +400,19 @@ class Task(asyncio.Future[T]):
 
         A step that follows a bare ``yield`` (``asyncio.sleep(0)``) or starts
         the task needs no arguments and nobody can cancel it, so queueing the
-        task itself replaces a ``Handle`` per switch. At most one such entry
-        exists: a task that queued itself waits on nothing else.
+        task itself replaces a ``Handle`` per switch. So does a wake-up by the
+        future the task awaited (``_wake_fut``, set by the loop's call_soon,
+        see :data:`wakeup_function`). At most one such entry exists: a task
+        that queued itself waits on nothing else.
         """
         try:
-            self._context.run(self.__step)
+            fut = self._wake_fut
+            if fut is None:
+                self._context.run(self.__step)
+            else:
+                self._wake_fut = None
+                self._context.run(self.__wakeup, fut)
+                del fut
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -630,3 +642,11 @@ class Task(asyncio.Future[T]):
                 self._send_value = value
             self.__step()
         del self, future  # see __step: no cycle through this frame
+
+
+#: The function behind every task's done callback on the future it awaits.
+#: A glassloop loop's ``call_soon`` recognises it (futures schedule their
+#: callbacks through ``loop.call_soon``) and queues the task itself with the
+#: future in ``_wake_fut`` instead of building a ``Handle`` nobody can reach:
+#: the future drops what ``call_soon`` returns.
+wakeup_function = Task._Task__wakeup  # type: ignore[attr-defined]
