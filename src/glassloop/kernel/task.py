@@ -411,7 +411,7 @@ class Task(asyncio.Future[T]):
                 self._context.run(self.__step)
             else:
                 self._wake_fut = None
-                self._context.run(self.__wakeup, fut)
+                self._context.run(self.__step, None, fut)
                 del fut
         except (SystemExit, KeyboardInterrupt):
             raise
@@ -429,7 +429,21 @@ class Task(asyncio.Future[T]):
         else:
             kernel._ready.append(self)
 
-    def __step(self, exc: BaseException | None = None) -> None:
+    def __step(
+        self, exc: BaseException | None = None, woken_by: asyncio.Future[Any] | None = None
+    ) -> None:
+        if woken_by is not None:
+            # The wake-up by an awaited future, inlined (see __wakeup).
+            try:
+                value = woken_by.result()
+            except BaseException as error:
+                exc = _without_frame(error, sys._getframe())
+            else:
+                if self._stack is not None:
+                    # Only generator-style bodies receive the value at their
+                    # yield; a coroutine's ``await`` reads it from the future.
+                    self._send_value = value
+            woken_by = None
         if self.done():
             raise InvalidStateError(f"_step(): already done: {self!r}, {exc!r}")
         if self._must_cancel:
@@ -631,16 +645,8 @@ class Task(asyncio.Future[T]):
         loop.call_soon(self.__step, error, context=self._context)
 
     def __wakeup(self, future: asyncio.Future[Any]) -> None:
-        try:
-            value = future.result()
-        except BaseException as exc:
-            self.__step(_without_frame(exc, sys._getframe()))
-        else:
-            if self._stack is not None:
-                # Only generator-style bodies receive the value at their yield;
-                # a coroutine's ``await`` reads the result from the future itself.
-                self._send_value = value
-            self.__step()
+        """The done callback on the awaited future (a glassloop loop queues the task instead)."""
+        self.__step(None, future)
         del self, future  # see __step: no cycle through this frame
 
 
