@@ -247,8 +247,7 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
             logger.debug("Close %r", self)
         self._closed = True
         self._ready.clear()
-        self._timers.clear()
-        self._cancelled_timers = 0
+        self._clear_timers()
         executor = self._default_executor
         if executor is not None:
             self._default_executor = None

@@ -70,6 +70,8 @@ class Scheduler:
         #: ... and what is due at each: one timer, or a list of them in the
         #: order they were scheduled.
         self._timers_at: dict[float, Any] = {}
+        #: How many timers the two hold (cancelled ones until dropped).
+        self._timer_total = 0
         self._cancelled_timers = 0
         self._stopping = False
         self._closed = False
@@ -142,7 +144,15 @@ class Scheduler:
             entry.append(timer)
         else:
             at[when] = [entry, timer]
+        self._timer_total += 1
         timer._scheduled = True
+
+    def _clear_timers(self) -> None:
+        """Forget every timer (the loop is closing)."""
+        self._timers.clear()
+        self._timers_at.clear()
+        self._timer_total = 0
+        self._cancelled_timers = 0
 
     def _timer_handle_cancelled(self, handle: Any) -> None:
         """Called by ``TimerHandle.cancel``: count it; the heap drops it lazily."""
@@ -159,15 +169,17 @@ class Scheduler:
         ncancelled = self._cancelled_timers
         if (
             ncancelled > _MIN_CANCELLED_TO_COMPACT
-            and ncancelled > _CANCELLED_SHARE_TO_COMPACT * self._timer_count()
+            and ncancelled > _CANCELLED_SHARE_TO_COMPACT * self._timer_total
         ):
             live: dict[float, Any] = {}
+            total = 0
             for when, entry in at.items():
                 if type(entry) is not list:
                     if entry._cancelled:
                         entry._scheduled = False
                     else:
                         live[when] = entry
+                        total += 1
                     continue
                 kept = []
                 for timer in entry:
@@ -177,9 +189,13 @@ class Scheduler:
                         kept.append(timer)
                 if kept:
                     live[when] = kept if len(kept) > 1 else kept[0]
+                    total += len(kept)
             self._timers_at = live
             self._timers = list(live)
             heapq.heapify(self._timers)
+            # Counted afresh: a cancelled timer that fell due before it was
+            # dropped still counts in _cancelled_timers.
+            self._timer_total = total
             self._cancelled_timers = 0
             return
         # Otherwise only cancelled timers at the head go (they would decide
@@ -193,16 +209,18 @@ class Scheduler:
                 for timer in entry:
                     timer._scheduled = False
                 self._cancelled_timers -= len(entry)
+                self._timer_total -= len(entry)
             elif entry._cancelled:
                 entry._scheduled = False
                 self._cancelled_timers -= 1
+                self._timer_total -= 1
             else:
                 return
             del at[heapq.heappop(timers)]
 
     def _timer_count(self) -> int:
         """Timers scheduled and not yet due (cancelled ones included until dropped)."""
-        return sum(len(e) if type(e) is list else 1 for e in self._timers_at.values())
+        return self._timer_total
 
     def _run_once(self) -> None:
         if self._cancelled_timers:
@@ -252,6 +270,7 @@ class Scheduler:
                     else:
                         entry._scheduled = False
                         due.append(entry)
+                self._timer_total -= len(due)
                 if self._reorder:
                     due = self._ready_policy.order(due)
                 ready.extend(due)
