@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -148,12 +149,24 @@ async def start_server(kind: str, family: str, where: str) -> tuple[asyncio.Abst
     return server, path
 
 
+def cpu_seconds() -> float:
+    """This process's CPU time so far, user plus system.
+
+    The rows' value is the client's wall time, which also pays for the client
+    and the kernel; the server's own CPU time (a param of each run) is the
+    share the loop under test is responsible for.
+    """
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def echo_row(family: str, kind: str, size_label: str, conns: int, size: Size) -> Measurement:
     total = (FULL_ROUND_TRIPS if size == "full" else SMOKE_ROUND_TRIPS)[size_label]
     rounds = max(1, total // conns)
     nbytes = SIZES[size_label]
     with tempfile.TemporaryDirectory(prefix="glassloop-bench-") as where:
         server, address = await start_server(kind, family, where)
+        cpu_before = cpu_seconds()
         proc = spawn_client(
             "echo",
             "--family",
@@ -168,12 +181,18 @@ async def echo_row(family: str, kind: str, size_label: str, conns: int, size: Si
             str(rounds),
         )
         status = await process_exit(proc)
+        server_cpu = cpu_seconds() - cpu_before
         result = client_result(proc, status)
         server.close()
     return Measurement(
         result["elapsed"],
         "s",
-        {"message_bytes": nbytes, "connections": conns, "round_trips": result["round_trips"]},
+        {
+            "message_bytes": nbytes,
+            "connections": conns,
+            "round_trips": result["round_trips"],
+            "server_cpu_s": server_cpu,
+        },
     )
 
 
@@ -194,16 +213,23 @@ async def udp_echo(size: Size) -> Measurement:
         UDPEcho, local_addr=("127.0.0.1", 0), family=socket.AF_INET
     )
     port = transport.get_extra_info("sockname")[1]
+    cpu_before = cpu_seconds()
     proc = spawn_client(
         "udp", "--address", f"127.0.0.1:{port}", "--size", "1024", "--rounds", str(rounds)
     )
     status = await process_exit(proc)
+    server_cpu = cpu_seconds() - cpu_before
     result = client_result(proc, status)
     transport.close()
     return Measurement(
         result["elapsed"],
         "s",
-        {"datagram_bytes": 1024, "round_trips": result["round_trips"], "resent": result["resent"]},
+        {
+            "datagram_bytes": 1024,
+            "round_trips": result["round_trips"],
+            "resent": result["resent"],
+            "server_cpu_s": server_cpu,
+        },
     )
 
 

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -327,6 +327,53 @@ def render_tables(
     return "\n".join(lines)
 
 
+def render_server_cpu(
+    rows: list[Row], loops: list[str], results: dict[str, dict[str, list[Run]]]
+) -> str:
+    """The I/O rows again, by the server process's own CPU time instead of the client's clock.
+
+    The client's wall time includes the client and the kernel, the same for
+    every loop, so its ratios understate how much the loops themselves differ.
+    """
+    io_rows = [
+        row
+        for row in rows
+        if row.group == "io"
+        and any("server_cpu_s" in run.params for runs in results[row.id].values() for run in runs)
+    ]
+    if not io_rows:
+        return ""
+    others = [loop for loop in loops if loop != BASE]
+    header = ["row (server CPU time)", *loops]
+    if BASE in loops:
+        header += [f"{BASE} vs {o}" for o in others]
+    lines = [
+        "",
+        "### I/O, server CPU time — lower is better",
+        "",
+        "The same runs as the I/O table: CPU seconds (user + system) the echo server's "
+        "process spent while the client ran, i.e. the loop's own share of each round trip.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
+    ]
+    for row in io_rows:
+        by_loop = {
+            loop: [replace(run, value=run.params.get("server_cpu_s")) for run in runs]
+            for loop, runs in results[row.id].items()
+        }
+        per_loop = {loop: loop_stats(by_loop.get(loop, [])) for loop in loops}
+        scale = row_scale(row, per_loop)
+        cells = [row.label]
+        cells += [fmt_stats(row, per_loop[loop], scale) for loop in loops]
+        if BASE in loops:
+            for other in others:
+                ratio = paired_ratio(row, by_loop.get(BASE, []), by_loop.get(other, []))
+                cells.append("n/a" if ratio is None else f"{ratio:.2f}×")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def render_problems(
     rows: list[Row], loops: list[str], results: dict[str, dict[str, list[Run]]]
 ) -> str:
@@ -490,6 +537,7 @@ def render_report(
         "ratios are the figures to trust on a noisy machine; absolute numbers are context. "
         "† marks a loop with some failed runs (see below).",
         render_tables(rows, loops, results),
+        render_server_cpu(rows, loops, results),
         "",
         "### Not available / failures",
         "",
