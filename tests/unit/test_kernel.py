@@ -283,8 +283,23 @@ def test_compaction_keeps_live_timers_that_share_a_deadline() -> None:
         loop.close()
 
 
+class _Incomparable(float):
+    """A real number whose ordering fails: the heap must not keep it."""
+
+    def __lt__(self, other: object) -> bool:
+        raise TypeError("no order here")
+
+    __gt__ = __lt__
+
+
 @pytest.mark.parametrize(
-    ("when", "error"), [("soon", TypeError), (float("nan"), ValueError), (object(), TypeError)]
+    ("when", "error"),
+    [
+        ("soon", TypeError),
+        (float("nan"), ValueError),
+        (object(), TypeError),
+        (_Incomparable(1e9), TypeError),
+    ],
 )
 def test_a_deadline_the_heap_cannot_order_is_refused_and_the_loop_goes_on(
     when: object, error: type[Exception]
@@ -298,5 +313,6 @@ def test_a_deadline_the_heap_cannot_order_is_refused_and_the_loop_goes_on(
         loop.call_later(0.002, seen.append, "after")
         loop.run_until_complete(asyncio.sleep(0.01))
         assert seen == ["before", "after"]
+        assert loop._timer_count() == 0 and not loop._timers and not loop._timers_at
     finally:
         loop.close()

@@ -136,10 +136,19 @@ class Scheduler:
         if type(when) is not float or when != when:
             _check_deadline(when)
         at = self._timers_at
-        entry = at.get(when)
-        if entry is None:
-            heapq.heappush(self._timers, when)
-            at[when] = timer
+        # One dict probe: with a million pending timers each probe is a cache miss.
+        entry = at.setdefault(when, timer)
+        if entry is timer:
+            heap = self._timers
+            try:
+                heapq.heappush(heap, when)
+            except BaseException:
+                # A deadline that does not compare (a strange Real): heappush
+                # has already put it in the list, so take it out again.
+                del at[when]
+                heap[:] = [w for w in heap if w is not when]
+                heapq.heapify(heap)
+                raise
         elif type(entry) is list:
             entry.append(timer)
         else:
