@@ -27,6 +27,12 @@ logger = logging.getLogger("asyncio")
 
 #: How much one read asks the OS for.
 MAX_READ = 256 * 1024
+#: A read this large means a bulk transfer: the next read allocates its own
+#: bytes (one copy) instead of going through the loop's buffer (two copies).
+LARGE_READ = 32 * 1024
+#: What such a read asks for: under glibc's initial mmap threshold (128 KiB),
+#: so the bytes object comes from the heap, not from an mmap per read.
+BULK_READ = 120 * 1024
 #: asyncio's default write-buffer high-water mark.
 DEFAULT_HIGH_WATER = 64 * 1024
 #: After this many writes to a lost connection, say so once per write.
@@ -271,6 +277,7 @@ class StreamTransport(FdTransport, asyncio.Transport):
         "_fd",
         "_high_water",
         "_io",
+        "_large_reads",
         "_loop",
         "_low_water",
         "_paused",
@@ -304,6 +311,7 @@ class StreamTransport(FdTransport, asyncio.Transport):
         self._at_eof = False
         self._sendfile_active = False
         self._init_fd_transport(loop, fd, protocol)
+        self._large_reads = False
         loop.call_soon(protocol.connection_made, self)
         if readable:
             # Only after connection_made: the protocol must see it first.
@@ -415,11 +423,15 @@ class StreamTransport(FdTransport, asyncio.Transport):
             self._read_into_protocol()
             return
         try:
-            # Into the loop's one read buffer, then copy out what came: a
-            # recv(MAX_READ) allocates 256 KiB per read, which glibc serves
-            # with mmap/munmap until its threshold happens to adapt.
-            view = self._loop._read_buffer
-            data = view[: self._io.recv_into(view)].tobytes()
+            if self._large_reads:
+                data = self._io.recv(BULK_READ)
+            else:
+                # Into the loop's one read buffer, then copy out what came: a
+                # recv(MAX_READ) allocates 256 KiB per read, which glibc serves
+                # with mmap/munmap until its threshold happens to adapt.
+                view = self._loop._read_buffer
+                data = view[: self._io.recv_into(view)].tobytes()
+            self._large_reads = len(data) >= LARGE_READ
         except (BlockingIOError, InterruptedError):
             return
         except (SystemExit, KeyboardInterrupt):
