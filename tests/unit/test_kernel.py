@@ -316,3 +316,19 @@ def test_a_deadline_the_heap_cannot_order_is_refused_and_the_loop_goes_on(
         assert loop._timer_count() == 0 and not loop._timers and not loop._timers_at
     finally:
         loop.close()
+
+
+@pytest.mark.parametrize(
+    ("when", "error"), [(_Incomparable(1e9), TypeError), (10**400, OverflowError)]
+)
+def test_a_bad_deadline_is_refused_even_with_no_timer_pending(
+    when: object, error: type[Exception]
+) -> None:
+    loop = glassloop.Loop()
+    try:
+        with pytest.raises(error):
+            loop.call_at(when, print)  # type: ignore[arg-type]
+        assert loop._timer_count() == 0 and not loop._timers
+        loop.run_until_complete(asyncio.sleep(0.001))
+    finally:
+        loop.close()

@@ -393,3 +393,36 @@ def test_a_wake_up_keeps_its_place_among_callbacks(loop: Loop) -> None:
 
     loop.run_until_complete(main())
     assert seen == ["before", "woken with 7", "after"]
+
+
+def test_a_task_woken_with_a_result_that_refers_to_it_is_freed_without_gc(loop: Loop) -> None:
+    # The woken step's frame stays reachable from the traceback of the error
+    # the body raises next; it must not still hold the awaited result.
+    import gc
+    import weakref
+
+    refs: list[weakref.ref[Any]] = []
+    box: list[asyncio.Future[Any]] = []
+
+    async def body() -> None:
+        await box.pop()  # the body's own frame keeps no reference to the future
+        raise ValueError("after the wake-up")
+
+    async def main() -> None:
+        running = asyncio.get_running_loop()
+        fut = running.create_future()
+        box.append(fut)
+        task = running.create_task(body())
+        refs.append(weakref.ref(task))
+        await asyncio.sleep(0)
+        fut.set_result({"task": task})
+        await asyncio.wait([task])
+        assert isinstance(task.exception(), ValueError)
+
+    gc.collect()
+    gc.disable()
+    try:
+        loop.run_until_complete(main())
+        assert refs[0]() is None, "the task outlived its last reference in a cycle"
+    finally:
+        gc.enable()

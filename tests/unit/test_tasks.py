@@ -489,3 +489,25 @@ def test_eager_task_sees_itself_as_current_task(loop: Loop) -> None:
 
     loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined]
     loop.run_until_complete(main())
+
+
+def test_a_task_subclass_keeps_its_own_result_after_its_body_cancels() -> None:
+    import glassloop
+
+    class RecordingTask(glassloop.Task[Any]):
+        def result(self) -> Any:
+            return "overridden"
+
+    async def body() -> None:
+        raise asyncio.CancelledError
+
+    loop = glassloop.new_event_loop()
+    try:
+        task = RecordingTask(body(), loop=loop)
+        loop.run_until_complete(asyncio.wait([task]))
+        assert task.cancelled()
+        assert task.result() == "overridden"
+        with pytest.raises(asyncio.CancelledError):
+            task.exception()
+    finally:
+        loop.close()

@@ -48,6 +48,15 @@ def _check_deadline(when: object) -> None:
         raise TypeError(f"a timer's time must be a real number, not {type(when).__name__}")
     if when != when:
         raise ValueError("a timer's time must not be NaN")
+    # It will be compared with the clock's floats, maybe before any other
+    # timer is pending: make it fail here, not in a later turn.
+    real: Any = when
+    float(real)  # OverflowError for an int too large for any clock
+    try:
+        real < 0.0  # noqa: B015
+        real > 0.0  # noqa: B015
+    except Exception as exc:
+        raise TypeError(f"a timer's time must compare with floats: {exc}") from exc
 
 
 class Scheduler:

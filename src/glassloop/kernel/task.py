@@ -86,7 +86,8 @@ def _without_frame(exc: _E, frame: types.FrameType) -> _E:
 def _cancelled_task_result(task_ref: weakref.ref[Task[Any]]) -> Any:
     """``result()`` of a task cancelled by its own body: the body's CancelledError, once."""
     task = task_ref()
-    assert task is not None  # the caller holds it
+    if task is None:  # a saved ``t.result`` called after the task was freed
+        raise CancelledError()
     if task._cancelled_exc is not None and task.cancelled():
         raise task._make_cancelled_error()
     return _future_result(task)
@@ -95,7 +96,8 @@ def _cancelled_task_result(task_ref: weakref.ref[Task[Any]]) -> Any:
 def _cancelled_task_exception(task_ref: weakref.ref[Task[Any]]) -> BaseException | None:
     """``exception()`` of such a task, as :func:`_cancelled_task_result`."""
     task = task_ref()
-    assert task is not None
+    if task is None:
+        raise CancelledError()
     if task._cancelled_exc is not None and task.cancelled():
         raise task._make_cancelled_error()
     return _future_exception(task)
@@ -443,6 +445,7 @@ class Task(asyncio.Future[T]):
                     # Only generator-style bodies receive the value at their
                     # yield; a coroutine's ``await`` reads it from the future.
                     self._send_value = value
+                del value  # a frame kept by a traceback must not keep the result
             woken_by = None
         if self.done():
             raise InvalidStateError(f"_step(): already done: {self!r}, {exc!r}")
@@ -599,11 +602,18 @@ class Task(asyncio.Future[T]):
         # needs them to re-raise that object, so only it gets instance
         # attributes that do.  They hold the task weakly: a bound method in
         # the task's own dict would be a reference cycle.
+        # A subclass that defines its own keeps it (its super() call then
+        # gets the C future's fresh error).
         task_ref = weakref.ref(self)
-        self.result = functools.partial(_cancelled_task_result, task_ref)  # type: ignore[method-assign]
-        self.exception = functools.partial(  # type: ignore[method-assign]
-            _cancelled_task_exception, task_ref
-        )
+        cls = type(self)
+        if cls.result is _future_result:
+            self.result = functools.partial(  # type: ignore[method-assign]
+                _cancelled_task_result, task_ref
+            )
+        if cls.exception is _future_exception:
+            self.exception = functools.partial(  # type: ignore[method-assign]
+                _cancelled_task_exception, task_ref
+            )
         # No message, as asyncio's Tasks: the body's own error (read once)
         # carries it; later reads get a bare CancelledError.
         _future_cancel(self)
