@@ -264,3 +264,24 @@ def test_an_uncaught_error_does_not_stop_the_other_tasks() -> None:
     with pytest.raises(RuntimeError, match="task crashed"):
         sched.event_loop()
     assert finished == ["survivor"]
+
+
+def test_a_course_generator_waits_for_a_future_it_yields() -> None:
+    loop = glassloop.new_event_loop()
+    try:
+        fut = loop.create_future()
+        loop.call_later(0.01, fut.set_result, 42)
+        failing = loop.create_future()
+        loop.call_later(0.01, failing.set_exception, KeyError("k"))
+
+        def body() -> Any:
+            value = yield fut
+            try:
+                yield failing
+            except KeyError:
+                return value + 1
+            return None
+
+        assert loop.run_until_complete(loop.create_task(body())) == 43
+    finally:
+        loop.close()

@@ -581,6 +581,10 @@ class Task(asyncio.Future[T]):
                 value = None
                 continue
             if getattr(result, "_asyncio_future_blocking", None) is not None:
+                # The course's ``x = yield future`` waits for it: mark it as
+                # ``await`` would have (a coroutine's bare yield of a future
+                # is still the error asyncio reports).
+                result._asyncio_future_blocking = True
                 self.__wait_on(result)
             else:
                 # Anything else yielded is a cooperative switch.
