@@ -15,9 +15,8 @@ from time import perf_counter
 from _common import Measurement, Row, Size, child_main
 
 
-async def call_soon_chain(size: Size) -> Measurement:
+async def chain(n: int) -> None:
     """One callback that schedules the next with call_soon, n times in a row."""
-    n = 1_000_000 if size == "full" else 20_000
     loop = asyncio.get_running_loop()
     done = loop.create_future()
     remaining = n
@@ -30,47 +29,66 @@ async def call_soon_chain(size: Size) -> Measurement:
         else:
             done.set_result(None)
 
-    start = perf_counter()
     loop.call_soon(step)
     await done
+
+
+async def call_soon_chain(size: Size) -> Measurement:
+    """One callback that schedules the next with call_soon, n times in a row."""
+    n = 1_000_000 if size == "full" else 20_000
+    start = perf_counter()
+    await chain(n)
     return Measurement(perf_counter() - start, "s", {"callbacks": n})
 
 
-async def sleep0_switching(size: Size) -> Measurement:
-    """Many tasks each yielding to the loop with sleep(0), round after round."""
-    tasks, switches = (100, 2000) if size == "full" else (10, 200)
+async def switching(tasks: int, switches: int) -> None:
+    """``tasks`` tasks each yielding to the loop with sleep(0) ``switches`` times."""
 
     async def switcher() -> None:
         for _ in range(switches):
             await asyncio.sleep(0)
 
-    start = perf_counter()
     await asyncio.gather(*[switcher() for _ in range(tasks)])
+
+
+async def sleep0_switching(size: Size) -> Measurement:
+    """Many tasks each yielding to the loop with sleep(0), round after round."""
+    tasks, switches = (100, 2000) if size == "full" else (10, 200)
+    start = perf_counter()
+    await switching(tasks, switches)
     return Measurement(perf_counter() - start, "s", {"tasks": tasks, "switches": switches})
+
+
+async def tiny(i: int) -> int:
+    return i
+
+
+async def spawn(n: int) -> None:
+    """Create n tiny tasks with create_task, then gather them all."""
+    loop = asyncio.get_running_loop()
+    results = await asyncio.gather(*[loop.create_task(tiny(i)) for i in range(n)])
+    assert len(results) == n
 
 
 async def spawn_gather(size: Size) -> Measurement:
     """Create many tiny tasks with create_task, then gather them all."""
     n = 200_000 if size == "full" else 2_000
-    loop = asyncio.get_running_loop()
-
-    async def tiny(i: int) -> int:
-        return i
-
     start = perf_counter()
-    results = await asyncio.gather(*[loop.create_task(tiny(i)) for i in range(n)])
-    elapsed = perf_counter() - start
-    assert len(results) == n
-    return Measurement(elapsed, "s", {"tasks": n})
+    await spawn(n)
+    return Measurement(perf_counter() - start, "s", {"tasks": n})
 
 
-async def call_later_timers(size: Size) -> Measurement:
-    """Schedule many timers with mixed delays (0-20 ms) and wait until all have fired."""
-    n = 200_000 if size == "full" else 2_000
-    loop = asyncio.get_running_loop()
+def timer_delays(n: int) -> list[float]:
+    """Mixed delays, 0-20 ms, the same every run."""
     rng = random.Random(5)
-    delays = [rng.choice((0.0, 0.001, 0.005, 0.01, 0.02)) * rng.random() for _ in range(n)]
+    return [rng.choice((0.0, 0.001, 0.005, 0.01, 0.02)) * rng.random() for _ in range(n)]
+
+
+async def timers(delays: list[float]) -> None:
+    """One call_later per delay; returns once every timer has fired."""
+    loop = asyncio.get_running_loop()
     done = loop.create_future()
+    n = len(delays)
     fired = 0
 
     def on_timer() -> None:
@@ -79,16 +97,22 @@ async def call_later_timers(size: Size) -> Measurement:
         if fired == n:
             done.set_result(None)
 
-    start = perf_counter()
     for delay in delays:
         loop.call_later(delay, on_timer)
     await done
+
+
+async def call_later_timers(size: Size) -> Measurement:
+    """Schedule many timers with mixed delays (0-20 ms) and wait until all have fired."""
+    n = 200_000 if size == "full" else 2_000
+    delays = timer_delays(n)
+    start = perf_counter()
+    await timers(delays)
     return Measurement(perf_counter() - start, "s", {"timers": n, "max_delay_s": 0.02})
 
 
-async def future_pingpong(size: Size) -> Measurement:
-    """Two tasks hand a turn back and forth through fresh futures (set_result / await)."""
-    n = 100_000 if size == "full" else 1_000
+async def pingpong(n: int) -> None:
+    """Two tasks hand a turn back and forth n times through fresh futures."""
     loop = asyncio.get_running_loop()
     # box[0] is the future the pong task waits on next; ping replaces it.
     box: list[asyncio.Future[asyncio.Future[None]]] = [loop.create_future()]
@@ -105,8 +129,14 @@ async def future_pingpong(size: Size) -> Measurement:
             reply = await box[0]
             reply.set_result(None)
 
-    start = perf_counter()
     await asyncio.gather(pong(), ping())
+
+
+async def future_pingpong(size: Size) -> Measurement:
+    """Two tasks hand a turn back and forth through fresh futures (set_result / await)."""
+    n = 100_000 if size == "full" else 1_000
+    start = perf_counter()
+    await pingpong(n)
     return Measurement(perf_counter() - start, "s", {"round_trips": n})
 
 

@@ -23,13 +23,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import random
 import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_sched  # the scheduling rows' own bodies
 
 ROWS = ("chain", "sleep0", "spawn", "spawnonly", "pingpong", "timers", "futs")
 SIZES = {"sleep0": (2_000, 6_000), "spawn": (10_000, 30_000), "spawnonly": (10_000, 30_000)}
@@ -52,73 +54,13 @@ Workload = Callable[[], Coroutine[Any, Any, None]]
 
 
 def workloads(loop: asyncio.AbstractEventLoop, n: int) -> dict[str, Workload]:
-    async def chain() -> None:
-        done = loop.create_future()
-        remaining = n
-
-        def step() -> None:
-            nonlocal remaining
-            remaining -= 1
-            if remaining:
-                loop.call_soon(step)
-            else:
-                done.set_result(None)
-
-        loop.call_soon(step)
-        await done
-
-    async def sleep0() -> None:
-        async def switcher() -> None:
-            for _ in range(n):
-                await asyncio.sleep(0)
-
-        await asyncio.gather(*[switcher() for _ in range(10)])
-
-    async def tiny(i: int) -> int:
-        return i
-
-    async def spawn() -> None:
-        results = await asyncio.gather(*[loop.create_task(tiny(i)) for i in range(n)])
-        assert len(results) == n
+    """The rows, at size n; those shared with bench_sched.py are its own bodies."""
 
     async def spawnonly() -> None:
-        tasks = [loop.create_task(tiny(i)) for i in range(n)]
+        tasks = [loop.create_task(bench_sched.tiny(i)) for i in range(n)]
         await asyncio.sleep(0)
         await asyncio.sleep(0)
         assert tasks[-1].done()
-
-    async def pingpong() -> None:
-        box: list[asyncio.Future[Any]] = [loop.create_future()]
-
-        async def ping() -> None:
-            for _ in range(n):
-                reply = loop.create_future()
-                request, box[0] = box[0], loop.create_future()
-                request.set_result(reply)
-                await reply
-
-        async def pong() -> None:
-            for _ in range(n):
-                reply = await box[0]
-                reply.set_result(None)
-
-        await asyncio.gather(pong(), ping())
-
-    async def timers() -> None:
-        rng = random.Random(5)
-        delays = [rng.choice((0.0, 0.001, 0.005, 0.01, 0.02)) * rng.random() for _ in range(n)]
-        done = loop.create_future()
-        fired = 0
-
-        def on_timer() -> None:
-            nonlocal fired
-            fired += 1
-            if fired == n:
-                done.set_result(None)
-
-        for delay in delays:
-            loop.call_later(delay, on_timer)
-        await done
 
     async def futs() -> None:
         for _ in range(n):
@@ -127,12 +69,12 @@ def workloads(loop: asyncio.AbstractEventLoop, n: int) -> dict[str, Workload]:
             await fut
 
     return {
-        "chain": chain,
-        "sleep0": sleep0,
-        "spawn": spawn,
+        "chain": lambda: bench_sched.chain(n),
+        "sleep0": lambda: bench_sched.switching(10, n),
+        "spawn": lambda: bench_sched.spawn(n),
         "spawnonly": spawnonly,
-        "pingpong": pingpong,
-        "timers": timers,
+        "pingpong": lambda: bench_sched.pingpong(n),
+        "timers": lambda: bench_sched.timers(bench_sched.timer_delays(n)),
         "futs": futs,
     }
 
