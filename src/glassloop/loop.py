@@ -53,6 +53,9 @@ _new_handle = _Handle.__new__
 _TimerHandle = events.TimerHandle
 _new_timer = _TimerHandle.__new__
 _MethodType = types.MethodType
+_FunctionType = types.FunctionType
+_copy_context = contextvars.copy_context
+_CO_COROUTINE_FLAGS = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE
 
 
 def _unreachable_handle() -> Any:
@@ -69,9 +72,7 @@ def _unreachable_handle() -> Any:
 
 
 _UNREACHABLE_HANDLE: asyncio.Handle = _unreachable_handle()
-_FunctionType = types.FunctionType
-_copy_context = contextvars.copy_context
-_CO_COROUTINE_FLAGS = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE
+
 _DEBUG_STACK_DEPTH = 10
 _ExceptionHandler = Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object]
 
