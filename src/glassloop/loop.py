@@ -295,13 +295,14 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         # plain function or method is checked inline, and the handle is
         # filled in place of Handle.__init__, which would ask get_debug().
         func = callback.__func__ if type(callback) is _MethodType else callback
-        if func is wakeup_function and self is callback.__self__._kernel:  # type: ignore[attr-defined]
-            # A future waking the task that awaits it: the task is queued
-            # itself (Task._run). The future discards the handle we return.
+        if func is wakeup_function:
             task: Any = callback.__self__  # type: ignore[attr-defined]
-            task._wake_fut = args[0]  # type: ignore[misc]
-            self._ready.append(task)
-            return _UNREACHABLE_HANDLE
+            if task._kernel is self:
+                # A future waking the task that awaits it: the task is queued
+                # itself (Task._run). The future discards the handle we return.
+                task._wake_fut = args[0]  # type: ignore[misc]
+                self._ready.append(task)
+                return _UNREACHABLE_HANDLE
         if type(func) is not _FunctionType or func.__code__.co_flags & _CO_COROUTINE_FLAGS:
             _check_callback(callback, "call_soon")
         fast: Any = _new_handle(_Handle)

@@ -40,6 +40,11 @@ _MIN_CANCELLED_TO_COMPACT = 100
 _CANCELLED_SHARE_TO_COMPACT = 0.5
 #: The longest single wait: some kernels reject larger epoll/select timeouts.
 _MAX_WAIT = 24 * 3600.0
+#: ``range(n)`` for the usual sizes of a ready batch, made once: building a
+#: range costs about 600 instructions (its length is computed with generic
+#: integer arithmetic), as much as running a small callback, and a turn that
+#: wakes one task builds one.
+_BATCH_RANGES = tuple(range(n) for n in range(256))
 
 
 def _check_deadline(when: object) -> None:
@@ -298,7 +303,7 @@ class Scheduler:
         ntodo = len(ready)
         if self._hooks is None and not self._debug:
             popleft = ready.popleft
-            for _ in range(ntodo):
+            for _ in _BATCH_RANGES[ntodo] if ntodo < 256 else range(ntodo):
                 handle = popleft()
                 if not handle._cancelled:
                     handle._run()

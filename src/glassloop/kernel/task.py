@@ -52,6 +52,10 @@ _future_set_exception = asyncio.Future.set_exception
 _future_del = asyncio.Future.__del__
 _future_init = asyncio.Future.__init__
 _future_cancel = asyncio.Future.cancel
+_future_done = asyncio.Future.done
+_future_get_loop = asyncio.Future.get_loop
+_future_add_done_callback = asyncio.Future.add_done_callback
+_Future = asyncio.Future
 
 _name_counter = itertools.count(1).__next__
 
@@ -151,13 +155,13 @@ class Task(asyncio.Future[T]):
         "_fut_waiter",
         "_kernel",
         "_log_destroy_pending",
+        "_must_cancel",
         "_name",
         "_stack",
         "_wake_fut",
     )
     # What most tasks never change is a class default; the few that do (a
     # cancelled task, a generator-style body) get an instance dict for it.
-    _must_cancel: bool = False
     _num_cancels_requested: int = 0
     #: What the next step sends into a generator-style body.
     _send_value: Any = None
@@ -189,6 +193,9 @@ class Task(asyncio.Future[T]):
         eager_start: bool = False,
     ) -> None:
         _future_init(self, loop=loop)
+        #: cancel() asked for a CancelledError at the next step (a slot: it is
+        #: read twice per step, and a class default is a generic lookup).
+        self._must_cancel = False
         #: Set False to stay quiet when a pending task is garbage collected
         #: (a slot: gather() sets it on every task it wraps).
         self._log_destroy_pending = True
@@ -409,11 +416,12 @@ class Task(asyncio.Future[T]):
         """
         try:
             fut = self._wake_fut
+            # The step function and the task, not a bound method made per step.
             if fut is None:
-                self._context.run(self.__step)
+                self._context.run(_step_function, self)
             else:
                 self._wake_fut = None
-                self._context.run(self.__step, None, fut)
+                self._context.run(_step_function, self, None, fut)
                 del fut
         except (SystemExit, KeyboardInterrupt):
             raise
@@ -434,10 +442,20 @@ class Task(asyncio.Future[T]):
     def __step(
         self, exc: BaseException | None = None, woken_by: asyncio.Future[Any] | None = None
     ) -> None:
+        # Attribute reads here are chosen for 3.11's specializing interpreter:
+        # slots and module globals specialize; class-level defaults, the C
+        # future's getsets and method loads on an object whose C dict pointer
+        # is still NULL (every future, every task) do not, and cost a generic
+        # lookup each. Hence ``_future_done(self)`` for ``self.done()``, the
+        # C future's methods called unbound on exact ``asyncio.Future``s, and
+        # ``_kernel`` for ``_loop``.
         if woken_by is not None:
             # The wake-up by an awaited future, inlined (see __wakeup).
             try:
-                value = woken_by.result()
+                if type(woken_by) is _Future:
+                    value = _future_result(woken_by)
+                else:
+                    value = woken_by.result()
             except BaseException as error:
                 exc = _without_frame(error, sys._getframe())
             else:
@@ -447,17 +465,17 @@ class Task(asyncio.Future[T]):
                     self._send_value = value
                 del value  # a frame kept by a traceback must not keep the result
             woken_by = None
-        if self.done():
+        if _future_done(self):
             raise InvalidStateError(f"_step(): already done: {self!r}, {exc!r}")
         if self._must_cancel:
             if not isinstance(exc, CancelledError):
                 exc = self._make_cancelled_error()
             self._must_cancel = False
         self._fut_waiter = None
-        loop = self._loop
+        kernel = self._kernel
+        loop = self._loop if kernel is None else kernel
         _enter_task(loop, self)
         try:
-            kernel = self._kernel
             if self._stack is not None or (kernel is not None and kernel._hooks is not None):
                 self.__run_step(exc)
                 return
@@ -487,15 +505,16 @@ class Task(asyncio.Future[T]):
                     else:
                         kernel._ready.append(self)
                 elif (
-                    getattr(result, "_asyncio_future_blocking", None)
-                    and getattr(result, "_loop", None) is loop
-                    and result is not self
+                    type(result) is _Future
+                    and result._asyncio_future_blocking
+                    and _future_get_loop(result) is loop
                 ):
-                    # An awaited future of this loop: __wait_on's usual case, inlined.
+                    # An awaited asyncio.Future of this loop: __wait_on's usual
+                    # case, inlined with the C future's own methods.
                     result._asyncio_future_blocking = False
-                    result.add_done_callback(self.__wakeup, context=self._context)
+                    _future_add_done_callback(result, self.__wakeup, context=self._context)
                     self._fut_waiter = result
-                    if self._must_cancel and result.cancel(msg=self._cancel_message):
+                    if self._must_cancel and _future_cancel(result, msg=self._cancel_message):
                         self._must_cancel = False
                 else:
                     self.__wait_on(result)
@@ -670,3 +689,4 @@ class Task(asyncio.Future[T]):
 #: future in ``_wake_fut`` instead of building a ``Handle`` nobody can reach:
 #: the future drops what ``call_soon`` returns.
 wakeup_function = Task._Task__wakeup  # type: ignore[attr-defined]
+_step_function = Task._Task__step  # type: ignore[attr-defined]
