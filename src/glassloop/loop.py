@@ -419,8 +419,11 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
             raise RuntimeError("Event loop is closed")
         factory = self._task_factory
         if factory is None:
-            task: Any = Task(coro, loop=self, name=name, context=context, **kwargs)
-            if task._source_traceback:  # debug mode: point at our caller
+            if kwargs:
+                task: Any = Task(coro, loop=self, name=name, context=context, **kwargs)
+            else:
+                task = Task(coro, loop=self, name=name, context=context)
+            if self._debug and task._source_traceback:  # point at our caller
                 del task._source_traceback[-1]
             return task  # type: ignore[no-any-return]
         if context is not None:

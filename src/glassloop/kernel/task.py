@@ -52,6 +52,7 @@ _future_set_exception = asyncio.Future.set_exception
 _future_del = asyncio.Future.__del__
 _future_init = asyncio.Future.__init__
 _future_cancel = asyncio.Future.cancel
+_copy_context = contextvars.copy_context
 _future_done = asyncio.Future.done
 _future_get_loop = asyncio.Future.get_loop
 _future_add_done_callback = asyncio.Future.add_done_callback
@@ -199,7 +200,15 @@ class Task(asyncio.Future[T]):
         #: Set False to stay quiet when a pending task is garbage collected
         #: (a slot: gather() sets it on every task it wraps).
         self._log_destroy_pending = True
-        if self._source_traceback:
+        if loop is None:
+            loop = self._loop
+        # On a glassloop loop a plain step skips call_soon: the task queues
+        # itself (see _run). Other loops (glassloop.Task as a task factory on
+        # asyncio's) get their public call_soon.
+        kernel = loop if isinstance(loop, Scheduler) else None
+        # Only a debug loop records where futures are made (a getset read
+        # costs a generic lookup, so ask the cheap question first).
+        if (kernel is None or kernel._debug) and self._source_traceback:
             del self._source_traceback[-1]
         # Generator-style bodies keep a call stack of sub-generators; coroutines
         # never grow it, so their steps take the short path.
@@ -219,16 +228,11 @@ class Task(asyncio.Future[T]):
         # formatting 200k names nobody reads is measurable.
         self._name: str | int = _name_counter() if name is None else str(name)
         self._coro = coro
-        self._context = contextvars.copy_context() if context is None else context
+        self._context = _copy_context() if context is None else context
         self._fut_waiter: asyncio.Future[Any] | None = None
         #: The awaited future, once done, while the task waits in the ready
         #: queue to be woken by it (see wakeup_function).
         self._wake_fut: asyncio.Future[Any] | None = None
-        loop = self._loop
-        # On a glassloop loop a plain step skips call_soon: the task queues
-        # itself (see _run). Other loops (glassloop.Task as a task factory on
-        # asyncio's) get their public call_soon.
-        kernel = loop if isinstance(loop, Scheduler) else None
         self._kernel = kernel
         if kernel is not None and kernel._hooks is not None:
             kernel._hooks.task_created(self)
