@@ -13,19 +13,27 @@ until I/O or the next timer.  One turn (:meth:`Scheduler._run_once`) is:
 
 It knows nothing of sockets, asyncio policies or frameworks.  Queued objects
 need ``_cancelled`` and ``_run()``; timers add ``_when`` and ``_scheduled``
-(asyncio's ``Handle``/``TimerHandle`` fit).  The heap holds bare deadlines,
-each once, and a dict maps a deadline to its timer (or to the list of timers
-due then, in the order they were scheduled).  Floats compare in C, where
-comparing ``TimerHandle``s would call a Python ``__lt__`` log n times per push
-and pop; and unlike ``(when, seq, timer)`` tuples, a float heap entry is one
-object the garbage collector never tracks: with 200k pending timers, tracking
-an extra tuple per timer cost more than the dict does.
+(asyncio's ``Handle``/``TimerHandle`` fit).
+
+Timers are kept in buckets of 1/1024 s: a dict maps a bucket's key (the
+floor of ``when * 1024``, a float) to its timer or list of timers, and a heap
+holds each key once.  A bucket is sorted by deadline only when it falls due
+(or when the next deadline is asked for), and the bucket the clock is inside
+stays sorted, latest first, so that each turn takes its due timers off the
+end.  Why not a heap of timers, as asyncio has: ordering ``TimerHandle``s
+calls a Python ``__lt__`` log n times per push and pop, ``(when, seq,
+timer)`` tuples are one more object per timer for the garbage collector to
+trace, and a dict keyed by exact deadlines (this module's previous design)
+is as large as the number of timers, so with 200k pending every push and pop
+missed the cache.  Timers due within one bucket share one small dict entry,
+and sorting a bucket runs in C.
 """
 
 from __future__ import annotations
 
 import heapq
 import numbers
+import operator
 from collections import deque
 from typing import Any
 
@@ -40,11 +48,38 @@ _MIN_CANCELLED_TO_COMPACT = 100
 _CANCELLED_SHARE_TO_COMPACT = 0.5
 #: The longest single wait: some kernels reject larger epoll/select timeouts.
 _MAX_WAIT = 24 * 3600.0
+#: Buckets per second (a power of two, so ``when * _BUCKETS`` is exact).
+_BUCKETS = 1024.0
+#: Beyond this magnitude a deadline goes to the bucket at +/- infinity.
+_HUGE = 1e300
+_when_of = operator.attrgetter("_when")
 #: ``range(n)`` for the usual sizes of a ready batch, made once: building a
 #: range costs about 600 instructions (its length is computed with generic
 #: integer arithmetic), as much as running a small callback, and a turn that
 #: wakes one task builds one.
 _BATCH_RANGES = tuple(range(n) for n in range(256))
+
+
+def _bucket_key(when: Any) -> float:
+    """The bucket of any deadline _check_deadline accepts (the slow path of _push_timer)."""
+    real = float(when)
+    if real >= _HUGE:
+        return float("inf")
+    if real <= -_HUGE:
+        return float("-inf")
+    return (real * _BUCKETS) // 1.0
+
+
+def _insert_latest_first(bucket: list[Any], timer: Any, when: Any) -> None:
+    """Insert into a bucket sorted latest first, after (so run after) equal deadlines."""
+    lo, hi = 0, len(bucket)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if bucket[mid]._when > when:
+            lo = mid + 1
+        else:
+            hi = mid
+    bucket.insert(lo, timer)
 
 
 def _check_deadline(when: object) -> None:
@@ -79,11 +114,15 @@ class Scheduler:
         poller: Poller | None = None,
     ) -> None:
         self._ready: deque[Any] = deque()
-        #: A heap of distinct deadlines ...
+        #: A heap of bucket keys, each once ...
         self._timers: list[float] = []
-        #: ... and what is due at each: one timer, or a list of them in the
-        #: order they were scheduled.
+        #: ... and each bucket's timer, or list of timers: in the order they
+        #: were scheduled (a stable sort by deadline then keeps FIFO among
+        #: equal deadlines), except the one named by ``_sorted_key``.
         self._timers_at: dict[float, Any] = {}
+        #: The bucket kept sorted latest first (equal deadlines latest
+        #: scheduled first), so due timers come off its end; ``None`` if none.
+        self._sorted_key: float | None = None
         #: How many timers the two hold (cancelled ones until dropped).
         self._timer_total = 0
         self._cancelled_timers = 0
@@ -147,33 +186,92 @@ class Scheduler:
     def _push_timer(self, timer: Any) -> None:
         """Schedule a timer (its ``_when`` is set); it runs once the clock reaches it."""
         when = timer._when
-        if type(when) is not float or when != when:
-            _check_deadline(when)
-        at = self._timers_at
-        # One dict probe: with a million pending timers each probe is a cache miss.
-        entry = at.setdefault(when, timer)
-        if entry is timer:
-            heap = self._timers
-            try:
-                heapq.heappush(heap, when)
-            except BaseException:
-                # A deadline that does not compare (a strange Real): heappush
-                # has already put it in the list, so take it out again.
-                del at[when]
-                heap[:] = [w for w in heap if w is not when]
-                heapq.heapify(heap)
-                raise
-        elif type(entry) is list:
-            entry.append(timer)
+        if type(when) is float and -_HUGE < when < _HUGE:
+            key = (when * _BUCKETS) // 1.0
         else:
-            at[when] = [entry, timer]
+            _check_deadline(when)
+            key = _bucket_key(when)
+        at = self._timers_at
+        entry = at.setdefault(key, timer)
+        if entry is timer:
+            heapq.heappush(self._timers, key)
+        elif type(entry) is list:
+            if key == self._sorted_key:
+                _insert_latest_first(entry, timer, when)
+            else:
+                entry.append(timer)
+        else:
+            at[key] = [entry, timer]
         self._timer_total += 1
         timer._scheduled = True
+
+    def _sort_bucket(self, key: float) -> Any:
+        """Make ``key``'s bucket the one sorted latest first; returns its entry."""
+        at = self._timers_at
+        entry = at[key]
+        if type(entry) is list and key != self._sorted_key:
+            previous = self._sorted_key
+            if previous is not None and previous in at:
+                # Back to an order a stable sort reads as (deadline, FIFO).
+                other = at[previous]
+                if type(other) is list:
+                    other.reverse()
+            entry.sort(key=_when_of)
+            entry.reverse()
+            self._sorted_key = key
+        return entry
+
+    def _take_bucket(self, key: float) -> list[Any]:
+        """Remove the bucket at the heap's head; its timers in the order they run."""
+        entry = self._timers_at.pop(key)
+        heapq.heappop(self._timers)
+        if type(entry) is not list:
+            return [entry]
+        if key == self._sorted_key:
+            self._sorted_key = None
+            entry.reverse()
+        else:
+            entry.sort(key=_when_of)
+        return entry
+
+    def _next_deadline(self) -> Any:
+        """The earliest pending deadline (timers must not be empty)."""
+        entry = self._sort_bucket(self._timers[0])
+        return entry[-1]._when if type(entry) is list else entry._when
+
+    def _due_timers(self, end: float) -> list[Any]:
+        """Take every timer due before ``end`` off the heap, in the order they run."""
+        timers = self._timers
+        end_key = (end * _BUCKETS) // 1.0
+        due: list[Any] = []
+        # A bucket wholly before the one ``end`` is in is wholly due.
+        while timers and timers[0] < end_key:
+            due.extend(self._take_bucket(timers[0]))
+        if timers and timers[0] == end_key:
+            entry = self._sort_bucket(end_key)
+            if type(entry) is not list:
+                if entry._when < end:
+                    due.append(entry)
+                    del self._timers_at[end_key]
+                    heapq.heappop(timers)
+            else:
+                pop = entry.pop
+                while entry and entry[-1]._when < end:
+                    due.append(pop())
+                if not entry:
+                    del self._timers_at[end_key]
+                    heapq.heappop(timers)
+                    self._sorted_key = None
+        for timer in due:
+            timer._scheduled = False
+        self._timer_total -= len(due)
+        return due
 
     def _clear_timers(self) -> None:
         """Forget every timer (the loop is closing)."""
         self._timers.clear()
         self._timers_at.clear()
+        self._sorted_key = None
         self._timer_total = 0
         self._cancelled_timers = 0
 
@@ -196,6 +294,9 @@ class Scheduler:
         ):
             live: dict[float, Any] = {}
             total = 0
+            sorted_key, self._sorted_key = self._sorted_key, None
+            if sorted_key is not None and type(at.get(sorted_key)) is list:
+                at[sorted_key].reverse()  # back to (deadline, FIFO) order for a stable sort
             for when, entry in at.items():
                 if type(entry) is not list:
                     if entry._cancelled:
@@ -239,7 +340,10 @@ class Scheduler:
                 self._timer_total -= 1
             else:
                 return
-            del at[heapq.heappop(timers)]
+            key = heapq.heappop(timers)
+            del at[key]
+            if key == self._sorted_key:
+                self._sorted_key = None
 
     def _timer_count(self) -> int:
         """Timers scheduled and not yet due (cancelled ones included until dropped)."""
@@ -255,7 +359,7 @@ class Scheduler:
         if ready or self._stopping:
             timeout: float | None = 0.0
         elif timers:
-            timeout = timers[0] - clock.time()
+            timeout = self._next_deadline() - clock.time()
             if timeout < 0.0:
                 timeout = 0.0
             elif timeout > _MAX_WAIT:
@@ -280,20 +384,8 @@ class Scheduler:
 
         if timers:
             end = clock.time() + clock.resolution
-            if timers[0] < end:
-                due = []
-                pop = heapq.heappop
-                take = self._timers_at.pop
-                while timers and timers[0] < end:
-                    entry = take(pop(timers))
-                    if type(entry) is list:
-                        for timer in entry:
-                            timer._scheduled = False
-                        due.extend(entry)
-                    else:
-                        entry._scheduled = False
-                        due.append(entry)
-                self._timer_total -= len(due)
+            if timers[0] <= (end * _BUCKETS) // 1.0:
+                due = self._due_timers(end)
                 if self._reorder:
                     due = self._ready_policy.order(due)
                 ready.extend(due)
