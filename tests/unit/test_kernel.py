@@ -10,9 +10,10 @@ import socket
 from typing import Any, TypeVar
 
 import pytest
+from clocks import ManualClock
 
 import glassloop
-from glassloop.kernel import EpollPoller, FifoPolicy, Hooks, MonotonicClock
+from glassloop.kernel import EpollPoller, FifoPolicy, Hooks
 from glassloop.kernel.poller import Poller
 
 T = TypeVar("T")
@@ -108,23 +109,6 @@ def test_idle_loop_blocks_until_the_next_timer() -> None:
         assert all(t is not None and t <= 0.05 for t in blocking)
     finally:
         loop.close()
-
-
-class ManualClock(MonotonicClock):
-    """A clock that only moves when told to, and jumps to deadlines instead of sleeping."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.now = 1000.0
-        self.time = self.read  # type: ignore[method-assign]
-
-    def read(self) -> float:
-        return self.now
-
-    def wait_timeout(self, timeout: float | None) -> float | None:
-        if timeout:
-            self.now += timeout
-        return 0.0
 
 
 def test_clock_seam_drives_timers() -> None:

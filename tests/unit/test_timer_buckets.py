@@ -14,24 +14,9 @@ import random
 from typing import Any
 
 import pytest
+from clocks import SteppedClock
 
 import glassloop
-from glassloop.kernel import MonotonicClock
-
-
-class SteppedClock(MonotonicClock):
-    """Time moves only when the test moves it; a poll never blocks."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.now = 1000.0
-        self.time = self.read  # type: ignore[method-assign]
-
-    def read(self) -> float:
-        return self.now
-
-    def wait_timeout(self, timeout: float | None) -> float | None:
-        return 0.0
 
 
 class Model:
