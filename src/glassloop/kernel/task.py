@@ -151,6 +151,7 @@ class Task(asyncio.Future[T]):
     # Slots, not a per-task dict: memory per idle task is a benchmarked
     # figure, and asyncio's C Task keeps these in its struct.
     __slots__ = (
+        "_cancelled",
         "_context",
         "_coro",
         "_fut_waiter",
@@ -194,6 +195,10 @@ class Task(asyncio.Future[T]):
         eager_start: bool = False,
     ) -> None:
         _future_init(self, loop=loop)
+        #: What the scheduler asks of every ready-queue entry: a task in the
+        #: queue never is cancelled (a slot, not a class default, so that the
+        #: scheduler's read specializes; it fits the object's size class).
+        self._cancelled = False
         #: cancel() asked for a CancelledError at the next step (a slot: it is
         #: read twice per step, and a class default is a generic lookup).
         self._must_cancel = False
@@ -405,8 +410,6 @@ class Task(asyncio.Future[T]):
             if not self.done():
                 _register_task(self)
 
-    #: The scheduler skips cancelled entries; a task in the ready queue never is.
-    _cancelled: ClassVar[bool] = False
 
     def _run(self) -> None:
         """One plain step, run by the scheduler: the task is its own ready-queue entry.
