@@ -410,7 +410,6 @@ class Task(asyncio.Future[T]):
             if not self.done():
                 _register_task(self)
 
-
     def _run(self) -> None:
         """One plain step, run by the scheduler: the task is its own ready-queue entry.
 
