@@ -54,6 +54,7 @@ _TimerHandle = events.TimerHandle
 _new_timer = _TimerHandle.__new__
 _MethodType = types.MethodType
 _FunctionType = types.FunctionType
+_BuiltinMethodType = types.BuiltinMethodType
 _copy_context = contextvars.copy_context
 _CO_COROUTINE_FLAGS = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE
 
@@ -303,7 +304,11 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
                 task._wake_fut = args[0]  # type: ignore[misc]
                 self._ready.append(task)
                 return _UNREACHABLE_HANDLE
-        if type(func) is not _FunctionType or func.__code__.co_flags & _CO_COROUTINE_FLAGS:
+        kind = type(func)
+        if kind is _FunctionType:
+            if func.__code__.co_flags & _CO_COROUTINE_FLAGS:
+                _check_callback(callback, "call_soon")
+        elif kind is not _BuiltinMethodType:  # a C method (fut.set_result) is never a coroutine
             _check_callback(callback, "call_soon")
         fast: Any = _new_handle(_Handle)
         fast._callback = callback
@@ -374,7 +379,11 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
             return timer  # type: ignore[no-any-return]
         # As in call_soon: checked inline, filled in place of __init__.
         func = callback.__func__ if type(callback) is _MethodType else callback
-        if type(func) is not _FunctionType or func.__code__.co_flags & _CO_COROUTINE_FLAGS:
+        kind = type(func)
+        if kind is _FunctionType:
+            if func.__code__.co_flags & _CO_COROUTINE_FLAGS:
+                _check_callback(callback, method)
+        elif kind is not _BuiltinMethodType:
             _check_callback(callback, method)
         fast: Any = _new_timer(_TimerHandle)
         fast._callback = callback
