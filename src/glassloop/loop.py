@@ -344,7 +344,8 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
     ) -> asyncio.TimerHandle:
         if delay is None:
             raise TypeError("delay must not be None")
-        when = self._clock.time() + delay
+        now = self._clock.time  # see Scheduler._run_once: a slot read, then a call
+        when = now() + delay
         return self._schedule_timer(when, callback, args, context, "call_later")
 
     def call_at(

@@ -172,7 +172,8 @@ class Scheduler:
     # -- what the kernel needs of the loop above it ------------------------
 
     def time(self) -> float:
-        return self._clock.time()
+        now = self._clock.time  # a slot read, then a call (see _run_once)
+        return now()
 
     def get_debug(self) -> bool:
         return self._debug
@@ -360,7 +361,8 @@ class Scheduler:
         if ready or self._stopping:
             timeout: float | None = 0.0
         elif timers:
-            timeout = self._next_deadline() - clock.time()
+            now = clock.time  # read, then called: a method load of a slot is generic
+            timeout = self._next_deadline() - now()
             if timeout < 0.0:
                 timeout = 0.0
             elif timeout > _MAX_WAIT:
@@ -374,9 +376,8 @@ class Scheduler:
         # queues (a task's wake-up by the bytes it awaited) then run before
         # the next poll, which can block, and a request/response costs one
         # epoll_wait instead of two (one of them almost always empty).
-        if timeout != 0.0 or (
-            not self._polled_last_turn and poller.fd_count() > self._internal_fds
-        ):
+        fd_count = poller.fd_count  # a slot read, where poller.fd_count() is a generic lookup
+        if timeout != 0.0 or (not self._polled_last_turn and fd_count() > self._internal_fds):
             self._polled_last_turn = True
             timeout = clock.wait_timeout(timeout)
             hooks = self._hooks
@@ -394,7 +395,8 @@ class Scheduler:
             self._polled_last_turn = False
 
         if timers:
-            end = clock.time() + clock.resolution
+            now = clock.time
+            end = now() + clock.resolution
             if timers[0] <= (end * _BUCKETS) // 1.0:
                 due = self._due_timers(end)
                 if self._reorder:
@@ -405,9 +407,10 @@ class Scheduler:
         # callbacks wait for the next turn, after I/O has had its chance.
         ntodo = len(ready)
         if self._hooks is None and not self._debug:
-            popleft = ready.popleft
+            # ``ready.popleft()`` in the loop, not a bound method made per
+            # turn: most turns run one or two callbacks.
             for _ in _BATCH_RANGES[ntodo] if ntodo < 256 else range(ntodo):
-                handle = popleft()
+                handle = ready.popleft()
                 if not handle._cancelled:
                     handle._run()
             # A frame kept alive by a traceback (through f_back links) must
