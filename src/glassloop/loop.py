@@ -150,6 +150,8 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         self._asyncgens_shutdown_called = False
         # fd -> the transport that owns it (see _ensure_fd_no_transport).
         self._transports: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+        #: fd -> the file object (not an int) a watch on it was registered with.
+        self._watched_objects: dict[int, Any] = {}
         self._coroutine_origin_tracking: int | None = None
         #: What stream transports read into before handing bytes to a protocol
         #: (one per loop: data_received gets a copy, so nobody keeps it).
@@ -255,6 +257,7 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
             self._default_executor = None
             executor.shutdown(wait=False)
         self._poller.close()
+        self._watched_objects.clear()
         os.close(self._wakeup_r)
         os.close(self._wakeup_w)
 
@@ -640,16 +643,36 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
             old = self._poller.set_reader(fileno, handle)
         if old is not None:
             old.cancel()
+        if type(fd) is not int:
+            # Remembered so that the watch can still be removed through the
+            # object once it is closed (its fileno() is then -1), as asyncio's
+            # selector finds a registration by its file object.
+            self._watched_objects[fileno] = fd
         return handle
+
+    def _watched_fd(self, fd: Any) -> int:
+        """The fd a watch on ``fd`` was registered under, even if ``fd`` is closed now."""
+        try:
+            return _fileobj_to_fd(fd)
+        except ValueError:
+            for fileno, obj in self._watched_objects.items():
+                if obj is fd:
+                    return fileno
+            raise
 
     def _unwatch(self, fd: Any, writing: bool) -> bool:
         if self._closed:
             return False
-        fileno = _fileobj_to_fd(fd)
+        # Transports call this per pause and per drained write, with their fd.
+        fileno = fd if type(fd) is int and fd >= 0 else self._watched_fd(fd)
+        poller = self._poller
         if writing:
-            old = self._poller.remove_writer(fileno)
+            old = poller.remove_writer(fileno)
         else:
-            old = self._poller.remove_reader(fileno)
+            old = poller.remove_reader(fileno)
+        if self._watched_objects and fileno in self._watched_objects:
+            if poller.get_reader(fileno) is None and poller.get_writer(fileno) is None:
+                del self._watched_objects[fileno]
         if old is None:
             return False
         old.cancel()
@@ -657,7 +680,7 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
 
     def _ensure_fd_no_transport(self, fd: Any) -> None:
         """A transport owns its fd's watches: user callbacks there would steal its events."""
-        fileno = _fileobj_to_fd(fd)
+        fileno = self._watched_fd(fd)
         transport = self._transports.get(fileno)
         if transport is not None and not transport.is_closing():
             raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
