@@ -10,7 +10,11 @@ the reference for what "right" means.
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
 import socket
+import sys
+import types
 from typing import Any
 
 import pytest
@@ -70,3 +74,89 @@ def test_a_closed_socket_watch_does_not_outlive_its_removal(loop: Loop) -> None:
             d.close()
     finally:
         b.close()
+
+
+# -- a failed connection leaves no error alive in a cycle --------------------
+
+
+def _refused_port() -> int:
+    """A loopback port nobody listens on (bound, then closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _holders(exc: BaseException) -> list[Any]:
+    """What keeps ``exc`` alive, apart from this test's own frames."""
+    gc.collect()
+    here = sys._getframe()
+    return [
+        r
+        for r in gc.get_referrers(exc)
+        if not (isinstance(r, types.FrameType) and r.f_code.co_filename == here.f_code.co_filename)
+    ]
+
+
+ASYNCIO_STAGGERED_CYCLE = (
+    "asyncio's Happy Eyeballs race (staggered_race) keeps the errors in lists its frames hold"
+)
+
+
+@pytest.mark.skip_loop("uvloop", reason="uvloop's create_connection keeps its errors in a cycle")
+@pytest.mark.parametrize("happy_eyeballs", [None, 0.05], ids=["sequential", "happy-eyeballs"])
+def test_refused_connection_error_is_in_no_cycle(
+    loop: Loop, loop_name: str, happy_eyeballs: float | None
+) -> None:
+    if (
+        loop_name == "asyncio"
+        and happy_eyeballs
+        and not os.environ.get("GLASSLOOP_IGNORE_SKIP_LOOP")
+    ):
+        pytest.skip(f"asyncio differs: {ASYNCIO_STAGGERED_CYCLE}")
+    port = _refused_port()
+
+    async def main() -> BaseException:
+        try:
+            await asyncio.get_running_loop().create_connection(
+                asyncio.Protocol, "127.0.0.1", port, happy_eyeballs_delay=happy_eyeballs
+            )
+        except OSError as exc:
+            return exc
+        raise AssertionError("the connection was not refused")
+
+    gc.disable()
+    try:
+        exc = loop.run_until_complete(main())
+        assert isinstance(exc, ConnectionRefusedError)
+        holders = _holders(exc)
+        assert not [h for h in holders if isinstance(h, list)], holders
+        assert not [h for h in holders if isinstance(h, types.FrameType)], holders
+    finally:
+        gc.enable()
+
+
+@pytest.mark.skip_loop("uvloop", reason="uvloop raises a new error from its C code")
+@pytest.mark.skip_loop(
+    "asyncio", reason="asyncio raises the first error of a list its frame holds (a cycle)"
+)
+def test_failed_datagram_endpoint_error_is_in_no_cycle(loop: Loop) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        address = taken.getsockname()
+
+        async def main() -> BaseException:
+            try:
+                await asyncio.get_running_loop().create_datagram_endpoint(
+                    asyncio.DatagramProtocol, local_addr=address
+                )
+            except OSError as exc:
+                return exc
+            raise AssertionError("the address was not in use")
+
+        gc.disable()
+        try:
+            exc = loop.run_until_complete(main())
+            holders = _holders(exc)
+            assert not [h for h in holders if isinstance(h, (list, types.FrameType))], holders
+        finally:
+            gc.enable()

@@ -282,7 +282,13 @@ class DatagramMixin(_LoopBase):
                 if sock is not None:
                     sock.close()
                 raise
-        raise errors[0]
+        # Not raised from the list: this frame holding it would keep the error,
+        # its traceback and so this frame alive in a cycle.
+        first, errors = errors[0], []
+        try:
+            raise first
+        finally:
+            del first
 
     async def _datagram_candidates(
         self, local_addr: Any, remote_addr: Any, family: int, proto: int, flags: int

@@ -509,17 +509,25 @@ class SocketsMixin(_LoopBase):
             if interleave:
                 infos = _interleave_families(infos, interleave)
             errors: list[OSError] = []
-            if happy_eyeballs_delay is None:
-                for info in infos:
-                    try:
-                        sock = await self._connect_one(info, local_infos, errors)
-                        break
-                    except OSError:
-                        continue
-            else:
-                sock = await self._race_connects(infos, local_infos, errors, happy_eyeballs_delay)
-            if sock is None:
-                raise _connect_failure(errors, all_errors)
+            try:
+                if happy_eyeballs_delay is None:
+                    for info in infos:
+                        try:
+                            sock = await self._connect_one(info, local_infos, errors)
+                            break
+                        except OSError:
+                            continue
+                else:
+                    sock = await self._race_connects(
+                        infos, local_infos, errors, happy_eyeballs_delay
+                    )
+                if sock is None:
+                    raise _connect_failure(errors, all_errors)
+            finally:
+                # Every frame of the attempts holds this list, and each error's
+                # traceback holds those frames: emptied, it keeps no error (nor
+                # its frames) alive in a cycle after the call (CPython gh-124859).
+                errors.clear()
         return await self._connection_for_socket(
             sock,
             protocol_factory,
@@ -547,12 +555,13 @@ class SocketsMixin(_LoopBase):
                         sock.bind(local[4])
                         break
                     except OSError as exc:
-                        bind_error = OSError(
-                            exc.errno,
-                            f"error while attempting to bind on address {local[4]!r}: "
-                            f"{(exc.strerror or '').lower()}",
+                        errors.append(
+                            OSError(
+                                exc.errno,
+                                f"error while attempting to bind on address {local[4]!r}: "
+                                f"{(exc.strerror or '').lower()}",
+                            )
                         )
-                        errors.append(bind_error)
                 else:
                     raise errors.pop()
             await self.sock_connect(sock, address)
