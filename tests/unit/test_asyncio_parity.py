@@ -13,6 +13,7 @@ import asyncio
 import gc
 import os
 import socket
+import ssl
 import sys
 import types
 from typing import Any
@@ -160,3 +161,46 @@ def test_failed_datagram_endpoint_error_is_in_no_cycle(loop: Loop) -> None:
             assert not [h for h in holders if isinstance(h, (list, types.FrameType))], holders
         finally:
             gc.enable()
+
+
+# -- start_tls on a transport that is already closing -------------------------
+
+
+@pytest.mark.skip_loop(
+    "uvloop", reason="uvloop returns a TLS transport over the closed connection instead of None"
+)
+def test_start_tls_on_a_closing_transport(loop: Loop) -> None:
+    """anyio's cancellation paths upgrade a stream whose transport was just closed.
+
+    asyncio's answer is None, with the protocol told connection_lost once and
+    nothing logged; glassloop called the TLS protocol's connection_made after
+    its connection_lost ("called twice" in the log) and raised ConnectionError.
+    """
+    errors: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    lost: list[BaseException | None] = []
+
+    class App(asyncio.Protocol):
+        def connection_lost(self, exc: BaseException | None) -> None:
+            lost.append(exc)
+
+    async def main() -> object:
+        lp = asyncio.get_running_loop()
+        server = await lp.create_server(asyncio.Protocol, "127.0.0.1", 0)
+        try:
+            port = server.sockets[0].getsockname()[1]
+            transport, protocol = await lp.create_connection(App, "127.0.0.1", port)
+            transport.close()  # connection_lost is queued, not yet delivered
+            async with asyncio.timeout(5):
+                result = await lp.start_tls(
+                    transport, protocol, ssl.create_default_context(), server_hostname="x"
+                )
+            for _ in range(3):
+                await asyncio.sleep(0)  # let a stray connection_made run, if queued
+            return result
+        finally:
+            server.close()
+
+    assert loop.run_until_complete(main()) is None
+    assert lost == [None]
+    assert errors == []

@@ -865,7 +865,7 @@ class SocketsMixin(_LoopBase):
         server_hostname: str | None = None,
         ssl_handshake_timeout: float | None = None,
         ssl_shutdown_timeout: float | None = None,
-    ) -> asyncio.Transport:
+    ) -> asyncio.Transport | None:
         from .tls import start_tls
 
         return await start_tls(

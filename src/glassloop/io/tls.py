@@ -295,6 +295,8 @@ class TLSProtocol(asyncio.BufferedProtocol):
         self._extra: dict[str, Any] = {"sslcontext": sslcontext}
 
         self._phase = _Phase.NEW
+        #: connection_lost came before connection_made (start_tls on a closing transport).
+        self._lost_before_made = False
         self._raw: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._handshake_started = 0.0
@@ -342,6 +344,10 @@ class TLSProtocol(asyncio.BufferedProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """The raw connection is up: start the handshake and its timer."""
+        if self._lost_before_made:
+            # start_tls on a transport that was already closing: its
+            # connection_lost reached us first, and start_tls has returned None.
+            return
         if self._phase is not _Phase.NEW:
             raise RuntimeError(f"{self!r}: connection_made() called twice")
         self._raw = cast(asyncio.Transport, transport)
@@ -397,6 +403,7 @@ class TLSProtocol(asyncio.BufferedProtocol):
             self._resume_handle = None
         reason = exc if exc is not None else self._fatal_exc
         self._fatal_exc = None  # its traceback would keep frames (and cycles) alive
+        self._lost_before_made = self._phase is _Phase.NEW
         self._phase = _Phase.CLOSED
         self._raw = None
         self._backlog.clear()
@@ -406,12 +413,21 @@ class TLSProtocol(asyncio.BufferedProtocol):
         self._app_transport = None
         if self._waiter is not None:
             # Still waiting means the handshake never finished (a finished or
-            # failed one has already told the waiter).
-            self._wake_waiter(
-                reason or ConnectionResetError("Connection lost during the TLS handshake")
-            )
+            # failed one has already told the waiter).  Lost cleanly before it
+            # even started is start_tls on a closing transport: asyncio's
+            # start_tls then returns None, and so does ours.
+            if reason is None and self._lost_before_made:
+                self._wake_waiter(None)
+            else:
+                self._wake_waiter(
+                    reason or ConnectionResetError("Connection lost during the TLS handshake")
+                )
         app, self._app = self._app, None
-        if self._app_connected and not self._app_lost:
+        # start_tls's protocol was connected before we existed: if the raw
+        # transport is lost before the handshake could start, it hears so
+        # from us (asyncio's SSLProtocol does the same).
+        owed = self._app_connected or (self._lost_before_made and not self._call_connection_made)
+        if owed and not self._app_lost:
             self._app_lost = True
             # Let go of the app before calling it: an app that keeps its
             # transport must not form a cycle through us (no gc run needed
@@ -923,7 +939,7 @@ async def start_tls(
     server_hostname: str | None = None,
     ssl_handshake_timeout: float | None = None,
     ssl_shutdown_timeout: float | None = None,
-) -> asyncio.Transport:
+) -> asyncio.Transport | None:
     """``loop.start_tls``: upgrade an open connection; return the TLS transport.
 
     ``protocol`` keeps its place: it gets no second ``connection_made``, and
@@ -962,4 +978,6 @@ async def start_tls(
         made.cancel()
         resumed.cancel()
         raise
+    if tls._lost_before_made:
+        return None  # the transport was closing: asyncio answers None too
     return app_transport
