@@ -204,3 +204,39 @@ def test_start_tls_on_a_closing_transport(loop: Loop) -> None:
     assert loop.run_until_complete(main()) is None
     assert lost == [None]
     assert errors == []
+
+
+# -- transports take attributes, as asyncio's do ------------------------------
+
+
+@pytest.mark.skip_loop("uvloop", reason="uvloop's transports are C types without a __dict__")
+def test_a_transport_method_can_be_wrapped(loop: Loop) -> None:
+    """uvicorn's and aiohttp's websocket tests (and real code) wrap transport.write."""
+    seen: list[bytes] = []
+
+    async def main() -> bytes:
+        lp = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        transport, _ = await lp.connect_accepted_socket(asyncio.Protocol, a)
+        original = transport.write
+
+        def spy(data: Any) -> None:
+            seen.append(bytes(data))
+            original(data)
+
+        transport.write = spy  # type: ignore[method-assign]
+        transport.note = "set by the application"  # type: ignore[attr-defined]
+        transport.write(b"ping")
+        del transport.write  # type: ignore[method-assign]
+        transport.write(b"!")
+        assert transport.note == "set by the application"  # type: ignore[attr-defined]
+        received = b""
+        b.setblocking(False)
+        while len(received) < 5:
+            received += await lp.sock_recv(b, 100)
+        transport.close()
+        b.close()
+        return received
+
+    assert loop.run_until_complete(main()) == b"ping!"
+    assert seen == [b"ping"]

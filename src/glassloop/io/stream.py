@@ -263,10 +263,15 @@ class FdTransport(FlowControl):
 class StreamTransport(FdTransport, asyncio.Transport):
     """A read/write stream over one fd; subclasses move the bytes."""
 
-    # Slots, not a dict per connection: memory per idle connection is a
-    # benchmarked figure (10 000 connections are a normal server's day).
+    # Slots for our own state: memory per idle connection is a benchmarked
+    # figure (10 000 connections are a normal server's day).  And a __dict__,
+    # as asyncio's transports have: frameworks and their tests set attributes
+    # on transports (wrapping ``write``, for one).  It costs no memory until
+    # something is assigned, and on 3.11+ methods are still looked up at full
+    # speed while it is empty (the instance's dict is "managed").
     #: ``_sendfile_active``: True while loop.sendfile hands the fd to the kernel.
     __slots__ = (
+        "__dict__",
         "__weakref__",
         "_at_eof",
         "_buffer",
