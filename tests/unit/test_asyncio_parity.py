@@ -15,8 +15,10 @@ import os
 import socket
 import ssl
 import sys
+import time
 import types
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -240,3 +242,49 @@ def test_a_transport_method_can_be_wrapped(loop: Loop) -> None:
 
     assert loop.run_until_complete(main()) == b"ping!"
     assert seen == [b"ping"]
+
+
+# -- faking time the asyncio way: patching loop.time --------------------------
+
+
+UVLOOP_TIME_IS_READ_ONLY = "uvloop's loop.time is a C method that cannot be assigned"
+
+
+@pytest.mark.skip_loop("uvloop", reason=UVLOOP_TIME_IS_READ_ONLY)
+def test_timers_follow_a_patched_loop_time(loop: Loop) -> None:
+    """aiohttp's keep-alive test and time-faking tools assign loop.time."""
+    fake = [1000.0]
+    fired: list[float] = []
+
+    async def turns(n: int = 5) -> None:
+        for _ in range(n):
+            await asyncio.sleep(0)
+
+    with mock.patch.object(loop, "time", lambda: fake[0]):
+        assert loop.time() == 1000.0
+        loop.call_at(1050.0, lambda: fired.append(loop.time()))
+        loop.call_later(10.0, lambda: fired.append(loop.time()))  # at 1010 on the fake
+        loop.run_until_complete(turns())
+        assert fired == []
+        fake[0] = 1010.0
+        loop.run_until_complete(turns())
+        assert fired == [1010.0]
+        fake[0] = 1100.0
+        loop.run_until_complete(turns())
+        assert fired == [1010.0, 1100.0]
+    # The patch is gone: the real clock again, and its timers fire.
+    assert abs(loop.time() - time.monotonic()) < 1.0
+    loop.call_later(0.01, lambda: fired.append(-1.0))
+    loop.run_until_complete(asyncio.sleep(0.05))
+    assert fired[-1] == -1.0
+
+
+@pytest.mark.skip_loop("uvloop", reason=UVLOOP_TIME_IS_READ_ONLY)
+def test_loop_time_assigned_and_restored_by_hand(loop: Loop) -> None:
+    original = loop.time
+    loop.time = lambda: 5.0  # type: ignore[method-assign]
+    assert loop.time() == 5.0
+    loop.time = original  # type: ignore[method-assign]
+    assert abs(loop.time() - time.monotonic()) < 1.0
+    loop.call_later(0.01, loop.stop)
+    loop.run_forever()  # would hang on a frozen clock

@@ -7,6 +7,7 @@ whole of what lets ring 3 swap in virtual time without touching the kernel.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -43,3 +44,25 @@ class MonotonicClock:
 
     def wait_timeout(self, timeout: float | None) -> float | None:
         return timeout
+
+
+class PatchedClock:
+    """The clock ``loop.time = fake`` installs: asyncio's way of faking time.
+
+    asyncio's loop asks ``self.time()`` for every deadline, so code that fakes
+    time there (aiohttp's tests, time-faking tools) expects timers to follow
+    the fake.  Assigning ``loop.time`` wraps the callable in this clock, so
+    the kernel keeps reading one slot per turn whoever set it; deleting the
+    assignment (``unittest.mock.patch`` does) puts the previous clock back.
+    """
+
+    __slots__ = ("previous", "resolution", "time")
+
+    def __init__(self, time_function: Callable[[], float], previous: Clock) -> None:
+        self.time = time_function
+        self.resolution = previous.resolution
+        #: The clock to go back to when the patch is removed.
+        self.previous = previous
+
+    def wait_timeout(self, timeout: float | None) -> float | None:
+        return self.previous.wait_timeout(timeout)

@@ -35,9 +35,10 @@ import heapq
 import numbers
 import operator
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
-from .clock import Clock, MonotonicClock
+from .clock import Clock, MonotonicClock, PatchedClock
 from .hooks import Hooks
 from .poller import Poller, default_poller
 from .ready import FifoPolicy, ReadyPolicy
@@ -171,9 +172,34 @@ class Scheduler:
 
     # -- what the kernel needs of the loop above it ------------------------
 
-    def time(self) -> float:
-        now = self._clock.time  # a slot read, then a call (see _run_once)
-        return now()
+    # ``loop.time`` is the clock's own time function, handed out by a C
+    # getter (no Python frame per call), and assignable: asyncio's way of
+    # faking time, ``loop.time = fake`` or ``mock.patch.object(loop, "time")``,
+    # swaps in a PatchedClock so the timers follow the fake (the clock seam,
+    # set_clock, is the documented way).
+    def _patch_time(self, time_function: Callable[[], float]) -> None:
+        if not callable(time_function):
+            raise TypeError(f"loop.time must be callable, not {type(time_function).__name__}")
+        clock = self._clock
+        while type(clock) is PatchedClock:
+            if time_function is clock.previous.time:  # the original put back by hand
+                self._clock = clock.previous
+                return
+            clock = clock.previous
+        self._clock = PatchedClock(time_function, self._clock)
+
+    def _unpatch_time(self) -> None:
+        clock = self._clock
+        if type(clock) is not PatchedClock:
+            raise AttributeError("loop.time was not assigned: there is nothing to delete")
+        self._clock = clock.previous
+
+    time = property(
+        operator.attrgetter("_clock.time"),
+        _patch_time,
+        _unpatch_time,
+        doc="The loop's clock: a callable returning the current time in seconds.",
+    )
 
     def get_debug(self) -> bool:
         return self._debug
