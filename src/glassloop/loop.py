@@ -626,7 +626,14 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
             self.call_soon_threadsafe(self._set_coroutine_origin_tracking, enabled)
 
     def _log_slow_callback(self, handle: Any, duration: float) -> None:
-        logger.warning("Executing %r took %.3f seconds", handle, duration)
+        # Name the task, as asyncio does, not the handle of its step: a task
+        # is queued as itself, or as a handle of one of its bound methods.
+        if isinstance(handle, asyncio.Task):
+            what = repr(handle)
+        else:
+            owner = getattr(getattr(handle, "_callback", None), "__self__", None)
+            what = repr(owner) if isinstance(owner, asyncio.Task) else repr(handle)
+        logger.warning("Executing %s took %.3f seconds", what, duration)
 
     # -- watching file descriptors ----------------------------------------
 

@@ -17,6 +17,7 @@ import ssl
 import sys
 import time
 import types
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -288,3 +289,92 @@ def test_loop_time_assigned_and_restored_by_hand(loop: Loop) -> None:
     assert abs(loop.time() - time.monotonic()) < 1.0
     loop.call_later(0.01, loop.stop)
     loop.run_forever()  # would hang on a frozen clock
+
+
+# -- debug mode's slow-callback report names the task -------------------------
+
+
+@pytest.mark.skip_loop("uvloop", reason="uvloop does not report slow callbacks")
+@pytest.mark.parametrize("where", ["first-step", "after-a-wake-up"])
+def test_slow_step_is_reported_by_its_task(
+    loop: Loop, where: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    loop.set_debug(True)
+    loop.slow_callback_duration = 0.05
+
+    async def blocker(fut: asyncio.Future[None] | None) -> None:
+        if fut is not None:
+            await fut
+        time.sleep(0.1)  # holds the loop
+
+    async def main() -> None:
+        fut = asyncio.get_running_loop().create_future() if where != "first-step" else None
+        task = asyncio.create_task(blocker(fut), name="the-blocker")
+        await asyncio.sleep(0)
+        if fut is not None:
+            fut.set_result(None)
+        await task
+
+    with caplog.at_level("WARNING", logger="asyncio"):
+        loop.run_until_complete(main())
+    slow = [r.getMessage() for r in caplog.records if "took" in r.getMessage()]
+    assert any(m.startswith("Executing <Task") and "name='the-blocker'" in m for m in slow), slow
+
+
+# -- a write pipe is not a read transport -------------------------------------
+
+
+@pytest.mark.skip_loop("uvloop", reason="uvloop's write pipe transport ignores pause_reading")
+def test_write_pipe_refuses_the_reading_calls(loop: Loop) -> None:
+    async def main() -> None:
+        r, w = os.pipe()
+        transport, _ = await asyncio.get_running_loop().connect_write_pipe(
+            asyncio.Protocol, os.fdopen(w, "wb")
+        )
+        try:
+            for call in (transport.pause_reading, transport.resume_reading, transport.is_reading):
+                with pytest.raises(NotImplementedError):
+                    call()  # type: ignore[operator]
+        finally:
+            transport.close()
+            os.close(r)
+
+    loop.run_until_complete(main())
+
+
+# -- a connection task thrown away at loop close stays quiet ------------------
+
+
+def test_a_connection_task_dropped_at_close_logs_no_transport_error(
+    loop_factory: Any,
+) -> None:
+    """A TLS server's connection task still in its handshake when the loop closes.
+
+    Closing the loop without cancelling its tasks leaves the garbage collector
+    to close the coroutine (GeneratorExit); asyncio logs nothing about the
+    transport then ("Task was destroyed but it is pending!" is another matter).
+    """
+    data = Path(__file__).parent / "tls_data"
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(data / "server.pem")
+    reported: list[str] = []
+    lp = loop_factory()
+    lp.set_exception_handler(lambda _loop, ctx: reported.append(str(ctx.get("message"))))
+    raw = socket.socket()
+
+    async def main() -> None:
+        server = await asyncio.get_running_loop().create_server(
+            asyncio.Protocol, "127.0.0.1", 0, ssl=context
+        )
+        raw.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(raw, server.sockets[0].getsockname())
+        await asyncio.sleep(0.1)  # accepted; its handshake waits for a ClientHello
+
+    try:
+        lp.run_until_complete(main())
+    finally:
+        lp.close()
+        raw.close()
+    del lp
+    gc.collect()
+    assert not [m for m in reported if "transport creation" in m], reported

@@ -160,6 +160,18 @@ class WritePipeTransport(_PipeTransport):
         # The reader sees EOF when the last writer closes: that is all write_eof can mean.
         self.close()
 
+    # A write pipe is a WriteTransport only: asyncio's answers NotImplementedError
+    # (from ReadTransport's defaults) to the reading calls, so code that probes
+    # for them keeps working the same way on glassloop.
+    def pause_reading(self) -> None:
+        raise NotImplementedError
+
+    def resume_reading(self) -> None:
+        raise NotImplementedError
+
+    def is_reading(self) -> bool:
+        raise NotImplementedError
+
 
 class _PipeIO:
     """A pipe's fd with the socket-style calls StreamTransport makes on its ``_io``."""

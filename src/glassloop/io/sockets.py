@@ -300,7 +300,9 @@ class Server(asyncio.AbstractServer):
                 ssl_shutdown_timeout=self._ssl_shutdown_timeout,
                 own_sock=True,
             )
-        except (SystemExit, KeyboardInterrupt):
+        except (SystemExit, KeyboardInterrupt, GeneratorExit):
+            # GeneratorExit: the loop is closing and this task is being
+            # thrown away; asyncio says nothing then, neither do we.
             raise
         except BaseException as exc:
             if self._loop.get_debug() or not isinstance(exc, (OSError, asyncio.CancelledError)):
@@ -425,7 +427,15 @@ class SocketsMixin(_LoopBase):
         try:
             await waiter
         except BaseException:
-            raw.close()
+            if self._closed:
+                # The loop closed under us and this coroutine is being thrown
+                # away (GeneratorExit): no callback can run any more, so the
+                # transport cannot close the usual way; let go of the socket.
+                raw._closing = True
+                raw._close_fd()
+                raw._fd = -1
+            else:
+                raw.close()
             raise
         return transport
 
