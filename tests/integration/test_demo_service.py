@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import shutil
 import socket
 import subprocess
@@ -231,6 +232,28 @@ def test_docs_and_openapi_schema(demo: ServiceThread) -> None:
     add = schema["components"]["schemas"]["Add"]
     assert add["required"] == ["first_number"]  # second_number truly optional
     assert add["properties"]["second_number"]["default"] == 1
+
+
+#: Every address a page refers to: src=, href=, url(...) and quoted "http..." in scripts.
+PAGE_REFERENCES = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']|url\(\s*["']?([^"')]+)""")
+EXTERNAL = re.compile(r"""(?:https?:)?//[^\s"'<>]+""")
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_pages_need_no_internet(demo: ServiceThread, page: str) -> None:
+    """Swagger UI and ReDoc from this server, not a CDN: a demo offline still has docs."""
+    api = demo.service.api_url
+    html = httpx.get(api + page).text
+    assert EXTERNAL.findall(html) == [], html
+    assets = [a or b for a, b in PAGE_REFERENCES.findall(html)]
+    scripts = [asset for asset in assets if asset.endswith(".js")]
+    assert scripts, html  # the page does load its UI from somewhere: here
+    for asset in assets:
+        assert asset.startswith("/"), asset
+        response = httpx.get(api + asset)
+        assert response.status_code == 200, asset
+        assert len(response.content) > 1000, asset
+    assert "openapi.json" in html
 
 
 # -- served by glassloop --------------------------------------------------------

@@ -16,6 +16,9 @@ The text's ``/add`` is kept, with its bugs fixed, and three siblings join it:
   the default handler fails to echo back as JSON, and an integer longer than
   Python converts from text (``sys.get_int_max_str_digits()``).
 
+``/docs`` (Swagger UI) and ``/redoc`` need no internet: their assets are
+served locally.
+
 ``GET /loop`` names the event loop class serving the request, which is how a
 user (and the tests) can see glassloop is the one doing the work.
 """
@@ -32,16 +35,22 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-app = FastAPI(
+#: FastAPIOffline rather than FastAPI: /docs and /redoc load their scripts and
+#: styles from this server (the fastapi-offline package ships them) instead of
+#: a CDN, so the docs work where a demo is often shown, on a machine offline.
+app: FastAPI = FastAPIOffline(
     title="Async API: simple math",
     description=(
         "The course text's FastAPI example (Простые математические операции), "
         "served by uvicorn on a glassloop event loop."
     ),
     version="1.0",
+    # No online validator badge either: nothing on the page leaves this server.
+    swagger_ui_parameters={"validatorUrl": None},
 )
 
 
