@@ -52,8 +52,11 @@ count_tests() {
     done < <(printf '%s\n' "$line" | grep -oE '[0-9]+ [a-z]+')
 }
 
+# The last line keeps the plain "N passed, N failed, N skipped" shape that CI
+# reads as a test runner's closing line; errors get the line before it.
 tests_summary() {
-    echo "tests: $TESTS_PASSED passed, $TESTS_FAILED failed, $TESTS_ERRORS errors, $TESTS_SKIPPED skipped"
+    echo "errors: $TESTS_ERRORS (setup, teardown or collection broke; not in the failed count)"
+    echo "tests: $TESTS_PASSED passed, $TESTS_FAILED failed, $TESTS_SKIPPED skipped"
 }
 
 run_pytest() {  # run_pytest PY LOG

@@ -28,6 +28,7 @@ tests_summary
 
 
 def summary(*closing_lines: str) -> str:
+    """The script's two summary lines for ``closing_lines``, as "errors: N | tests: ..."."""
     done = subprocess.run(
         ["bash", "-c", DRIVER, str(TEST_SH), *closing_lines],
         capture_output=True,
@@ -35,7 +36,9 @@ def summary(*closing_lines: str) -> str:
         timeout=30,
     )
     assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+    errors, tests = done.stdout.strip().splitlines()
+    assert errors.endswith("(setup, teardown or collection broke; not in the failed count)")
+    return errors.split(" (")[0] + " | " + tests
 
 
 @pytest.mark.parametrize(
@@ -43,18 +46,18 @@ def summary(*closing_lines: str) -> str:
     [
         (
             "=== 2 failed, 10 passed, 4 errors in 1.0s ===",
-            "tests: 10 passed, 2 failed, 4 errors, 0 skipped",
+            "errors: 4 | tests: 10 passed, 2 failed, 0 skipped",
         ),
-        ("=== 1 error in 0.1s ===", "tests: 0 passed, 0 failed, 1 errors, 0 skipped"),
+        ("=== 1 error in 0.1s ===", "errors: 1 | tests: 0 passed, 0 failed, 0 skipped"),
         (
             "=== 4162 passed, 31 skipped, 2 warnings in 601.20s (0:10:01) ===",
-            "tests: 4162 passed, 0 failed, 0 errors, 31 skipped",
+            "errors: 0 | tests: 4162 passed, 0 failed, 31 skipped",
         ),
         (
             "=== 12 errors, 3 xfailed, 1 xpassed, 2 deselected in 3.3s ===",
-            "tests: 0 passed, 0 failed, 12 errors, 0 skipped",
+            "errors: 12 | tests: 0 passed, 0 failed, 0 skipped",
         ),
-        ("=== no tests ran in 0.01s ===", "tests: 0 passed, 0 failed, 0 errors, 0 skipped"),
+        ("=== no tests ran in 0.01s ===", "errors: 0 | tests: 0 passed, 0 failed, 0 skipped"),
     ],
 )
 def test_one_closing_line(line: str, expected: str) -> None:
@@ -66,4 +69,4 @@ def test_lines_from_several_runs_add_up() -> None:
         "=== 1 failed, 100 passed, 5 skipped in 10.0s ===",
         "=== 100 passed, 5 skipped, 1 error in 9.0s ===",
         "=== 2 errors in 0.5s ===",
-    ) == ("tests: 200 passed, 1 failed, 3 errors, 10 skipped")
+    ) == ("errors: 3 | tests: 200 passed, 1 failed, 10 skipped")
