@@ -98,6 +98,8 @@ aiohttp phrase service on a second port (GET / answers an upper-cased phrase
 fetched from a fish-text style upstream; by default an embedded one on
 loopback).  With APP ("module:attribute"): that ASGI app under uvicorn.
 Port 0 picks any free port; the startup lines say where everything listens.
+Ctrl-C lets requests in flight finish and exits with status 130 (SIGTERM: 0);
+a second Ctrl-C stops without waiting for them.
 """
 SERVE_EPILOG = """\
 examples:
