@@ -16,7 +16,7 @@ PYTHONS=${PYTHONS:-"3.11 3.12 3.13"}
 LINT_PYTHON=3.11
 
 declare -a STEP_NAMES=() STEP_RESULTS=() STEP_SECONDS=()
-TESTS_PASSED=0 TESTS_FAILED=0 TESTS_SKIPPED=0
+TESTS_PASSED=0 TESTS_FAILED=0 TESTS_ERRORS=0 TESTS_SKIPPED=0
 FAILED=0
 
 record() {  # record NAME RESULT SECONDS
@@ -35,20 +35,28 @@ step() {
     else record "$name" "FAIL (exit $rc)" $((SECONDS - start)); fi
 }
 
-# pytest's closing line ("=== 3 failed, 120 passed, 4 skipped in 2.1s ===")
+# pytest's closing line ("=== 3 failed, 120 passed, 4 skipped, 2 errors in 2.1s ===")
 # is added up across interpreters so the last line of this script says how
-# many tests ran in all.
+# many tests ran in all.  Each "N word" pair is read once and matched on the
+# whole word, so "4 errors" is 4 errors (not also an "error"), and errors (a
+# fixture or collection broke) stay apart from failures (a test's assertion).
 count_tests() {
     local line=$1 n word
-    for word in passed failed skipped error errors; do
-        n=$(printf '%s\n' "$line" | grep -oE "[0-9]+ $word" | head -n1 | cut -d' ' -f1)
-        [ -n "$n" ] || continue
+    while read -r n word; do
         case $word in
             passed) TESTS_PASSED=$((TESTS_PASSED + n)) ;;
+            failed) TESTS_FAILED=$((TESTS_FAILED + n)) ;;
             skipped) TESTS_SKIPPED=$((TESTS_SKIPPED + n)) ;;
-            *) TESTS_FAILED=$((TESTS_FAILED + n)) ;;
+            error|errors) TESTS_ERRORS=$((TESTS_ERRORS + n)) ;;
         esac
-    done
+    done < <(printf '%s\n' "$line" | grep -oE '[0-9]+ [a-z]+')
+}
+
+# The last line keeps the plain "N passed, N failed, N skipped" shape that CI
+# reads as a test runner's closing line; errors get the line before it.
+tests_summary() {
+    echo "errors: $TESTS_ERRORS (setup, teardown or collection broke; not in the failed count)"
+    echo "tests: $TESTS_PASSED passed, $TESTS_FAILED failed, $TESTS_SKIPPED skipped"
 }
 
 run_pytest() {  # run_pytest PY LOG
@@ -141,5 +149,5 @@ if [ "$FAILED" -ne 0 ]; then
 else
     echo "result: OK (all $n_ok steps passed)"
 fi
-echo "tests: $TESTS_PASSED passed, $TESTS_FAILED failed, $TESTS_SKIPPED skipped"
+tests_summary
 exit "$FAILED"

@@ -3,9 +3,11 @@
 ``glassloop run`` is the zero-edit way in: an existing asyncio program runs on
 glassloop without changing a line, because the policy is installed before the
 program's first ``asyncio.run`` or ``new_event_loop``.  Subcommands are kept
-in one table so later ones (trace, explore, bench) slot in beside it.
+in one table so later ones (trace, explore) slot in beside it.
 ``glassloop serve`` imports its web frameworks only when it runs, so the rest
-of the command line works without them.
+of the command line works without them.  ``glassloop bench`` runs the
+benchmark suite of a source checkout (``benchmarks/``, not part of the
+installed package) in its quick mode.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from __future__ import annotations
 import argparse
 import os
 import runpy
+import subprocess
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -80,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="passed to the program")
     run.set_defaults(handler=_cmd_run, command_parser=run)
     _add_serve_parser(commands)
+    _add_bench_parser(commands)
     return parser
 
 
@@ -93,6 +98,8 @@ aiohttp phrase service on a second port (GET / answers an upper-cased phrase
 fetched from a fish-text style upstream; by default an embedded one on
 loopback).  With APP ("module:attribute"): that ASGI app under uvicorn.
 Port 0 picks any free port; the startup lines say where everything listens.
+Ctrl-C lets requests in flight finish and exits with status 130 (SIGTERM: 0);
+a second Ctrl-C stops without waiting for them.
 """
 SERVE_EPILOG = """\
 examples:
@@ -167,6 +174,83 @@ def _add_serve_parser(commands: Any) -> None:
     serve.set_defaults(handler=_cmd_serve, command_parser=serve)
 
 
+BENCH_USAGE = "glassloop bench [-h] [--full] [RUN_OPTIONS ...]"
+BENCH_DESCRIPTION = """\
+Run the benchmark suite (benchmarks/run.py in a source checkout) on glassloop,
+asyncio, uvloop and rloop, side by side.  By default its quick mode (--smoke:
+tiny sizes, one run, results in a temporary folder; seconds to a minute):
+numbers to check that everything runs, not to compare.  --full is the real
+run (about 20 minutes on 2 cores), written to benchmarks/results/.
+
+Every other option goes to benchmarks/run.py as it is (--only, --runs,
+--loops, --out, --list, ...; "python benchmarks/run.py --help" lists them).
+The suite is not part of the installed package: run this from a clone of
+the repository (or with the checkout's glassloop installed, from anywhere).
+Without wrk the HTTP rows are skipped (benchmarks/setup.sh installs it).
+"""
+BENCH_EPILOG = """\
+examples:
+  glassloop bench                              # quick mode, every row
+  glassloop bench --only sched --loops glassloop,asyncio
+  glassloop bench --list
+  glassloop bench --full                       # the full run (bash scripts/bench.sh
+                                               # also installs the [bench] extra and wrk)
+"""
+
+
+def _add_bench_parser(commands: Any) -> None:
+    bench = commands.add_parser(
+        "bench",
+        help="run the benchmark suite's quick mode (from a source checkout)",
+        usage=BENCH_USAGE,
+        description=BENCH_DESCRIPTION,
+        epilog=BENCH_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        # run.py's options pass through unknown: none may be read as ours.
+        allow_abbrev=False,
+    )
+    bench.add_argument(
+        "--full", action="store_true", help="the full run instead of the quick (--smoke) mode"
+    )
+    bench.set_defaults(handler=_cmd_bench, command_parser=bench, passes_options_on=True)
+
+
+def find_benchmarks() -> Path | None:
+    """benchmarks/run.py of the checkout glassloop was imported from, else of the cwd.
+
+    The suite lives beside ``src/`` in the repository and is not installed, so
+    an editable install (or PYTHONPATH=src) finds it from its own source;
+    any other install finds it only when run from a checkout.
+    """
+    here = Path(__file__).resolve().parent  # <checkout>/src/glassloop
+    for root in (here.parent.parent, Path.cwd()):
+        candidate = root / "benchmarks" / "run.py"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _cmd_bench(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    run_py = find_benchmarks()
+    if run_py is None:
+        print(
+            "glassloop bench: the benchmark suite (benchmarks/run.py) is not here: it comes "
+            "with the source repository, not the installed package.  Run this from a clone "
+            "of the repository.",
+            file=sys.stderr,
+        )
+        return 2
+    extra: list[str] = list(options.extra)
+    if not options.full and "--smoke" not in extra:
+        extra.insert(0, "--smoke")
+    elif options.full and "--smoke" in extra:
+        parser.error("--full and --smoke contradict each other")
+    try:
+        return subprocess.call([sys.executable, str(run_py), *extra])
+    except KeyboardInterrupt:  # the suite has stopped its children; no traceback
+        return 130
+
+
 def _port(text: str) -> int:
     try:
         port = int(text)
@@ -190,7 +274,10 @@ def _positive_float(text: str) -> float:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``glassloop`` command; returns the process exit status."""
     parser = build_parser()
-    options = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    options, extra = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if extra and not getattr(options, "passes_options_on", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    options.extra = extra
     handler: Callable[[argparse.ArgumentParser, argparse.Namespace], int] | None = getattr(
         options, "handler", None
     )

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import re
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -128,6 +131,92 @@ def test_malformed_json_is_422(demo: ServiceThread) -> None:
     assert response.status_code == 422
 
 
+@pytest.fixture
+def server_errors() -> Iterator[list[logging.LogRecord]]:
+    """What uvicorn logs as errors meanwhile (a 500's traceback goes there)."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("uvicorn.error")
+    logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+
+
+def post_raw(demo: ServiceThread, path: str, body: str) -> httpx.Response:
+    """POST ``body`` as it is: httpx's json= would refuse NaN, and 1e400 must stay 1e400."""
+    return httpx.post(
+        demo.service.api_url + path,
+        content=body.encode(),
+        headers={"content-type": "application/json"},
+        timeout=10,
+    )
+
+
+@pytest.mark.parametrize("path", ["/add", "/subtract", "/multiply", "/divide"])
+@pytest.mark.parametrize(
+    ("body", "field", "echoed"),
+    [
+        ('{"first_number": 1e400, "second_number": 1}', "first_number", "Infinity"),
+        ('{"first_number": 1, "second_number": -1e400}', "second_number", "-Infinity"),
+        ('{"first_number": NaN, "second_number": 1}', "first_number", "NaN"),
+        ('{"first_number": 2, "second_number": Infinity}', "second_number", "Infinity"),
+    ],
+    ids=["1e400", "-1e400", "NaN", "Infinity"],
+)
+def test_non_finite_numbers_are_422_not_500(
+    demo: ServiceThread,
+    server_errors: list[logging.LogRecord],
+    path: str,
+    body: str,
+    field: str,
+    echoed: str,
+) -> None:
+    """FastAPI's own handler could not echo inf/nan back as JSON: a 500 and a traceback."""
+    response = post_raw(demo, path, body)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", field]
+    assert error["input"] == echoed
+    assert "non-finite number" in error["msg"] and "1e400" in error["msg"]
+    assert server_errors == []
+
+
+def test_non_finite_number_beside_a_missing_field(demo: ServiceThread) -> None:
+    """The "missing" error echoes the whole body, the non-finite number with it."""
+    response = post_raw(demo, "/divide", '{"first_number": NaN}')
+    assert response.status_code == 422, response.text
+    missing = [e for e in response.json()["detail"] if e["type"] == "missing"]
+    assert missing[0]["input"] == {"first_number": "NaN"}
+
+
+def test_an_integer_past_the_digit_limit_is_422_saying_so(
+    demo: ServiceThread, server_errors: list[logging.LogRecord]
+) -> None:
+    limit = sys.get_int_max_str_digits()
+    response = post_raw(demo, "/add", f'{{"first_number": {"7" * (limit + 700)}}}')
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert f"more than {limit} digits" in error["msg"]
+    assert "int max str digits" in error["msg"]
+    assert server_errors == []
+
+
+def test_an_integer_at_the_digit_limit_still_adds(demo: ServiceThread) -> None:
+    limit = sys.get_int_max_str_digits()
+    response = post_raw(demo, "/add", f'{{"first_number": {"7" * limit}, "second_number": 1}}')
+    assert response.status_code == 200, response.text[:200]
+    assert response.json() == {"result": int("7" * (limit - 1) + "8")}
+
+
+def test_other_bad_requests_keep_their_status(demo: ServiceThread) -> None:
+    """The digit-limit handler only rewrites that one 400."""
+    assert httpx.get(demo.service.api_url + "/nowhere").status_code == 404
+    assert httpx.get(demo.service.api_url + "/add").status_code == 405
+
+
 def test_root_redirects_to_the_docs(demo: ServiceThread) -> None:
     response = httpx.get(demo.service.api_url + "/")
     assert response.status_code == 307
@@ -143,6 +232,28 @@ def test_docs_and_openapi_schema(demo: ServiceThread) -> None:
     add = schema["components"]["schemas"]["Add"]
     assert add["required"] == ["first_number"]  # second_number truly optional
     assert add["properties"]["second_number"]["default"] == 1
+
+
+#: Every address a page refers to: src=, href=, url(...) and quoted "http..." in scripts.
+PAGE_REFERENCES = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']|url\(\s*["']?([^"')]+)""")
+EXTERNAL = re.compile(r"""(?:https?:)?//[^\s"'<>]+""")
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_pages_need_no_internet(demo: ServiceThread, page: str) -> None:
+    """Swagger UI and ReDoc from this server, not a CDN: a demo offline still has docs."""
+    api = demo.service.api_url
+    html = httpx.get(api + page).text
+    assert EXTERNAL.findall(html) == [], html
+    assets = [a or b for a, b in PAGE_REFERENCES.findall(html)]
+    scripts = [asset for asset in assets if asset.endswith(".js")]
+    assert scripts, html  # the page does load its UI from somewhere: here
+    for asset in assets:
+        assert asset.startswith("/"), asset
+        response = httpx.get(api + asset)
+        assert response.status_code == 200, asset
+        assert len(response.content) > 1000, asset
+    assert "openapi.json" in html
 
 
 # -- served by glassloop --------------------------------------------------------

@@ -2,7 +2,8 @@
 
 These start the real command in a subprocess (on free ports), read where it
 says it listens, talk to it, and stop it with SIGINT: it must drain what is in
-flight, say it stopped, exit 0, and print no traceback.
+flight, say it stopped, exit 130 (0 for SIGTERM), and print no traceback --
+also when Ctrl-C is pressed twice, however soon after the first.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -100,7 +102,7 @@ def test_demo_banner_curl_and_ctrl_c(served_demo: Served) -> None:
     assert phrase and phrase == phrase.upper()
 
     status, out, err = served_demo.interrupt()
-    assert status == 0, err
+    assert status == 130, err
     assert "SIGINT, stopping" in out
     assert out.rstrip().endswith("glassloop serve: stopped")
     assert '"POST /add HTTP/1.1" 200' in out  # uvicorn's access log
@@ -151,10 +153,52 @@ def test_serve_any_asgi_app_and_drain_in_flight_requests_on_ctrl_c(tmp_path: Pat
             served.process.kill()
     assert response.status_code == 200
     assert response.text == "/slow served by glassloop.loop.Loop"
-    assert status == 0, err
+    assert status == 130, err
     assert "app: lifespan shutdown" in out
     assert out.rstrip().endswith("glassloop serve: stopped")
     assert "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(
+    "gap",
+    [
+        0.02,  # the second while the first stop runs: a forced stop
+        0.3,  # the second around the time everything has stopped
+    ],
+)
+def test_ctrl_c_twice_stops_quietly_with_130(served_demo: Served, gap: float) -> None:
+    served_demo.process.send_signal(signal.SIGINT)
+    time.sleep(gap)
+    status, out, err = served_demo.interrupt()
+    assert status == 130, err
+    assert "SIGINT, stopping" in out
+    assert "Traceback" not in err and "CancelledError" not in err, err
+    assert "KeyboardInterrupt" not in err, err
+
+
+def test_forced_stop_cancels_requests_in_one_line_and_runs_the_lifespan_shutdown(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "slowapp.py").write_text(textwrap.dedent(SLOW_APP.replace("0.8", "30")))
+    served = start_serve("slowapp:app", "--no-access-log", cwd=tmp_path)
+    try:
+        url = served.url("slowapp:app")
+        with ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(httpx.get, f"{url}/slow", timeout=20)
+            threading.Event().wait(0.3)  # the request is in the app's sleep now
+            served.process.send_signal(signal.SIGINT)
+            threading.Event().wait(0.3)
+            status, out, err = served.interrupt()
+            response = slow.result()
+    finally:
+        if served.process.poll() is None:
+            served.process.kill()
+    assert status == 130, err
+    assert "stopping now, without waiting for requests" in out
+    assert "app: lifespan shutdown" in out
+    assert response.status_code == 500  # uvicorn's answer to a request cut short
+    assert "Traceback" not in err, err
+    assert err.count("request cancelled: the server stopped without waiting for it") == 1, err
 
 
 def test_sigterm_stops_cleanly_too(served_demo: Served) -> None:

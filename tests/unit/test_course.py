@@ -1,4 +1,4 @@
-"""The course text's generator Scheduler, as glassloop promises it (DESIGN.md).
+"""The course text's generator Scheduler, as glassloop promises it (README, tutorial).
 
 These pin down the points where the original text was ambiguous or wrong:
 what ``yield subgen()`` evaluates to, where a sub-generator's exception lands,
@@ -7,7 +7,12 @@ and that a bare ``yield`` hands the turn to the next task, round-robin.
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -285,3 +290,39 @@ def test_a_course_generator_waits_for_a_future_it_yields() -> None:
         assert loop.run_until_complete(loop.create_task(body())) == 43
     finally:
         loop.close()
+
+
+def test_close_closes_the_loop_and_may_be_called_again() -> None:
+    def one() -> Gen:
+        yield
+        return 1
+
+    sched = glassloop.Scheduler()
+    tid = sched.add_task(one())
+    sched.event_loop()
+    sched.close()
+    assert sched.loop.is_closed()
+    assert sched.results[tid] == 1
+    sched.close()
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+SRC = README.parent / "src"
+
+
+def test_the_readme_scheduler_example_runs_clean_under_dev_mode() -> None:
+    """The README's example, as a user pastes it: its output, and no unclosed loop."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    [example] = [block for block in blocks if "glassloop.Scheduler()" in block]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", example],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["first 5", "second 5"]
+    assert "ResourceWarning" not in done.stderr, done.stderr

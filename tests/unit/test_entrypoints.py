@@ -262,3 +262,50 @@ def test_python_dash_m_glassloop_help() -> None:
     assert proc.returncode == 0
     assert "run" in proc.stdout
     assert proc.stdout.startswith("usage: glassloop")
+
+
+# -- glassloop bench ----------------------------------------------------------------
+
+
+def test_cli_bench_runs_the_suites_quick_mode(tmp_path: Path) -> None:
+    """From another directory too: the suite is found beside the imported source."""
+    out = tmp_path / "bench"
+    proc = _python(
+        "-m",
+        "glassloop",
+        "bench",
+        *("--only", "call_soon_chain", "--loops", "glassloop", "--out", str(out)),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = (out / "report.md").read_text()
+    assert "Mode: **smoke**" in report  # the quick mode, without asking for it
+    assert "call_soon chain" in report
+    assert json.loads((out / "results.json").read_text())
+
+
+def test_cli_bench_says_where_the_suite_is_when_it_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An install without a checkout (a wheel, site-packages) has no benchmarks/."""
+    installed = tmp_path / "site-packages" / "glassloop"
+    installed.mkdir(parents=True)
+    monkeypatch.setattr(cli, "__file__", str(installed / "cli.py"))
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["bench"]) == 2
+    err = capsys.readouterr().err
+    assert "benchmarks/run.py" in err and "clone of the repository" in err
+
+
+def test_cli_bench_full_and_smoke_contradict(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["bench", "--full", "--smoke"])
+    assert info.value.code == 2
+    assert "contradict" in capsys.readouterr().err
+
+
+def test_cli_only_bench_passes_unknown_options_on(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["serve", "--runs"])
+    assert info.value.code == 2
+    assert "unrecognized arguments: --runs" in capsys.readouterr().err

@@ -35,24 +35,41 @@ UVLOOP_KEEPS_ITS_HANDLER = (
 )
 
 
+#: The dispositions every test starts from: what a Python started with SIGINT
+#: not ignored has.  A process started in the background by a non-interactive
+#: shell (``bash scripts/test.sh > log &``, cron, some CI) inherits SIGINT as
+#: SIG_IGN instead, and Python then leaves it so; yet removing a SIGINT handler
+#: restores ``default_int_handler`` (asyncio's rule), so a test comparing with
+#: what it inherited would fail only when started that way.
+KNOWN_DISPOSITIONS: dict[int, Any] = {
+    signal.SIGUSR1: signal.SIG_DFL,
+    signal.SIGUSR2: signal.SIG_DFL,
+    signal.SIGINT: signal.default_int_handler,
+}
+
+
 @pytest.fixture(autouse=True)
 def restore_signals(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fail a test that leaks a handler or the wake-up fd, and undo the leak.
+    """Start each test from KNOWN_DISPOSITIONS, fail it if it leaks, put back what was found.
 
     uvloop always leaks (see UVLOOP_KEEPS_ITS_HANDLER): it is only cleaned up after.
     """
-    before = {sig: signal.getsignal(sig) for sig in SIGNALS}
+    found = {sig: signal.getsignal(sig) for sig in SIGNALS}
     wakeup_before = current_wakeup_fd()
-    yield
-    after = {sig: signal.getsignal(sig) for sig in SIGNALS}
-    wakeup_after = current_wakeup_fd()
-    for sig, handler in before.items():
+    for sig, handler in KNOWN_DISPOSITIONS.items():
         signal.signal(sig, handler)
-    signal.set_wakeup_fd(wakeup_before)
+    try:
+        yield
+    finally:
+        after = {sig: signal.getsignal(sig) for sig in SIGNALS}
+        wakeup_after = current_wakeup_fd()
+        for sig, handler in found.items():
+            signal.signal(sig, handler)
+        signal.set_wakeup_fd(wakeup_before)
     callspec = getattr(request.node, "callspec", None)
     if callspec is not None and callspec.params.get("loop_name") == "uvloop":
         return
-    assert after == before, "signal handlers leaked"
+    assert after == KNOWN_DISPOSITIONS, "signal handlers leaked"
     assert wakeup_after == wakeup_before, "the wake-up fd leaked"
 
 

@@ -12,7 +12,10 @@ Signals are ours, not uvicorn's.  ``uvicorn.Server`` would catch SIGINT and,
 after its own graceful shutdown, raise it again -- a KeyboardInterrupt in the
 middle of the aiohttp services' cleanup.  Here the first Ctrl-C asks every
 service to stop (in-flight requests finish, connections are closed), a second
-one makes uvicorn stop waiting for them.
+one makes uvicorn stop waiting for them; the app's lifespan shutdown still
+runs.  Stopped by Ctrl-C, the command exits 130 as command-line tools do
+(SIGTERM, a supervisor's ordinary stop, exits 0), and a Ctrl-C that comes
+after everything has stopped exits at once, quietly.
 """
 
 from __future__ import annotations
@@ -85,6 +88,54 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's shutdown, plus the app's lifespan shutdown even when forced.
+
+        uvicorn skips the lifespan shutdown on a forced exit, which leaves the
+        app's lifespan task waiting for a message that never comes; closing
+        the loop then cancels it and uvicorn logs that CancelledError as a
+        traceback.  Forcing means "stop waiting for requests", not "skip the
+        app's own cleanup".
+        """
+        await super().shutdown(sockets=sockets)
+        if not self.force_exit:
+            return
+        await self._cancel_requests()
+        shutdown_done: asyncio.Event | None = getattr(self.lifespan, "shutdown_event", None)
+        if shutdown_done is not None and not shutdown_done.is_set():
+            await self.lifespan.shutdown()
+
+    async def _cancel_requests(self) -> None:
+        """Cancel the requests a forced stop does not wait for, each logged in one line.
+
+        uvicorn leaves them running; the loop's closing would cancel them
+        later, and uvicorn would log each CancelledError as a traceback.
+        """
+        tasks = [task for task in self.server_state.tasks if not task.done()]
+        if not tasks:
+            return
+        logger = logging.getLogger("uvicorn.error")
+        one_line = _CancelledInOneLine()
+        logger.addFilter(one_line)
+        try:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            logger.removeFilter(one_line)
+
+
+class _CancelledInOneLine(logging.Filter):
+    """uvicorn's "Exception in ASGI application" for a request we cancelled: one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            record.msg = "request cancelled: the server stopped without waiting for it"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 class Service:
@@ -317,19 +368,31 @@ def _phrases_access_logger() -> logging.Logger:
 # -- the command ---------------------------------------------------------------
 
 
+#: The exit status of a ``glassloop serve`` stopped by each signal: SIGINT is
+#: the user's Ctrl-C (128 + 2, what a shell reports for a tool it interrupted);
+#: SIGTERM is a supervisor's ordinary "stop", after which a clean stop is 0.
+EXIT_STATUS: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 0}
+
+
 @contextlib.contextmanager
-def stop_on_signals(service: Service, out: TextIO) -> Iterator[None]:
+def stop_on_signals(service: Service, out: TextIO) -> Iterator[list[int]]:
     """SIGINT/SIGTERM stop ``service``; a second SIGINT forces it.  Main thread only.
 
-    The handler only schedules a callback (``call_soon_threadsafe`` is safe
-    from a signal handler: it appends and writes a byte); printing happens in
-    the callback, since ``print`` inside a signal handler can re-enter itself.
+    Yields the list of signals received, in order.  The handler only schedules
+    a callback (``call_soon_threadsafe`` is safe from a signal handler: it
+    appends and writes a byte); printing happens in the callback, since
+    ``print`` inside a signal handler can re-enter itself.
+
+    Once a signal has stopped the service, the previous handlers are not put
+    back: Python's would raise KeyboardInterrupt into the loop's closing for a
+    Ctrl-C pressed just after, and print its traceback.  A signal from then on
+    ends the process at once with the status the stop would have given.
     """
+    signals_seen: list[int] = []
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield signals_seen
         return
     loop = asyncio.get_running_loop()
-    signals_seen: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         signals_seen.append(signum)
@@ -347,10 +410,28 @@ def stop_on_signals(service: Service, out: TextIO) -> Iterator[None]:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield signals_seen
     finally:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            signal.signal(sig, ExitAtOnce(exit_status(signals_seen)) if signals_seen else handler)
+
+
+class ExitAtOnce:
+    """A signal handler for after the stop: end the process now, with ``status``.
+
+    Only the loop's closing is left to do then, nothing a user would wait for.
+    """
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        os._exit(self.status)
+
+
+def exit_status(signals_seen: list[int]) -> int:
+    """The command's exit status after a stop: the first signal decides."""
+    return EXIT_STATUS.get(signals_seen[0], 128 + signals_seen[0]) if signals_seen else 0
 
 
 async def serve(config: ServeConfig, out: TextIO | None = None) -> int:
@@ -362,12 +443,12 @@ async def serve(config: ServeConfig, out: TextIO | None = None) -> int:
     except ServeError as exc:
         print(f"glassloop serve: {exc}", file=sys.stderr)
         return 1
-    with stop_on_signals(service, out):
+    with stop_on_signals(service, out) as signals_seen:
         # Handlers first: whoever reads the banner may signal us at once.
         print(banner(service, endpoints), file=out, flush=True)
         await service.wait()
     print("glassloop serve: stopped", file=out, flush=True)
-    return 0
+    return exit_status(signals_seen)
 
 
 def banner(service: Service, endpoints: list[Endpoint]) -> str:
@@ -391,4 +472,11 @@ def banner(service: Service, endpoints: list[Endpoint]) -> str:
 def run(config: ServeConfig, loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> int:
     """Run ``serve`` to the end on a fresh loop from ``loop_factory``."""
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        return runner.run(serve(config))
+        status = runner.run(serve(config))
+    if isinstance(signal.getsignal(signal.SIGINT), ExitAtOnce):
+        # Stopped by a signal, and the loop is closed: only the interpreter's
+        # exit is left, and it resets Python-level handlers to SIG_DFL, so a
+        # Ctrl-C during it would kill the process (status -2, not 130).
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+    return status
