@@ -32,7 +32,7 @@ from .io.datagram import DatagramMixin
 from .io.pipes import PipesMixin
 from .io.sendfile import SendfileMixin
 from .io.signals import SignalsMixin
-from .io.sockets import SocketsMixin, check_not_ssl_socket, is_numeric_host
+from .io.sockets import SocketsMixin, check_not_ssl_socket, check_port, is_numeric_host
 from .io.stream import MAX_READ, set_result_unless_cancelled
 from .io.subprocess import ProcessIO
 from .kernel.clock import Clock
@@ -853,8 +853,24 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         return infos[0][4]
 
     async def _resolve(
-        self, host: Any, port: Any, *, family: int, type: int, proto: int, flags: int
+        self,
+        host: Any,
+        port: Any,
+        *,
+        family: int,
+        type: int,
+        proto: int,
+        flags: int,
+        use: str = "connect",
     ) -> list[Any]:
+        """Addresses to ``use`` ("connect" or "bind") for host and port.
+
+        Every port a caller names comes through here, so a port out of range
+        is refused here, with the error the socket call would give: the
+        resolver would take 70000 as 70000 % 65536 and the server would
+        listen, or the client connect, somewhere it was never told to.
+        """
+        check_port(port, use)
         if is_numeric_host(host) and isinstance(port, int):
             # No resolver round trip (and no executor thread) for literal addresses.
             infos = socket.getaddrinfo(

@@ -17,6 +17,7 @@ import ssl
 import sys
 import time
 import types
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -378,3 +379,61 @@ def test_a_connection_task_dropped_at_close_logs_no_transport_error(
     del lp
     gc.collect()
     assert not [m for m in reported if "transport creation" in m], reported
+
+
+# -- ports out of range are refused, never wrapped ------------------------------
+
+
+def _port_calls() -> dict[str, Callable[[asyncio.AbstractEventLoop], Awaitable[Any]]]:
+    big = 65536 + 8080
+    stream = asyncio.Protocol
+    dgram = asyncio.DatagramProtocol
+
+    async def sock_connect(lp: asyncio.AbstractEventLoop, host: str) -> None:
+        with socket.socket() as s:
+            s.setblocking(False)
+            await lp.sock_connect(s, (host, big))
+
+    return {
+        "create_server": lambda lp: lp.create_server(stream, "127.0.0.1", big),
+        "create_server-name": lambda lp: lp.create_server(stream, "localhost", big),
+        "create_server-negative": lambda lp: lp.create_server(stream, "127.0.0.1", -1),
+        "create_connection": lambda lp: lp.create_connection(stream, "127.0.0.1", big),
+        "create_connection-name": lambda lp: lp.create_connection(stream, "localhost", big),
+        "create_connection-str": lambda lp: lp.create_connection(stream, "127.0.0.1", str(big)),
+        "create_connection-local_addr": lambda lp: lp.create_connection(
+            stream, "127.0.0.1", 9, local_addr=("127.0.0.1", big)
+        ),
+        "datagram-local": lambda lp: lp.create_datagram_endpoint(
+            dgram, local_addr=("127.0.0.1", big)
+        ),
+        "datagram-remote": lambda lp: lp.create_datagram_endpoint(
+            dgram, remote_addr=("127.0.0.1", big)
+        ),
+        "sock_connect": lambda lp: sock_connect(lp, "127.0.0.1"),
+        "sock_connect-name": lambda lp: sock_connect(lp, "localhost"),
+    }
+
+
+PORT_CALLS = _port_calls()
+#: asyncio hands a name's port to getaddrinfo, which takes 70000 as 4464.
+ASYNCIO_WRAPS_NAMED = {"create_server-name", "create_connection-name", "sock_connect-name"}
+
+
+@pytest.mark.skip_loop("uvloop", reason="uvloop wraps or reports ports its own way")
+@pytest.mark.parametrize("call", PORT_CALLS)
+def test_out_of_range_port_is_refused(loop: Loop, loop_name: str, call: str) -> None:
+    if loop_name == "asyncio" and call in ASYNCIO_WRAPS_NAMED:
+        if not os.environ.get("GLASSLOOP_IGNORE_SKIP_LOOP"):
+            pytest.skip("asyncio differs: it wraps a named host's port modulo 65536")
+
+    async def main() -> Any:
+        return await PORT_CALLS[call](asyncio.get_running_loop())
+
+    with pytest.raises(OverflowError, match=r"port must be 0-65535"):
+        result = loop.run_until_complete(main())
+        # Reached only when nothing was refused: release what was made.
+        if isinstance(result, tuple):
+            result[0].close()
+        elif result is not None:
+            result.close()

@@ -307,6 +307,7 @@ class DatagramMixin(_LoopBase):
                 type=socket.SOCK_DGRAM,
                 proto=proto,
                 flags=flags,
+                use="connect" if index else "bind",
             )
             for fam, _, pro, _, address in infos:
                 entry = by_key.setdefault((fam, pro), [None, None])

@@ -514,7 +514,12 @@ class SocketsMixin(_LoopBase):
             local_infos = None
             if local_addr is not None:
                 local_infos = await self._resolve(
-                    *local_addr, family=family, type=socket.SOCK_STREAM, proto=proto, flags=flags
+                    *local_addr,
+                    family=family,
+                    type=socket.SOCK_STREAM,
+                    proto=proto,
+                    flags=flags,
+                    use="bind",
                 )
             if interleave:
                 infos = _interleave_families(infos, interleave)
@@ -717,7 +722,9 @@ class SocketsMixin(_LoopBase):
             hosts = host
         groups = await asyncio.gather(
             *(
-                self._resolve(h, port, family=family, type=socket.SOCK_STREAM, proto=0, flags=flags)
+                self._resolve(
+                    h, port, family=family, type=socket.SOCK_STREAM, proto=0, flags=flags, use="bind"
+                )
                 for h in hosts
             )
         )
@@ -922,6 +929,22 @@ def _remove_stale_socket(path: str) -> None:
         pass
     except OSError as exc:
         logger.error("Unable to check or remove stale UNIX socket %r: %r", path, exc)
+
+
+def check_port(port: Any, use: str) -> None:
+    """Refuse a port outside 0-65535 as ``socket.bind``/``connect`` would.
+
+    Ports may be ints or numeric strings (asyncio accepts "8080"); service
+    names ("http") are left to the resolver.
+    """
+    if isinstance(port, int):
+        value = port
+    elif isinstance(port, (str, bytes)) and port.isdigit():
+        value = int(port)
+    else:
+        return
+    if not 0 <= value <= 65535:
+        raise OverflowError(f"{use}(): port must be 0-65535.")
 
 
 def is_numeric_host(host: Any) -> bool:
