@@ -199,6 +199,11 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
                 finalizer=self._asyncgen_finalizer_hook,
             )
             events._set_running_loop(self)
+            # Every run starts with a look at I/O, even one stopped before it
+            # began (asyncio documents that stop() then run_forever() polls
+            # once): the every-other-turn peek must not carry over from the
+            # previous run's last turn.
+            self._polled_last_turn = False
             run_once = self._run_once
             while True:
                 run_once()

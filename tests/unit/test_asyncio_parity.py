@@ -437,3 +437,27 @@ def test_out_of_range_port_is_refused(loop: Loop, loop_name: str, call: str) -> 
             result[0].close()
         elif result is not None:
             result.close()
+
+
+# -- stop() before run_forever() still polls I/O once --------------------------
+
+
+def test_stop_before_run_forever_polls_once_every_time(loop: Loop) -> None:
+    """asyncio: "If stop() is called before run_forever() is called, the loop will
+    poll the I/O selector once with a timeout of zero, run all callbacks
+    scheduled in response to I/O events (and those that were already
+    scheduled), and then exit." -- on every such run, not only the first."""
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    got: list[bytes] = []
+    try:
+        loop.add_reader(a, lambda: got.append(a.recv(100)))
+        for n in range(1, 4):
+            b.send(b"x")
+            loop.stop()
+            loop.run_forever()
+            assert got == [b"x"] * n
+        loop.remove_reader(a)
+    finally:
+        a.close()
+        b.close()
