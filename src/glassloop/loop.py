@@ -75,6 +75,9 @@ def _unreachable_handle() -> Any:
 _UNREACHABLE_HANDLE: asyncio.Handle = _unreachable_handle()
 
 _DEBUG_STACK_DEPTH = 10
+#: asyncio 3.12 started running a custom exception handler in the context of
+#: the task, future or handle that failed.
+_HANDLER_IN_FAILED_CONTEXT = sys.version_info >= (3, 12)
 _ExceptionHandler = Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object]
 
 
@@ -592,12 +595,14 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
                 logger.error("Exception in default exception handler", exc_info=True)
             return
         try:
-            # The handler runs in the context of what failed (its task, future
-            # or handle), so context variables it reads describe the failure.
-            thing = context.get("task") or context.get("future") or context.get("handle")
-            get_context = getattr(thing, "get_context", None)
-            # (Handle.get_context is 3.12+; 3.11's handles keep it in _context.)
-            ctx = get_context() if get_context is not None else getattr(thing, "_context", None)
+            # From 3.12 the handler runs in the context of what failed (its
+            # task, future or handle), so context variables it reads describe
+            # the failure; 3.11's asyncio runs it in the loop's own context.
+            ctx = None
+            if _HANDLER_IN_FAILED_CONTEXT:
+                thing = context.get("task") or context.get("future") or context.get("handle")
+                get_context = getattr(thing, "get_context", None)
+                ctx = get_context() if get_context is not None else None
             if isinstance(ctx, contextvars.Context):
                 ctx.run(handler, self, context)
             else:

@@ -10,6 +10,8 @@ the reference for what "right" means.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import decimal
 import gc
 import os
 import socket
@@ -461,3 +463,116 @@ def test_stop_before_run_forever_polls_once_every_time(loop: Loop) -> None:
     finally:
         a.close()
         b.close()
+
+
+# -- the exception handler's context (3.11: the loop's; 3.12+: the failure's) --
+
+
+WHERE: contextvars.ContextVar[str] = contextvars.ContextVar("where", default="loop")
+
+
+@pytest.mark.skip_loop(
+    "uvloop", reason="uvloop runs the handler in the failed callback's context on every Python"
+)
+def test_exception_handler_runs_in_the_context_asyncio_uses(loop: Loop) -> None:
+    seen: list[str] = []
+    loop.set_exception_handler(lambda _loop, _context: seen.append(WHERE.get()))
+
+    def failing() -> None:
+        WHERE.set("callback")
+        raise ZeroDivisionError
+
+    loop.call_soon(failing, context=contextvars.copy_context())
+    loop.run_until_complete(asyncio.sleep(0))
+    assert seen == ["callback" if sys.version_info >= (3, 12) else "loop"]
+
+
+# -- an eagerly finished task lets go of its coroutine (3.12+) ----------------
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks are 3.12+")
+@pytest.mark.skip_loop("uvloop", reason="uvloop's loop makes asyncio's own tasks")
+@pytest.mark.skip_loop(
+    "asyncio",
+    reason="CPython 3.12.1's C Task crashes in get_coro() after an eager finish",
+    condition=sys.version_info < (3, 12, 2),
+)
+def test_eager_task_done_in_its_first_step_has_no_coroutine(loop: Loop, loop_name: str) -> None:
+    import glassloop
+
+    task_class = glassloop.Task if loop_name == "glassloop" else asyncio.Task
+
+    async def quick() -> int:
+        return 1
+
+    async def main() -> tuple[bool, bool, int]:
+        lp = asyncio.get_running_loop()
+        lp.set_task_factory(asyncio.create_eager_task_factory(task_class))  # type: ignore[attr-defined]
+        task = asyncio.ensure_future(quick())
+        # No repr of this task: CPython 3.12.1's own repr of it crashes.
+        return task.done(), task.get_coro() is None, await task
+
+    assert loop.run_until_complete(main()) == (True, True, 1)
+
+
+# -- cancelled timers never decide how long the loop sleeps -------------------
+
+
+def test_a_cancelled_timer_does_not_shorten_the_poll() -> None:
+    """Sharing a 1/1024 s bucket with a live timer, a cancelled one set the timeout."""
+    from clocks import SteppedClock
+
+    import glassloop
+
+    waits: list[float | None] = []
+
+    class RecordingClock(SteppedClock):
+        def wait_timeout(self, timeout: float | None) -> float | None:
+            waits.append(timeout)
+            return 0.0
+
+    clock = RecordingClock()
+    lp = glassloop.Loop(clock=clock)
+    try:
+        base = 1000.0 + 10 / 1024  # the start of a bucket
+        lp.call_at(base + 0.0001, lambda: None).cancel()
+        lp.call_at(base + 0.0008, lambda: None)
+        lp._run_once()
+        assert waits == [pytest.approx(base + 0.0008 - clock.now)]
+    finally:
+        lp.close()
+
+
+# -- a Decimal deadline --------------------------------------------------------
+
+
+@pytest.mark.skip_loop("uvloop", reason="uvloop's call_at computes a float delay (TypeError)")
+def test_decimal_deadline_due_now(loop: Loop) -> None:
+    """The shape asyncio handles: a Decimal deadline that is already due."""
+    fired: list[str] = []
+
+    async def main() -> None:
+        lp = asyncio.get_running_loop()
+        lp.call_at(decimal.Decimal(lp.time()) - 1, fired.append, "decimal")
+        lp.call_at(lp.time() - 2, fired.append, "float, earlier")
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    loop.run_until_complete(main())
+    assert fired == ["float, earlier", "decimal"]
+
+
+def test_decimal_deadline_in_the_future_on_glassloop() -> None:
+    """asyncio's loop dies here (Decimal minus float while it computes its wait)."""
+    import glassloop
+
+    fired: list[bool] = []
+
+    async def main() -> None:
+        lp = asyncio.get_running_loop()
+        deadline = decimal.Decimal(lp.time()) + decimal.Decimal("0.01")
+        lp.call_at(deadline, lambda: fired.append(lp.time() >= deadline))
+        await asyncio.sleep(0.05)
+
+    glassloop.run(main())
+    assert fired == [True]

@@ -723,7 +723,13 @@ class SocketsMixin(_LoopBase):
         groups = await asyncio.gather(
             *(
                 self._resolve(
-                    h, port, family=family, type=socket.SOCK_STREAM, proto=0, flags=flags, use="bind"
+                    h,
+                    port,
+                    family=family,
+                    type=socket.SOCK_STREAM,
+                    proto=0,
+                    flags=flags,
+                    use="bind",
                 )
                 for h in hosts
             )

@@ -85,7 +85,12 @@ def _insert_latest_first(bucket: list[Any], timer: Any, when: Any) -> None:
 
 def _check_deadline(when: object) -> None:
     """Refuse a deadline the heap cannot order (it would break every later turn)."""
-    if not isinstance(when, numbers.Real):
+    # Decimal is a number that is not registered as Real (it is not Complex
+    # either); asyncio takes it as a deadline, so glassloop does too.
+    real_number = isinstance(when, numbers.Real) or (
+        isinstance(when, numbers.Number) and not isinstance(when, numbers.Complex)
+    )
+    if not real_number:
         raise TypeError(f"a timer's time must be a real number, not {type(when).__name__}")
     if when != when:
         raise ValueError("a timer's time must not be NaN")
@@ -262,10 +267,40 @@ class Scheduler:
             entry.sort(key=_when_of)
         return entry
 
-    def _next_deadline(self) -> Any:
-        """The earliest pending deadline (timers must not be empty)."""
-        entry = self._sort_bucket(self._timers[0])
-        return entry[-1]._when if type(entry) is list else entry._when
+    def _next_deadline(self) -> float | None:
+        """The earliest deadline of a live timer, as a float; None if none is left.
+
+        Cancelled timers met on the way are dropped here: one that shares a
+        bucket with a live timer would otherwise set the poll's timeout and
+        wake the loop for nothing.
+        """
+        timers = self._timers
+        at = self._timers_at
+        while timers:
+            key = timers[0]
+            entry = self._sort_bucket(key)
+            if type(entry) is list:
+                while entry and entry[-1]._cancelled:
+                    entry.pop()._scheduled = False
+                    self._cancelled_timers -= 1
+                    self._timer_total -= 1
+                if entry:
+                    when = entry[-1]._when
+                    # float(): a Decimal deadline must not meet the clock's floats in a
+                    # subtraction (asyncio's loop crashes there).
+                    return when if type(when) is float else float(when)
+            elif not entry._cancelled:
+                when = entry._when
+                return when if type(when) is float else float(when)
+            else:
+                entry._scheduled = False
+                self._cancelled_timers -= 1
+                self._timer_total -= 1
+            del at[key]
+            heapq.heappop(timers)
+            if key == self._sorted_key:
+                self._sorted_key = None
+        return None
 
     def _due_timers(self, end: float) -> list[Any]:
         """Take every timer due before ``end`` off the heap, in the order they run."""
@@ -386,9 +421,9 @@ class Scheduler:
 
         if ready or self._stopping:
             timeout: float | None = 0.0
-        elif timers:
+        elif timers and (deadline := self._next_deadline()) is not None:
             now = clock.time  # read, then called: a method load of a slot is generic
-            timeout = self._next_deadline() - now()
+            timeout = deadline - now()
             if timeout < 0.0:
                 timeout = 0.0
             elif timeout > _MAX_WAIT:

@@ -232,7 +232,7 @@ class Task(asyncio.Future[T]):
         # A default name is its number until someone asks (as asyncio 3.12+):
         # formatting 200k names nobody reads is measurable.
         self._name: str | int = _name_counter() if name is None else str(name)
-        self._coro = coro
+        self._coro: Coroutine[Any, Any, T] | Generator[Any, Any, T] | None = coro
         self._context = _copy_context() if context is None else context
         self._fut_waiter: asyncio.Future[Any] | None = None
         #: The awaited future, once done, while the task waits in the ready
@@ -265,7 +265,9 @@ class Task(asyncio.Future[T]):
         state = self._state.lower()
         if state == "pending" and self._num_cancels_requested:
             state = "cancelling"
-        info = [state, f"name={self.get_name()!r}", f"coro=<{_describe_body(self._coro)}>"]
+        info = [state, f"name={self.get_name()!r}"]
+        if self._coro is not None:  # None once an eager task finished in its first step
+            info.append(f"coro=<{_describe_body(self._coro)}>")
         if self._state == "FINISHED":
             if self._exception is not None:
                 info.append(f"exception={self._exception!r}")
@@ -407,7 +409,11 @@ class Task(asyncio.Future[T]):
                 _unregister_eager_task(self)
         finally:
             _swap_current_task(loop, previous)
-            if not self.done():
+            if self.done():
+                # As asyncio does: a task done in its eager first step lets go
+                # of its coroutine (get_coro() is None from then on).
+                self._coro = None
+            else:
                 _register_task(self)
 
     def _run(self) -> None:
