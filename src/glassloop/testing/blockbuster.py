@@ -58,10 +58,11 @@ ALLOWANCES: tuple[tuple[str, str, frozenset[str], str], ...] = (
 def allow_loop_internals(blockbuster: Any) -> Any:
     """Let ``blockbuster`` accept glassloop's internal calls as it accepts asyncio's.
 
-    One line where the ``BlockBuster`` is made, e.g. in a conftest fixture::
+    One line where the ``BlockBuster`` is made, e.g. in a conftest fixture
+    (``from glassloop.testing import allow_loop_internals``)::
 
         with blockbuster_ctx() as bb:
-            glassloop.testing.allow_loop_internals(bb)
+            allow_loop_internals(bb)
             yield bb
 
     Functions this blockbuster version does not wrap are skipped.  Returns
