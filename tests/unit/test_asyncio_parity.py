@@ -10,7 +10,6 @@ the reference for what "right" means.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import decimal
 import gc
 import os
@@ -465,26 +464,7 @@ def test_stop_before_run_forever_polls_once_every_time(loop: Loop) -> None:
         b.close()
 
 
-# -- the exception handler's context (3.11: the loop's; 3.12+: the failure's) --
-
-
-WHERE: contextvars.ContextVar[str] = contextvars.ContextVar("where", default="loop")
-
-
-@pytest.mark.skip_loop(
-    "uvloop", reason="uvloop runs the handler in the failed callback's context on every Python"
-)
-def test_exception_handler_runs_in_the_context_asyncio_uses(loop: Loop) -> None:
-    seen: list[str] = []
-    loop.set_exception_handler(lambda _loop, _context: seen.append(WHERE.get()))
-
-    def failing() -> None:
-        WHERE.set("callback")
-        raise ZeroDivisionError
-
-    loop.call_soon(failing, context=contextvars.copy_context())
-    loop.run_until_complete(asyncio.sleep(0))
-    assert seen == ["callback" if sys.version_info >= (3, 12) else "loop"]
+# -- the exception handler's context: tests/unit/test_loop_edges.py ----------
 
 
 # -- an eagerly finished task lets go of its coroutine (3.12+) ----------------
