@@ -118,7 +118,7 @@ for ver in $PYTHONS; do
     step "py$ver: stress (small)" run_stress "$py" "$LOGDIR/stress-$ver.log"
     if [ "$ver" = "$LINT_PYTHON" ]; then
         step "py$ver: bench (smoke)" run_bench_smoke "$py"
-        step "py$ver: ruff" "$py" -m ruff check src tests examples benchmarks
+        step "py$ver: ruff" "$py" -m ruff check src tests examples benchmarks compat
         step "py$ver: mypy --strict" "$py" -m mypy --strict
     fi
 done
