@@ -123,7 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if note:
                 broken.append(note)
             if not run.tests:
-                broken.append(f"**{name} on {loop}: no test results** (see output above)")
+                broken.append(
+                    f"**{name} on {loop}: no test results**; output tail:\n\n"
+                    f"```\n{run.output_tail}\n```"
+                )
             runs.append(run)
             by_loop[loop] = run
         if "glassloop" in by_loop and "asyncio" in by_loop:

@@ -147,6 +147,8 @@ def declared_requirements(suite: Suite, tree: Path) -> list[str]:
 def chosen_requirements(suite: Suite, tree: Path) -> tuple[list[str], dict[str, str]]:
     """(requirements to install, {dropped line: why}) after the suite's and common drops."""
     drop = {normalize(k): v for k, v in {**COMMON_DROP, **suite.drop}.items()}
+    for name in suite.keep:
+        drop.pop(normalize(name), None)
     keep: list[str] = []
     dropped: dict[str, str] = {}
     for line in declared_requirements(suite, tree):

@@ -42,6 +42,8 @@ class Suite:
     requirements: tuple[RequirementSource, ...] = ()
     #: Requirement names (normalized) not installed, each with why.
     drop: dict[str, str] = field(default_factory=dict)
+    #: Names of COMMON_DROP that this suite needs after all, each with why.
+    keep: dict[str, str] = field(default_factory=dict)
     #: Extra requirements the harness itself needs in the suite's venv.
     add: tuple[str, ...] = ()
     #: Replaces the suite's ini ``addopts`` when not None (their CI's -n/--cov options).
@@ -85,6 +87,11 @@ SUITES: dict[str, Suite] = {
             drop={
                 # Used only by the autobahn job, which this run deselects (-m below).
                 "python-on-whales": "docker client for the autobahn tests, deselected",
+            },
+            keep={
+                # Installed, never activated (no --cov): pytest.ini's filterwarnings names
+                # coverage.exceptions.CoverageWarning, and pytest refuses to start without it.
+                "coverage": "pytest.ini's filterwarnings imports coverage.exceptions",
             },
             # pytest.ini's addopts minus xdist (--numprocesses=auto), coverage (--cov*),
             # --showlocals/--durations (noise) and --doctest-modules (tests/ has no doctests
