@@ -56,6 +56,45 @@ def error_summary(diff: Difference) -> str:
     return lines[-1].strip()[:300] if lines else "(no traceback)"
 
 
+_GLASSLOOP_FRAME = re.compile(
+    r"(glassloop/[\w/]+\.py):(\d+): in (\w+)"  # pytest's long and short tracebacks
+    r"|(glassloop/[\w/]+\.py)\", line (\d+), in (\w+)"  # Python's own
+)
+
+
+def glassloop_frame(text: str) -> str | None:
+    """The innermost glassloop frame of a traceback, ``glassloop/loop.py:110 (_fileobj_to_fd)``.
+
+    Where the failure surfaced in glassloop's code: what the developer fixing it opens first.
+    """
+    frames = list(_GLASSLOOP_FRAME.finditer(text))
+    if not frames:
+        return None
+    found = frames[-1]
+    path, line, func = (g for g in found.groups() if g is not None)
+    return f"{path}:{line} ({func})"
+
+
+def _signature(summary: str) -> str:
+    """An error line with its numbers, addresses and quoted values blurred, to group by."""
+    summary = re.sub(r"0x[0-9a-f]+", "0x…", summary)
+    summary = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", summary)
+    return re.sub(r"\d+", "N", summary)[:160]
+
+
+def format_groups(comp: Comparison) -> str:
+    """The regressions grouped by error signature and glassloop frame, largest group first."""
+    groups: dict[tuple[str, str], list[Difference]] = {}
+    for diff in comp.regressions:
+        text = diff.result.longrepr if diff.result else ""
+        key = (_signature(error_summary(diff)), glassloop_frame(text) or "-")
+        groups.setdefault(key, []).append(diff)
+    out = [f"#### {comp.suite}: regressions by error", ""]
+    for (signature, frame), diffs in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        out.append(f"- {len(diffs)} x `{signature}` at {frame}")
+    return "\n".join(out)
+
+
 def _where(diff: Difference) -> str:
     return f"{diff.glassloop} in {diff.result.when}" if diff.result else diff.glassloop
 
@@ -64,7 +103,11 @@ def format_comparison(comp: Comparison, glassloop: LoopRun, *, tracebacks: bool)
     """A suite's section: regressions (with error lines, and tracebacks if asked), the rest."""
     out = [f"### {comp.suite}: pass on asyncio, not on glassloop ({len(comp.regressions)})", ""]
     for diff in comp.regressions:
-        out.append(f"- `{diff.id}` ({_where(diff)}): {error_summary(diff)}")
+        frame = glassloop_frame(diff.result.longrepr) if diff.result else None
+        at = f" [{frame}]" if frame else ""
+        out.append(f"- `{diff.id}` ({_where(diff)}): {error_summary(diff)}{at}")
+    if comp.regressions:
+        out += ["", format_groups(comp)]
     if tracebacks and comp.regressions:
         out += ["", "<details><summary>tracebacks</summary>", ""]
         for diff in comp.regressions:

@@ -307,3 +307,24 @@ def test_report_table_and_error_line() -> None:
         """)
     diff.result = results.TestResult("t.py::b", "failed", longrepr=tb)
     assert report.error_summary(diff) == "ValueError: Invalid file descriptor: -1"
+
+
+def test_glassloop_frame_and_grouping() -> None:
+    tb = textwrap.dedent("""\
+        ../../../src/glassloop/loop.py:674: in remove_reader
+            self._ensure_fd_no_transport(fd)
+        ../../../src/glassloop/loop.py:110: in _fileobj_to_fd
+            raise ValueError(f"Invalid file descriptor: {fd}")
+        E   ValueError: Invalid file descriptor: -1
+        """)
+    assert report.glassloop_frame(tb) == "glassloop/loop.py:110 (_fileobj_to_fd)"
+    native = 'File "/x/src/glassloop/io/tls.py", line 42, in feed\n'
+    assert report.glassloop_frame(native) == "glassloop/io/tls.py:42 (feed)"
+    assert report.glassloop_frame("E   nothing here") is None
+    comp = results.Comparison("fw")
+    for n in (1, 2):
+        result = results.TestResult(f"t.py::x{n}", "failed", longrepr=tb.replace("-1", f"-{n}"))
+        comp.regressions.append(results.Difference(result.id, "passed", "failed", result))
+    assert "- 2 x `ValueError: Invalid file descriptor: -N` at glassloop/loop.py:110" in (
+        report.format_groups(comp)
+    )
