@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import exclusions, prepare, report
 from .results import Comparison, LoopRun, compare
-from .runner import run_suite
+from .runner import load_run, run_suite
 from .suites import SUITES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--nice", type=int, default=10, help="niceness of the pytest runs (10)")
     parser.add_argument(
         "--tracebacks", action="store_true", help="print regressions' tracebacks too"
+    )
+    parser.add_argument(
+        "--no-run",
+        action="store_true",
+        help="report from the last runs kept in the cache (after editing excluded.toml)",
     )
     parser.add_argument(
         "pytest_args", nargs="*", help="after --: extra pytest arguments for every suite"
@@ -92,6 +97,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     broken: list[str] = []
     for name in names:
         suite = SUITES[name]
+        by_loop: dict[str, LoopRun] = {}
+        if args.no_run:
+            for loop in loops:
+                workdir = cache / "runs" / f"{name}-py{args.python}-{loop}"
+                stored = load_run(suite, loop, workdir)
+                if stored is None:
+                    broken.append(f"**{name} on {loop}: no finished run in {workdir}**")
+                    continue
+                runs.append(stored)
+                by_loop[loop] = stored
+            if "glassloop" in by_loop and "asyncio" in by_loop:
+                comp = compare(name, by_loop["asyncio"], by_loop["glassloop"], matcher)
+                comparisons.append((comp, by_loop["glassloop"]))
+            continue
         print(f"== {name} {suite.version}: preparing (sdist, venv)", flush=True)
         try:
             tree = prepare.unpack(prepare.fetch_sdist(suite, cache), cache)
@@ -103,7 +122,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             broken.append(f"**{name}: could not prepare**: {exc}")
             print(f"   {exc}", flush=True)
             continue
-        by_loop: dict[str, LoopRun] = {}
         for loop in loops:
             print(f"== {name} on {loop}: running", flush=True)
             run = run_suite(

@@ -8,6 +8,7 @@ its own process group, so the overall timeout kills it with every child it start
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -84,11 +85,24 @@ def run_suite(
             timed_out = True
             _kill_group(proc)
             code = None
-    run = LoopRun(suite=suite.name, loop=loop, seconds=time.monotonic() - start)
-    run.exit_code, run.timed_out = code, timed_out
-    run.tests = read_results(results)
-    run.loop_counts, run.processes = read_counts(counts)
-    text = log.read_text(errors="replace")
+    meta = {"seconds": time.monotonic() - start, "exit_code": code, "timed_out": timed_out}
+    (workdir / "run.json").write_text(json.dumps(meta))
+    loaded = load_run(suite, loop, workdir)
+    assert loaded is not None
+    return loaded
+
+
+def load_run(suite: Suite, loop: str, workdir: Path) -> LoopRun | None:
+    """A finished run's outcome from its folder (None if it never finished), for --no-run."""
+    try:
+        meta = json.loads((workdir / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    run = LoopRun(suite=suite.name, loop=loop, seconds=float(meta["seconds"]))
+    run.exit_code, run.timed_out = meta["exit_code"], bool(meta["timed_out"])
+    run.tests = read_results(workdir / "results.jsonl")
+    run.loop_counts, run.processes = read_counts(workdir / "counts")
+    text = (workdir / "pytest.log").read_text(errors="replace")
     run.output_tail = "\n".join(text.splitlines()[-40:])
     return run
 

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "compat"))
 
 from glcompat import exclusions, report, results  # noqa: E402
-from glcompat.runner import BOOT, pytest_command  # noqa: E402
+from glcompat.runner import BOOT, load_run, pytest_command  # noqa: E402
 from glcompat.suites import SUITES  # noqa: E402
 
 
@@ -328,3 +328,22 @@ def test_glassloop_frame_and_grouping() -> None:
     assert "- 2 x `ValueError: Invalid file descriptor: -N` at glassloop/loop.py:110" in (
         report.format_groups(comp)
     )
+
+
+def test_load_run_reads_a_finished_run_folder(tmp_path: Path) -> None:
+    suite = SUITES["anyio"]
+    assert load_run(suite, "glassloop", tmp_path) is None  # never finished: nothing to report
+    (tmp_path / "run.json").write_text('{"seconds": 12.5, "exit_code": 1, "timed_out": false}')
+    (tmp_path / "results.jsonl").write_text(
+        '{"id": "t.py::a", "outcome": "failed", "loops": [2, 0]}\n{"id": "t.py::b", "outc'
+    )  # the second line was cut short by a kill: skipped
+    (tmp_path / "counts").mkdir()
+    (tmp_path / "counts" / "1.json").write_text('{"glassloop": 2, "asyncio": 0}')
+    (tmp_path / "counts" / "2.json").write_text('{"glassloop": 1, "asyncio": 1}')
+    (tmp_path / "pytest.log").write_text("x\n1 failed\n")
+    run = load_run(suite, "glassloop", tmp_path)
+    assert run is not None
+    assert (run.seconds, run.exit_code, run.timed_out) == (12.5, 1, False)
+    assert list(run.tests) == ["t.py::a"] and run.tests["t.py::a"].loops == (2, 0)
+    assert (run.loop_counts, run.processes) == ({"glassloop": 3, "asyncio": 1}, 2)
+    assert report.format_broken(run) is None
