@@ -1,6 +1,7 @@
 """pytest plugin of a harness run (``-p glcompat_plugin``): one JSON line per test, and proof.
 
-Per test it writes ``{"id", "outcome", "when", "duration", "longrepr", "loops"}`` to
+Per test it writes ``{"id", "outcome", "when", "duration", "longrepr", "loops"}`` (and
+``output``, the captured output, for a failure) to
 ``$GLCOMPAT_RESULTS`` as soon as the test's teardown is reported, so a run killed by the
 harness's overall timeout still leaves every finished test behind.  ``outcome`` is one of
 passed, failed (the test body, or a strict xpass), error (setup or teardown) and skipped
@@ -26,6 +27,7 @@ import pytest
 RESULTS_VAR = "GLCOMPAT_RESULTS"
 #: Cap on the traceback text kept per test: enough to classify, not a log.
 LONGREPR_LIMIT = 12000
+OUTPUT_LIMIT = 4000
 _RANK = {"failed": 3, "error": 2, "passed": 1, "skipped": 0}
 
 
@@ -91,6 +93,10 @@ class Recorder:
             record["when"] = report.when
             if report.longrepr is not None and phase != "passed":
                 record["longrepr"] = str(report.longrepr)[-LONGREPR_LIMIT:]
+                # What the test printed and logged: a child process's error, a loop's
+                # logged exception, often says more than the assertion does.
+                sections = "".join(f"--- {n} ---\n{c}\n" for n, c in report.sections)
+                record["output"] = sections[-OUTPUT_LIMIT:]
         for name, value in report.user_properties:
             if name == "glcompat_loops":
                 record["loops"] = value

@@ -12,6 +12,7 @@ from .results import OUTCOMES, Comparison, Difference, LoopRun
 
 #: The lines of a regression's traceback the full report keeps (its tail, where the error is).
 TRACEBACK_LINES = 30
+OUTPUT_LINES = 15
 
 
 def format_table(runs: Sequence[LoopRun], versions: dict[str, str]) -> str:
@@ -114,6 +115,10 @@ def format_comparison(comp: Comparison, glassloop: LoopRun, *, tracebacks: bool)
             text = diff.result.longrepr if diff.result else ""
             tail = "\n".join(text.splitlines()[-TRACEBACK_LINES:])
             out += [f"#### `{diff.id}`", "", "```", tail, "```", ""]
+            output = diff.result.output if diff.result else ""
+            if output:
+                lines = output.splitlines()[-OUTPUT_LINES:]
+                out += ["captured output (tail):", "", "```", *lines, "```", ""]
         out += ["</details>"]
     if comp.excluded:
         out += ["", f"Excluded ({len(comp.excluded)}, not counted):", ""]

@@ -27,6 +27,8 @@ class TestResult:
     duration: float = 0.0
     longrepr: str = ""
     loops: tuple[int, int] = (0, 0)
+    #: Captured stdout/stderr/log of a failing test.
+    output: str = ""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TestResult:
@@ -38,6 +40,7 @@ class TestResult:
             duration=float(data.get("duration", 0.0)),
             longrepr=str(data.get("longrepr", "")),
             loops=(int(loops[0]), int(loops[1])),
+            output=str(data.get("output", "")),
         )
 
 

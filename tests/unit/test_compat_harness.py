@@ -151,6 +151,10 @@ def broken():
 def test_error(broken):
     pass
 
+def test_prints_then_fails():
+    print("said something")
+    assert 0
+
 @pytest.fixture
 def broken_teardown():
     yield
@@ -194,6 +198,7 @@ def test_plugin_writes_one_record_per_test_with_the_worst_phase(tmp_path: Path) 
         "test_pass": "passed",
         "test_fail": "failed",
         "test_error": "error",
+        "test_prints_then_fails": "failed",
         "test_teardown_error": "error",
         "test_fail_and_teardown_error": "failed",
         "test_skip": "skipped",
@@ -204,6 +209,7 @@ def test_plugin_writes_one_record_per_test_with_the_worst_phase(tmp_path: Path) 
     }
     assert got["test_fake.py::test_error"].when == "setup"
     assert "setup broke" in got["test_fake.py::test_error"].longrepr
+    assert "said something" in got["test_fake.py::test_prints_then_fails"].output
     assert got["test_fake.py::test_pass"].loops == (1, 0)
     assert got["test_fake.py::test_param[1]"].loops == (0, 1)
     counts, _ = results.read_counts(tmp_path / "counts")
