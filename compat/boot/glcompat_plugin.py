@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Generator
 from typing import Any
 
@@ -25,6 +26,8 @@ import glcompat_boot
 import pytest
 
 RESULTS_VAR = "GLCOMPAT_RESULTS"
+#: A JSON file: {"suite": name, "patterns": [regex, ...]} of the tests not to run.
+EXCLUDE_VAR = "GLCOMPAT_EXCLUDE"
 #: Cap on the traceback text kept per test: enough to classify, not a log.
 LONGREPR_LIMIT = 12000
 OUTPUT_LIMIT = 4000
@@ -117,6 +120,38 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(
         Recorder(None if worker else os.environ.get(RESULTS_VAR)), "glcompat_recorder"
     )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the excluded tests, on both loops, as the conformance harness does.
+
+    Not running them (rather than running and ignoring them) keeps their side effects, a
+    connector or a process they leak on their way out, out of the tests that follow.  They
+    are recorded with the outcome "excluded", so the report still lists them.
+    """
+    path = os.environ.get(EXCLUDE_VAR)
+    if not path:
+        return
+    with open(path, encoding="utf-8") as src:
+        spec = json.load(src)
+    patterns = [re.compile(p) for p in spec["patterns"]]
+    if not patterns:
+        return
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        key = f"{spec['suite']}::{item.nodeid}"
+        (dropped if any(p.match(key) for p in patterns) else keep).append(item)
+    if not dropped:
+        return
+    config.hook.pytest_deselected(items=dropped)
+    items[:] = keep
+    results = os.environ.get(RESULTS_VAR)
+    if results and not hasattr(config, "workerinput"):
+        with open(results, "a", encoding="utf-8") as out:
+            for item in dropped:
+                record = {"id": item.nodeid, "outcome": "excluded", "loops": [0, 0]}
+                out.write(json.dumps(record) + "\n")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 suite, loop, venv=venv, tree=tree, glassloop=glassloop,
                 workdir=cache / "runs" / f"{name}-py{args.python}-{loop}",
                 jobs=args.jobs, keyword=args.keyword, extra=args.pytest_args,
-                run_timeout=args.run_timeout, nice=args.nice,
+                run_timeout=args.run_timeout, nice=args.nice, exclude=matcher.regexes(name),
             )  # fmt: skip
             tally = run.tally()
             print(

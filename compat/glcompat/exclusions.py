@@ -7,8 +7,10 @@ The file has the conformance harness's format and is parsed by its parser (entri
 carry ``[param]`` brackets, which shell wildcards would read as character classes.  So here a
 pattern's ``*`` and ``?`` are wildcards and everything else, brackets included, is literal.
 
-Excluded tests still run on both loops: the report lists them with their reason, and they
-only stop counting as a regression.
+Excluded tests are deselected on both loops (as the conformance harness does not run its
+excluded tests): what they leak on their way out can't fail the tests after them.  The report
+lists them with their reason.  Entries also apply when a report is made from stored runs
+(``--no-run``), to tests that did run.
 """
 
 from __future__ import annotations
@@ -71,6 +73,11 @@ class Matcher:
                 self.used.add(index)
                 return entry.reason
         return None
+
+    def regexes(self, suite: str) -> list[str]:
+        """The entries of ``suite`` as regexes over ``SUITE::NODEID``, for the run's plugin."""
+        prefix = f"{suite}::"
+        return [_regex(e.pattern).pattern for e in self.entries if e.pattern.startswith(prefix)]
 
     def stale(self, suites_run_in_full: set[str]) -> list[Exclusion]:
         """Entries of a fully-run suite that matched no test: renamed or removed tests."""

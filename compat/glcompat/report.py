@@ -97,7 +97,9 @@ def format_groups(comp: Comparison) -> str:
 
 
 def _where(diff: Difference) -> str:
-    return f"{diff.glassloop} in {diff.result.when}" if diff.result else diff.glassloop
+    if diff.result is None or not diff.result.when:
+        return diff.glassloop
+    return f"{diff.glassloop} in {diff.result.when}"
 
 
 def format_comparison(comp: Comparison, glassloop: LoopRun, *, tracebacks: bool) -> str:

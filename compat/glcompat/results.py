@@ -14,7 +14,7 @@ from typing import Any
 
 from .exclusions import Matcher
 
-OUTCOMES = ("passed", "failed", "error", "skipped")
+OUTCOMES = ("passed", "failed", "error", "skipped", "excluded")
 
 
 @dataclass
@@ -136,7 +136,13 @@ def compare(
     for test_id, ref in sorted(reference.tests.items()):
         got = glassloop.tests.get(test_id)
         got_outcome = got.outcome if got is not None else "not run"
-        if ref.outcome == "passed" and got_outcome != "passed":
+        if "excluded" in (ref.outcome, got_outcome):
+            diff = Difference(test_id, ref.outcome, got_outcome, got)
+            diff.reason = (matcher.reason_for(suite, test_id) if matcher else None) or (
+                "excluded when it ran (the entry is gone from the file now)"
+            )
+            result.excluded.append(diff)
+        elif ref.outcome == "passed" and got_outcome != "passed":
             diff = Difference(test_id, ref.outcome, got_outcome, got)
             diff.reason = matcher.reason_for(suite, test_id) if matcher else None
             (result.excluded if diff.reason else result.regressions).append(diff)

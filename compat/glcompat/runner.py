@@ -52,17 +52,24 @@ def run_suite(
     extra: list[str] | None = None,
     run_timeout: int | None = None,
     nice: int = 10,
+    exclude: list[str] | None = None,
 ) -> LoopRun:
-    """Run ``suite`` on ``loop`` ("glassloop" or "asyncio"); results land in ``workdir``."""
+    """Run ``suite`` on ``loop`` ("glassloop" or "asyncio"); results land in ``workdir``.
+
+    ``exclude``: regexes over ``SUITE::NODEID`` of tests the plugin deselects (and records).
+    """
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     results, counts, log = workdir / "results.jsonl", workdir / "counts", workdir / "pytest.log"
+    exclude_file = workdir / "exclude.json"
+    exclude_file.write_text(json.dumps({"suite": suite.name, "patterns": exclude or []}))
     env = dict(os.environ)
     env.update(
         PYTHONPATH=os.pathsep.join(p for p in (str(BOOT), env.get("PYTHONPATH", "")) if p),
         GLCOMPAT_LOOP=loop,
         GLCOMPAT_RESULTS=str(results),
         GLCOMPAT_COUNTS=str(counts),
+        GLCOMPAT_EXCLUDE=str(exclude_file),
         GLCOMPAT_REPO=str(Path(__file__).resolve().parents[2]),
         PYTHONDONTWRITEBYTECODE="1",
     )

@@ -185,11 +185,18 @@ def test_param(x):
 
 def test_plugin_writes_one_record_per_test_with_the_worst_phase(tmp_path: Path) -> None:
     (tmp_path / "test_fake.py").write_text(SUITE)
+    matcher = exclusions.Matcher(
+        exclusions.parse('[[exclude]]\ntest = "fw::test_fake.py::test_param[2]"\nreason = "r"\n'),
+        (3, 11),
+    )
+    (tmp_path / "exclude.json").write_text(
+        json.dumps({"suite": "fw", "patterns": matcher.regexes("fw")})
+    )
+    env = {**_env(tmp_path, "glassloop"), "GLCOMPAT_EXCLUDE": str(tmp_path / "exclude.json")}
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "glcompat_plugin", "-p", "no:cacheprovider",
          "-p", "no:randomly", "-q", "test_fake.py"],
-        cwd=tmp_path, env=_env(tmp_path, "glassloop"), capture_output=True, text=True,
-        timeout=120,
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 1, proc.stdout + proc.stderr
     got = results.read_results(tmp_path / "results.jsonl")
@@ -205,7 +212,7 @@ def test_plugin_writes_one_record_per_test_with_the_worst_phase(tmp_path: Path) 
         "test_xfail": "skipped",
         "test_xpass_strict": "failed",
         "test_param[1]": "passed",
-        "test_param[2]": "passed",
+        "test_param[2]": "excluded",  # deselected: never ran
     }
     assert got["test_fake.py::test_error"].when == "setup"
     assert "setup broke" in got["test_fake.py::test_error"].longrepr
@@ -213,7 +220,7 @@ def test_plugin_writes_one_record_per_test_with_the_worst_phase(tmp_path: Path) 
     assert got["test_fake.py::test_pass"].loops == (1, 0)
     assert got["test_fake.py::test_param[1]"].loops == (0, 1)
     counts, _ = results.read_counts(tmp_path / "counts")
-    assert counts == {"glassloop": 2, "asyncio": 2}
+    assert counts == {"glassloop": 2, "asyncio": 1}
 
 
 def test_plugin_refuses_to_run_without_the_start_up_hook(tmp_path: Path) -> None:
@@ -239,17 +246,18 @@ def test_compare_lists_regressions_exclusions_and_gains() -> None:
     reference = _run(
         "asyncio",
         {"t.py::a": "passed", "t.py::b[x]": "passed", "t.py::c": "passed", "t.py::d": "failed",
-         "t.py::e": "passed", "t.py::f": "skipped", "t.py::g": "passed"},
+         "t.py::e": "passed", "t.py::f": "skipped", "t.py::g": "passed", "t.py::h": "excluded"},
     )  # fmt: skip
     glassloop = _run(
         "glassloop",
         {"t.py::a": "passed", "t.py::b[x]": "failed", "t.py::c": "error", "t.py::d": "passed",
-         "t.py::f": "skipped", "t.py::g": "skipped", "t.py::new": "passed"},
+         "t.py::f": "skipped", "t.py::g": "skipped", "t.py::new": "passed", "t.py::h": "excluded"},
     )  # fmt: skip
     entries = exclusions.parse(
         '[[exclude]]\ntest = "fw::t.py::b[x]"\nreason = "asserts the loop class"\n'
         '[[exclude]]\ntest = "fw::t.py::zz*"\nreason = "stale"\n'
         '[[exclude]]\ntest = "other::t.py::c"\nreason = "another suite"\n'
+        '[[exclude]]\ntest = "fw::t.py::h"\nreason = "deselected"\n'
     )
     matcher = exclusions.Matcher(entries, (3, 11))
     comp = results.compare("fw", reference, glassloop, matcher)
@@ -258,7 +266,11 @@ def test_compare_lists_regressions_exclusions_and_gains() -> None:
         ("t.py::e", "not run"),
         ("t.py::g", "skipped"),
     ]
-    assert [(d.id, d.reason) for d in comp.excluded] == [("t.py::b[x]", "asserts the loop class")]
+    assert [(d.id, d.reason) for d in comp.excluded] == [
+        ("t.py::b[x]", "asserts the loop class"),
+        ("t.py::h", "deselected"),
+    ]
+    assert matcher.regexes("fw")[0] == r"fw::t\.py::b\[x\]\Z"
     assert [d.id for d in comp.gains] == ["t.py::d", "t.py::new"]
     assert [e.pattern for e in matcher.stale({"fw"})] == ["fw::t.py::zz*"]
     text = report.format_comparison(comp, glassloop, tracebacks=False)
@@ -302,7 +314,7 @@ def test_report_table_and_error_line() -> None:
     run.loop_counts = {"glassloop": 3, "asyncio": 0}
     run.seconds = 12.4
     table = report.format_table([run], {"fw": "1.0"})
-    assert "| fw 1.0 | glassloop | 1      | 1      | 0     | 0       | 3" in table
+    assert "| fw 1.0 | glassloop | 1      | 1      | 0     | 0       | 0        | 3 " in table
     diff = results.Difference("t.py::b", "passed", "failed", run.tests["t.py::b"])
     assert report.error_summary(diff) == "Boom: t.py::b"
     tb = textwrap.dedent("""\
