@@ -92,6 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
+    # A run of a selection (-k, extra pytest args) keeps its own folder: it must not replace
+    # the last full run, which --no-run reports from.
+    partial = "-partial" if args.keyword or args.pytest_args else ""
     runs: list[LoopRun] = []
     comparisons: list[tuple[Comparison, LoopRun]] = []
     broken: list[str] = []
@@ -100,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         by_loop: dict[str, LoopRun] = {}
         if args.no_run:
             for loop in loops:
-                workdir = cache / "runs" / f"{name}-py{args.python}-{loop}"
+                workdir = cache / "runs" / f"{name}-py{args.python}-{loop}{partial}"
                 stored = load_run(suite, loop, workdir)
                 if stored is None:
                     broken.append(f"**{name} on {loop}: no finished run in {workdir}**")
@@ -126,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"== {name} on {loop}: running", flush=True)
             run = run_suite(
                 suite, loop, venv=venv, tree=tree, glassloop=glassloop,
-                workdir=cache / "runs" / f"{name}-py{args.python}-{loop}",
+                workdir=cache / "runs" / f"{name}-py{args.python}-{loop}{partial}",
                 jobs=args.jobs, keyword=args.keyword, extra=args.pytest_args,
                 run_timeout=args.run_timeout, nice=args.nice, exclude=matcher.regexes(name),
             )  # fmt: skip
