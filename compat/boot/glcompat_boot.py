@@ -19,6 +19,9 @@ Redirection, for ``glassloop``:
   ``asyncio.SelectorEventLoop`` to ``asyncio.run`` as the factory, bypassing the policy.  When
   ``uvicorn.config`` is imported its ``LOOP_FACTORIES`` entries for both are pointed at
   :func:`uvicorn_setup`, which returns glassloop's factory.
+- blockbuster (aiohttp's and anyio's conftests enable it) gets glassloop's documented
+  allowances (``glassloop.testing.allow_loop_internals``) in every ``BlockBuster`` it makes,
+  the one line a user of blockbuster adds on glassloop.
 - Loops a test builds by naming an asyncio class (``asyncio.SelectorEventLoop()``) stay
   asyncio's: the counts show them, and the report lists the tests that made them.
 
@@ -112,6 +115,29 @@ class _AfterImport(importlib.abc.MetaPathFinder):
         return None
 
 
+def _patch_blockbuster(module: ModuleType) -> None:
+    """Every ``BlockBuster`` made in a glassloop run gets glassloop's one documented line.
+
+    aiohttp's and anyio's conftests make one per test; blockbuster accepts
+    asyncio's own internal blocking calls by file and function name, and
+    ``glassloop.testing.allow_loop_internals`` is the line a user adds so it
+    accepts glassloop's equivalents (README, "In your tests").  The harness
+    adds it for them, as their conftest would on glassloop.
+    """
+    from glassloop.testing import allow_loop_internals
+
+    cls: Any = getattr(module, "BlockBuster", None)
+    if cls is None:
+        return
+    original = cls.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        allow_loop_internals(self)
+
+    cls.__init__ = __init__
+
+
 def write_counts() -> None:
     """Write this process's totals (idempotent: the same file is rewritten with the latest)."""
     folder = os.environ.get(COUNTS_VAR)
@@ -149,9 +175,15 @@ def activate(chosen: str) -> None:
     instrument._wrap_init(asyncio.BaseEventLoop, _bump("asyncio"))
     if chosen == "glassloop":
         instrument.redirect_policy(glassloop)
-        sys.meta_path.insert(0, _AfterImport({"uvicorn.config": _patch_uvicorn_config}))
-        if "uvicorn.config" in sys.modules:
-            _patch_uvicorn_config(sys.modules["uvicorn.config"])
+        patches = {
+            "uvicorn.config": _patch_uvicorn_config,
+            "blockbuster.blockbuster": _patch_blockbuster,
+        }
+        for name, patch in list(patches.items()):
+            if name in sys.modules:
+                patch(sys.modules[name])
+                del patches[name]
+        sys.meta_path.insert(0, _AfterImport(patches))
     atexit.register(write_counts)
 
 
