@@ -149,6 +149,10 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         self._task_factory: Any = None
         self._default_executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._executor_shutdown_called = False
+        #: Executor jobs submitted and not yet finished, for a virtual clock
+        #: (_outside_work).  A set, not a counter: a worker thread removes its
+        #: job, and set.discard is atomic where ``n -= 1`` is not.
+        self._executor_jobs: set[concurrent.futures.Future[Any]] = set()
         self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()
         self._asyncgens_shutdown_called = False
         # fd -> the transport that owns it (see _ensure_fd_no_transport).
@@ -512,7 +516,17 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
                     raise RuntimeError("Executor shutdown has been called")
                 executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="glassloop")
                 self._default_executor = executor
-        return asyncio.wrap_future(executor.submit(func, *args), loop=self)
+        job = executor.submit(func, *args)
+        result = asyncio.wrap_future(job, loop=self)
+        # Forgotten only after wrap_future's own done callback (added first, so
+        # run first) has queued the result with call_soon_threadsafe: a
+        # virtual clock that finds the job gone then finds its result ready,
+        # and never sees a moment with neither, when it could jump past a
+        # timeout the job was about to beat (trio#456).
+        jobs = self._executor_jobs
+        jobs.add(job)
+        job.add_done_callback(jobs.discard)
+        return result
 
     def set_default_executor(self, executor: Any) -> None:
         if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
@@ -923,9 +937,44 @@ class Loop(
 ):
     """A complete asyncio event loop whose scheduler is glassloop's kernel."""
 
+    def _outside_work(self) -> tuple[int, int, int]:
+        # The kernel's question (Scheduler._outside_work), answered with what
+        # only the whole loop knows: its executor jobs, its children (a child
+        # counts from spawn until it is reaped) and its signal pipe.
+        signal_fds = 0 if self._signal_pipe is None else 1
+        jobs = len(self._executor_jobs) + len(self._children or ())
+        io_fds = self._poller.fd_count() - self._internal_fds - signal_fds
+        return jobs, io_fds, signal_fds
 
-def new_event_loop() -> Loop:
-    """A fresh glassloop loop (not set as current: that is the policy's job)."""
-    # mypy sees the transport methods of AbstractEventLoop as abstract; at run
-    # time they raise NotImplementedError until io/ provides them.
-    return Loop()
+
+def new_event_loop(*, virtual_time: Any = False) -> Loop:
+    """A fresh glassloop loop (not set as current: that is the policy's job).
+
+    ``virtual_time=True`` gives it a ``glassloop.testing.VirtualClock``, or
+    pass a ``VirtualClock`` to choose its options: sleeps and timeouts then
+    finish at once while ``loop.time()`` jumps to each deadline, whenever the
+    program is durably idle (see that class for the exact rule).
+    """
+    if virtual_time is False:
+        # mypy sees the transport methods of AbstractEventLoop as abstract; at
+        # run time they raise NotImplementedError until io/ provides them.
+        return Loop()
+    check_virtual_time(virtual_time)
+    from .testing.virtual_time import VirtualClock
+
+    return Loop(clock=VirtualClock() if virtual_time is True else virtual_time)
+
+
+def check_virtual_time(virtual_time: object) -> None:
+    """Refuse a ``virtual_time=`` option that is not True, False or a VirtualClock."""
+    if virtual_time is True or virtual_time is False:
+        return
+    # Imported here: testing/ is ring 3, and a loop on the default clock must
+    # not pay for importing it.
+    from .testing.virtual_time import VirtualClock
+
+    if not isinstance(virtual_time, VirtualClock):
+        raise TypeError(
+            f"virtual_time must be True, False or a glassloop.testing.VirtualClock, "
+            f"not {type(virtual_time).__name__}"
+        )
