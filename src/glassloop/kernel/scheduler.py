@@ -126,6 +126,8 @@ class Scheduler:
         hooks: Hooks | None = None,
         poller: Poller | None = None,
     ) -> None:
+        if clock is not None:
+            _attach(clock, self)  # first: a clock that refuses leaves nothing half made
         self._ready: deque[Any] = deque()
         #: A heap of bucket keys, each once ...
         self._timers: list[float] = []
@@ -147,7 +149,6 @@ class Scheduler:
         self._internal_fds = 0
         self._polled_last_turn = False
         self._clock: Clock = clock if clock is not None else MonotonicClock()
-        _attach(self._clock, self)
         self._poller: Poller = poller if poller is not None else default_poller()
         self._ready_policy: ReadyPolicy = FifoPolicy()
         self._reorder = False
