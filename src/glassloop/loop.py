@@ -133,6 +133,13 @@ def _stop_loop_when_done(fut: asyncio.Future[Any]) -> None:
 class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
     """The asyncio surface over the kernel, before the I/O mixins of ``io/``."""
 
+    #: Executor jobs submitted and not yet finished, for a virtual clock
+    #: (_outside_work).  A set, not a counter: a worker thread removes its job,
+    #: and set.discard is atomic where ``n -= 1`` is not.  Made on first use: on
+    #: 3.11 a 31st key in the instance dict makes every attribute read of the
+    #: loop hash its name.
+    _executor_jobs: set[concurrent.futures.Future[Any]] | None = None
+
     def __init__(
         self,
         *,
@@ -149,10 +156,6 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         self._task_factory: Any = None
         self._default_executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._executor_shutdown_called = False
-        #: Executor jobs submitted and not yet finished, for a virtual clock
-        #: (_outside_work).  A set, not a counter: a worker thread removes its
-        #: job, and set.discard is atomic where ``n -= 1`` is not.
-        self._executor_jobs: set[concurrent.futures.Future[Any]] = set()
         self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()
         self._asyncgens_shutdown_called = False
         # fd -> the transport that owns it (see _ensure_fd_no_transport).
@@ -524,6 +527,8 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         # and never sees a moment with neither, when it could jump past a
         # timeout the job was about to beat (trio#456).
         jobs = self._executor_jobs
+        if jobs is None:
+            jobs = self._executor_jobs = set()
         jobs.add(job)
         job.add_done_callback(jobs.discard)
         return result
@@ -942,7 +947,7 @@ class Loop(
         # only the whole loop knows: its executor jobs, its children (a child
         # counts from spawn until it is reaped) and its signal pipe.
         signal_fds = 0 if self._signal_pipe is None else 1
-        jobs = len(self._executor_jobs) + len(self._children or ())
+        jobs = len(self._executor_jobs or ()) + len(self._children or ())
         io_fds = self._poller.fd_count() - self._internal_fds - signal_fds
         return jobs, io_fds, signal_fds
 
