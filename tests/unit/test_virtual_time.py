@@ -204,6 +204,22 @@ def test_a_timeout_around_an_executor_job_never_fires_early() -> None:
     assert run_virtual(main) == (0, 0)
 
 
+def test_a_process_pool_job_holds_time_back_but_the_idle_pool_does_not() -> None:
+    async def main() -> tuple[int, int, float]:
+        loop = asyncio.get_running_loop()
+        with concurrent.futures.ProcessPoolExecutor(2) as pool:
+            timed_out, jumps = await _timeouts_around(
+                lambda: loop.run_in_executor(pool, time.sleep, 0.05), runs=CONCURRENT
+            )
+            # The pool's processes and threads are alive and idle: time jumps.
+            woke = loop.create_future()
+            timer = loop.call_later(3600, lambda: woke.set_result(loop.time()))
+            off_by = await woke - timer.when()
+        return timed_out, jumps, off_by
+
+    assert run_virtual(main) == (0, 0, 0.0)
+
+
 def test_a_timeout_around_to_thread_never_fires_early_nor_does_the_executor_join() -> None:
     async def main() -> tuple[int, int]:
         return await _timeouts_around(lambda: asyncio.to_thread(time.sleep, 0.05))
@@ -299,6 +315,19 @@ def test_virtual_time_jumps_again_once_the_outside_work_is_done() -> None:
         return await woke - timer.when(), virtual_clock().jumps
 
     assert run_virtual(main) == (0.0, 1)
+
+
+def test_time_jumps_again_after_a_thread_that_ends_without_waking_the_loop() -> None:
+    async def main() -> tuple[float, int]:
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=time.sleep, args=(0.05,)).start()
+        woke = loop.create_future()
+        timer = loop.call_later(3600, lambda: woke.set_result(loop.time()))
+        return await woke - timer.when(), virtual_clock().jumps
+
+    started = time.monotonic()
+    assert run_virtual(main) == (0.0, 1)
+    assert time.monotonic() - started < NO_REAL_WAIT
 
 
 # -- real file descriptors ---------------------------------------------------------

@@ -30,6 +30,9 @@ from ..kernel.scheduler import Scheduler
 _monotonic = time.monotonic
 #: What a ThreadPoolExecutor's worker threads run; its jobs are counted, not its threads.
 _executor_worker = concurrent.futures.thread._worker
+_PROCESS_POOL = "concurrent.futures.process"
+#: While outside work is pending, the longest real wait before looking again.
+_RECHECK = 0.005
 #: How many waiting tasks a Deadlock's message names.
 _TASKS_SHOWN = 20
 
@@ -59,6 +62,9 @@ class VirtualClock:
       time runs at the speed of real time until the loop next asks how long
       to block.  So a timeout around work that really takes 50 ms fires only
       if the timeout is shorter than the work really is, as under asyncio.
+      While executor jobs, children or threads are pending, a real wait lasts
+      at most 5 ms before the clock looks again: a thread may end without
+      waking the loop.
 
     Between these, while callbacks run, time does not move: a program that
     never lets the loop block (``while True: await asyncio.sleep(0)``) sees
@@ -73,8 +79,8 @@ class VirtualClock:
       queued to the loop;
     - no child process is running (one counts from spawn until reaped);
     - no thread started since the clock was attached to its loop is alive,
-      other than executor workers (their jobs are counted instead): such a
-      thread may still call ``call_soon_threadsafe``.  Threads that were
+      other than an executor's own threads (its jobs are counted instead):
+      such a thread may still call ``call_soon_threadsafe``.  Threads that were
       already running when the loop was made are outside the program and
       are not waited for;
     - no file descriptor carrying I/O is registered (sockets, pipes,
@@ -220,6 +226,11 @@ class VirtualClock:
         jobs, io_fds, signal_fds = loop._outside_work()
         if jobs or self._threads_running():
             self._quiet_since = None
+            # Not as long as the timeout: a thread can end without waking the
+            # loop, and an executor job stops counting just after it queued its
+            # result (which the loop may already have run).
+            if timeout is None or timeout > _RECHECK:
+                timeout = _RECHECK
             return self._wait_for_real(timeout)
         if loop._ready:
             return 0.0  # a thread-safe call landed after the scheduler looked
@@ -278,10 +289,30 @@ class VirtualClock:
                 continue
             if isinstance(thread, threading._DummyThread):
                 continue  # made outside Python: nothing tells when it is done
-            if getattr(thread, "_target", None) is _executor_worker:
-                continue  # an executor's worker: its jobs are what count
+            if _is_executor_machinery(thread):
+                continue  # an executor's: its jobs are what count
             return True
         return False
+
+
+def _is_executor_machinery(thread: threading.Thread) -> bool:
+    """A thread that lives as long as an executor, not as long as a job.
+
+    A thread pool's workers, a process pool's manager thread and the feeder
+    thread of its call queue wait, idle, until the executor shuts down; the
+    jobs they run are counted by the loop (run_in_executor), so the threads
+    must not hold time back for as long as the executor exists.
+    """
+    target = getattr(thread, "_target", None)
+    if target is _executor_worker:
+        return True
+    if target is not None:
+        return (
+            getattr(target, "__module__", None) == "multiprocessing.queues"
+            and getattr(target, "__qualname__", None) == "Queue._feed"
+        )
+    kind = type(thread)
+    return kind.__name__ == "_ExecutorManagerThread" and kind.__module__ == _PROCESS_POOL
 
 
 def _describe_deadlock(loop: Any) -> str:
