@@ -626,3 +626,65 @@ def test_a_far_deadline_still_fires_where_the_resolution_is_lost_in_rounding() -
         assert loop.time() >= 1e12 + 1
     finally:
         loop.close()
+
+
+# -- with the other seams -------------------------------------------------------------
+
+
+def test_with_hooks_attached_the_threshold_and_the_jumps_still_hold(
+    socketpair: tuple[socket.socket, socket.socket],
+) -> None:
+    # With hooks the scheduler reads the clock just before its poll as well
+    # as after: the threshold must not take the first read for "no I/O came".
+    a, b = socketpair
+    go, _ = _outside_thread(0.1, lambda: b.send(b"late"))
+    loop = glassloop.new_event_loop(virtual_time=VirtualClock(autojump_threshold=0.3))
+    counter = PollCounter()
+    loop.set_hooks(counter)
+
+    async def main() -> tuple[bytes, float]:
+        go.set()
+        async with asyncio.timeout(1):
+            data = await loop.sock_recv(a, 10)
+        loop.add_reader(a, lambda: None)
+        start = loop.time()
+        await asyncio.sleep(3600)
+        loop.remove_reader(a)
+        return data, loop.time() - start
+
+    try:
+        assert loop.run_until_complete(main()) == (b"late", 3600.0)
+        assert counter.polls > 0
+    finally:
+        loop.close()
+
+
+def test_patching_loop_time_over_a_virtual_clock_makes_it_answer_as_a_real_one() -> None:
+    loop = glassloop.new_event_loop(virtual_time=True)
+    try:
+        loop.time = time.monotonic  # the asyncio way of faking time
+        started = time.monotonic()
+        loop.run_until_complete(asyncio.sleep(0.05))
+        assert time.monotonic() - started >= 0.04  # the timers follow the patch
+        del loop.time
+        loop.run_until_complete(asyncio.sleep(3600))
+        assert loop.time() == 3600.0
+    finally:
+        loop.close()
+
+
+def test_debug_mode_times_callbacks_without_moving_virtual_time() -> None:
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for _ in range(10):
+            await asyncio.sleep(0)
+        await asyncio.sleep(5)
+        return float(loop.time() - start)
+
+    loop = glassloop.new_event_loop(virtual_time=True)
+    loop.set_debug(True)
+    try:
+        assert loop.run_until_complete(main()) == 5.0
+    finally:
+        loop.close()
