@@ -25,12 +25,15 @@ import time
 import weakref
 from typing import Any
 
-from ..kernel.scheduler import Scheduler
+from ..kernel.scheduler import _HUGE, Scheduler
 
 _monotonic = time.monotonic
 #: What a ThreadPoolExecutor's worker threads run; its jobs are counted, not its threads.
 _executor_worker = concurrent.futures.thread._worker
 _PROCESS_POOL = "concurrent.futures.process"
+#: The kernel files a deadline this large with infinity's (its bucket is never
+#: due): jumping there would leave a timer that never fires and a loop that spins.
+_NEVER_DUE = _HUGE
 #: While outside work is pending, the longest real wait before looking again.
 _RECHECK = 0.005
 #: How many waiting tasks a Deadlock's message names.
@@ -235,7 +238,7 @@ class VirtualClock:
         if loop._ready:
             return 0.0  # a thread-safe call landed after the scheduler looked
         deadline = None if timeout is None else loop._next_deadline()
-        if deadline is not None and deadline == math.inf:
+        if deadline is not None and deadline >= _NEVER_DUE:
             deadline = None  # call_at(inf): never due, so no deadline to jump to
         if io_fds:
             threshold = self._threshold
