@@ -10,7 +10,7 @@ import functools
 import inspect
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .apps.uvicorn_loop import uvicorn_loop_factory
 from .course import Scheduler
@@ -18,12 +18,20 @@ from .kernel.task import Task
 from .loop import Loop, check_virtual_time, new_event_loop
 from .policy import EventLoopPolicy, install
 
+if TYPE_CHECKING:
+    from .testing.virtual_time import VirtualClock
+
 __version__ = "0.1.0"
 
 T = TypeVar("T")
 
 
-def run(main: Coroutine[Any, Any, T], *, debug: bool | None = None, virtual_time: Any = False) -> T:
+def run(
+    main: Coroutine[Any, Any, T],
+    *,
+    debug: bool | None = None,
+    virtual_time: bool | VirtualClock = False,
+) -> T:
     """``asyncio.run`` on a fresh glassloop loop.
 
     ``virtual_time`` is ``new_event_loop``'s: ``True``, or a

@@ -26,7 +26,7 @@ import warnings
 import weakref
 from asyncio import events, futures
 from collections.abc import Awaitable, Callable, Generator
-from typing import Any, TypeVar, TypeVarTuple
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 
 from .io.datagram import DatagramMixin
 from .io.pipes import PipesMixin
@@ -41,6 +41,9 @@ from .kernel.poller import Poller
 from .kernel.ready import ReadyPolicy
 from .kernel.scheduler import Scheduler
 from .kernel.task import Task, wakeup_function
+
+if TYPE_CHECKING:
+    from .testing.virtual_time import VirtualClock
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -952,7 +955,7 @@ class Loop(
         return jobs, io_fds, signal_fds
 
 
-def new_event_loop(*, virtual_time: Any = False) -> Loop:
+def new_event_loop(*, virtual_time: bool | VirtualClock = False) -> Loop:
     """A fresh glassloop loop (not set as current: that is the policy's job).
 
     ``virtual_time=True`` gives it a ``glassloop.testing.VirtualClock``, or
@@ -967,7 +970,7 @@ def new_event_loop(*, virtual_time: Any = False) -> Loop:
     check_virtual_time(virtual_time)
     from .testing.virtual_time import VirtualClock
 
-    return Loop(clock=VirtualClock() if virtual_time is True else virtual_time)
+    return Loop(clock=virtual_time if isinstance(virtual_time, VirtualClock) else VirtualClock())
 
 
 def check_virtual_time(virtual_time: object) -> None:

@@ -577,7 +577,7 @@ def test_a_program_waiting_only_for_a_signal_blocks_for_it() -> None:
 
 def test_bad_options_are_refused_with_type_errors() -> None:
     with pytest.raises(TypeError, match="virtual_time must be True, False or"):
-        glassloop.new_event_loop(virtual_time="yes")
+        glassloop.new_event_loop(virtual_time="yes")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="unexpected keyword argument"):
         glassloop.new_event_loop(virtual=True)  # type: ignore[call-arg]
 
@@ -586,7 +586,7 @@ def test_bad_options_are_refused_with_type_errors() -> None:
 
     coro = main()
     with pytest.raises(TypeError, match="not int"):
-        glassloop.run(coro, virtual_time=1)
+        glassloop.run(coro, virtual_time=1)  # type: ignore[arg-type]
     assert (
         inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
     )  # closed: no "never awaited" warning later
