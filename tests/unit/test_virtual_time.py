@@ -16,13 +16,17 @@ import concurrent.futures
 import inspect
 import math
 import os
+import re
 import signal
 import socket
+import subprocess
 import sys
+import textwrap
 import threading
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -570,6 +574,26 @@ def test_a_program_waiting_only_for_a_signal_blocks_for_it() -> None:
         signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         thread.join(5)
         signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+
+
+def test_the_readme_example_times_out_at_once_at_the_virtual_deadline() -> None:
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), flags=re.DOTALL)
+    [example] = [textwrap.dedent(block) for block in blocks if "virtual_time=True" in block]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(readme.parent / "src"), env.get("PYTHONPATH")])
+    )
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", example],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["timed out at 3600.0"]
+    assert "Warning" not in done.stderr, done.stderr
 
 
 # -- options -------------------------------------------------------------------------
