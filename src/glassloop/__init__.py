@@ -6,26 +6,50 @@ Everything public is re-exported here; other modules are internal.
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import sys
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .apps.uvicorn_loop import uvicorn_loop_factory
 from .course import Scheduler
 from .kernel.task import Task
-from .loop import Loop, new_event_loop
+from .loop import Loop, check_virtual_time, new_event_loop
 from .policy import EventLoopPolicy, install
+
+if TYPE_CHECKING:
+    from .testing.virtual_time import VirtualClock
 
 __version__ = "0.1.0"
 
 T = TypeVar("T")
 
 
-def run(main: Coroutine[Any, Any, T], *, debug: bool | None = None) -> T:
-    """``asyncio.run`` on a fresh glassloop loop."""
+def run(
+    main: Coroutine[Any, Any, T],
+    *,
+    debug: bool | None = None,
+    virtual_time: bool | VirtualClock = False,
+) -> T:
+    """``asyncio.run`` on a fresh glassloop loop.
+
+    ``virtual_time`` is ``new_event_loop``'s: ``True``, or a
+    ``glassloop.testing.VirtualClock`` with its options.
+    """
+    if virtual_time is False:
+        factory: Callable[[], Loop] = new_event_loop
+    else:
+        try:
+            check_virtual_time(virtual_time)
+        except TypeError:
+            if inspect.iscoroutine(main):
+                main.close()  # it will never run: no "never awaited" warning on top
+            raise
+        factory = functools.partial(new_event_loop, virtual_time=virtual_time)
     if sys.version_info >= (3, 12):
-        return asyncio.run(main, debug=debug, loop_factory=new_event_loop)
-    with asyncio.Runner(debug=debug, loop_factory=new_event_loop) as runner:
+        return asyncio.run(main, debug=debug, loop_factory=factory)
+    with asyncio.Runner(debug=debug, loop_factory=factory) as runner:
         return runner.run(main)
 
 

@@ -26,7 +26,7 @@ import warnings
 import weakref
 from asyncio import events, futures
 from collections.abc import Awaitable, Callable, Generator
-from typing import Any, TypeVar, TypeVarTuple
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 
 from .io.datagram import DatagramMixin
 from .io.pipes import PipesMixin
@@ -41,6 +41,9 @@ from .kernel.poller import Poller
 from .kernel.ready import ReadyPolicy
 from .kernel.scheduler import Scheduler
 from .kernel.task import Task, wakeup_function
+
+if TYPE_CHECKING:
+    from .testing.virtual_time import VirtualClock
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -132,6 +135,13 @@ def _stop_loop_when_done(fut: asyncio.Future[Any]) -> None:
 
 class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
     """The asyncio surface over the kernel, before the I/O mixins of ``io/``."""
+
+    #: Executor jobs submitted and not yet finished, for a virtual clock
+    #: (_outside_work).  A set, not a counter: a worker thread removes its job,
+    #: and set.discard is atomic where ``n -= 1`` is not.  Made on first use: on
+    #: 3.11 a 31st key in the instance dict makes every attribute read of the
+    #: loop hash its name.
+    _executor_jobs: set[concurrent.futures.Future[Any]] | None = None
 
     def __init__(
         self,
@@ -512,7 +522,19 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
                     raise RuntimeError("Executor shutdown has been called")
                 executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="glassloop")
                 self._default_executor = executor
-        return asyncio.wrap_future(executor.submit(func, *args), loop=self)
+        job = executor.submit(func, *args)
+        result = asyncio.wrap_future(job, loop=self)
+        # Forgotten only after wrap_future's own done callback (added first, so
+        # run first) has queued the result with call_soon_threadsafe: a
+        # virtual clock that finds the job gone then finds its result ready,
+        # and never sees a moment with neither, when it could jump past a
+        # timeout the job was about to beat (trio#456).
+        jobs = self._executor_jobs
+        if jobs is None:
+            jobs = self._executor_jobs = set()
+        jobs.add(job)
+        job.add_done_callback(jobs.discard)
+        return result
 
     def set_default_executor(self, executor: Any) -> None:
         if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
@@ -923,9 +945,44 @@ class Loop(
 ):
     """A complete asyncio event loop whose scheduler is glassloop's kernel."""
 
+    def _outside_work(self) -> tuple[int, int, int]:
+        # The kernel's question (Scheduler._outside_work), answered with what
+        # only the whole loop knows: its executor jobs, its children (a child
+        # counts from spawn until it is reaped) and its signal pipe.
+        signal_fds = 0 if self._signal_pipe is None else 1
+        jobs = len(self._executor_jobs or ()) + len(self._children or ())
+        io_fds = self._poller.fd_count() - self._internal_fds - signal_fds
+        return jobs, io_fds, signal_fds
 
-def new_event_loop() -> Loop:
-    """A fresh glassloop loop (not set as current: that is the policy's job)."""
-    # mypy sees the transport methods of AbstractEventLoop as abstract; at run
-    # time they raise NotImplementedError until io/ provides them.
-    return Loop()
+
+def new_event_loop(*, virtual_time: bool | VirtualClock = False) -> Loop:
+    """A fresh glassloop loop (not set as current: that is the policy's job).
+
+    ``virtual_time=True`` gives it a ``glassloop.testing.VirtualClock``, or
+    pass a ``VirtualClock`` to choose its options: sleeps and timeouts then
+    finish at once while ``loop.time()`` jumps to each deadline, whenever the
+    program is durably idle (see that class for the exact rule).
+    """
+    if virtual_time is False:
+        # mypy sees the transport methods of AbstractEventLoop as abstract; at
+        # run time they raise NotImplementedError until io/ provides them.
+        return Loop()
+    check_virtual_time(virtual_time)
+    from .testing.virtual_time import VirtualClock
+
+    return Loop(clock=virtual_time if isinstance(virtual_time, VirtualClock) else VirtualClock())
+
+
+def check_virtual_time(virtual_time: object) -> None:
+    """Refuse a ``virtual_time=`` option that is not True, False or a VirtualClock."""
+    if virtual_time is True or virtual_time is False:
+        return
+    # Imported here: testing/ is ring 3, and a loop on the default clock must
+    # not pay for importing it.
+    from .testing.virtual_time import VirtualClock
+
+    if not isinstance(virtual_time, VirtualClock):
+        raise TypeError(
+            f"virtual_time must be True, False or a glassloop.testing.VirtualClock, "
+            f"not {type(virtual_time).__name__}"
+        )

@@ -31,6 +31,12 @@ class Clock(Protocol):
         ...
 
 
+# Optional, and so not part of the protocol: a clock with an ``attach(scheduler)``
+# method is handed the scheduler that installs it (Scheduler.__init__ and
+# set_clock).  A virtual clock needs it to ask whether the loop is durably idle
+# (Scheduler._outside_work) before it jumps; a real clock has nothing to ask.
+
+
 class MonotonicClock:
     """The default clock: ``time.monotonic``, as asyncio uses."""
 

@@ -83,6 +83,13 @@ def _insert_latest_first(bucket: list[Any], timer: Any, when: Any) -> None:
     bucket.insert(lo, timer)
 
 
+def _attach(clock: Clock, scheduler: Scheduler) -> None:
+    """Hand the scheduler to a clock that asks for it (see kernel/clock.py)."""
+    attach = getattr(clock, "attach", None)
+    if attach is not None:
+        attach(scheduler)
+
+
 def _check_deadline(when: object) -> None:
     """Refuse a deadline the heap cannot order (it would break every later turn)."""
     # Decimal is a number that is not registered as Real (it is not Complex
@@ -145,6 +152,8 @@ class Scheduler:
         hooks: Hooks | None = None,
         poller: Poller | None = None,
     ) -> None:
+        if clock is not None:
+            _attach(clock, self)  # first: a clock that refuses leaves nothing half made
         self._ready: deque[Any] = deque()
         #: A heap of bucket keys, each once ...
         self._timers: list[float] = []
@@ -184,6 +193,7 @@ class Scheduler:
     def set_clock(self, clock: Clock) -> None:
         """Swap the clock; only sensible before timers are scheduled."""
         self._clock = clock
+        _attach(clock, self)
 
     @property
     def ready_policy(self) -> ReadyPolicy:
@@ -433,6 +443,28 @@ class Scheduler:
             del at[key]
             if key == self._sorted_key:
                 self._sorted_key = None
+
+    def _outside_work(self) -> tuple[int, int, int]:
+        """What, besides its timers, could still wake this loop when nothing is ready.
+
+        Asked only by a virtual clock (``glassloop.testing.VirtualClock``),
+        when the loop is about to block, to decide whether time may jump; a
+        loop on the default clock never calls it.  Three counts:
+
+        - work running outside the loop thread that will end by itself and
+          then wake the loop (executor jobs, child processes: the loop adds
+          them; a bare scheduler has none);
+        - registered file descriptors that carry the program's I/O: any of
+          them could still fire, at a time only the outside world knows;
+        - registered descriptors that carry no I/O of the program but can
+          still be woken from outside (the signal pipe): they don't hold time
+          back, but a program waiting only on them is not deadlocked.
+
+        ``_internal_fds`` (the wake-up pipe) is in none of them: a thread-safe
+        call queues its callback before it writes there, so the ready queue
+        already says what it would.
+        """
+        return 0, self._poller.fd_count() - self._internal_fds, 0
 
     def _timer_count(self) -> int:
         """Timers scheduled and not yet due (cancelled ones included until dropped)."""

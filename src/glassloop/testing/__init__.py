@@ -1,10 +1,14 @@
 """Ring 3's tools for testing asyncio code on glassloop (``glassloop.testing``).
 
-Public: :func:`allow_loop_internals`, which lets blockbuster (the blocking-call
+Public: :class:`VirtualClock`, the clock that makes sleeps and timeouts finish
+at once while ``loop.time()`` jumps to each deadline (and :class:`Deadlock`,
+what it raises when nothing can ever wake the loop); and
+:func:`allow_loop_internals`, which lets blockbuster (the blocking-call
 detector aiohttp's and anyio's own suites enable) accept glassloop's internal
 calls as it accepts asyncio's.
 """
 
 from .blockbuster import allow_loop_internals
+from .virtual_time import Deadlock, VirtualClock
 
-__all__ = ["allow_loop_internals"]
+__all__ = ["Deadlock", "VirtualClock", "allow_loop_internals"]
