@@ -1,6 +1,12 @@
 """glassloop: an asyncio event loop you can read, see inside, and steer.
 
 Everything public is re-exported here; other modules are internal.
+
+PYTEST_DONT_REWRITE: installing glassloop registers a pytest plugin, so pytest
+marks this package for assertion rewriting and warns when it was imported
+before pytest started (``glassloop run -m pytest``, a sitecustomize); suites
+that turn warnings into errors then fail to start.  The loop's own asserts are
+invariants, not test assertions: they are never rewritten.
 """
 
 from __future__ import annotations

@@ -125,3 +125,34 @@ def test_the_marker_runs_async_tests_on_glassloop_and_refuses_what_it_cannot(
     assert "unknown option(s) virtual_tme" in done.stdout
     assert "keyword arguments only" in done.stdout
     assert "runs async def tests; test_not_async is not" in done.stdout
+
+
+def test_glassloop_imported_before_pytest_starts_is_no_warning(tmp_path: Path) -> None:
+    """``glassloop run -m pytest`` or a sitecustomize import glassloop first.
+
+    With the plugin registered by installation, pytest then warned that the
+    package could not be rewritten, and a suite with ``-W error`` (anyio's,
+    uvicorn's) could not even start.
+    """
+    if not _registered_by_installation():
+        import pytest
+
+        pytest.skip("glassloop is not installed with its pytest11 entry point here")
+    (tmp_path / "test_one.py").write_text("def test_one():\n    assert True\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "error",
+            "-c",
+            "import glassloop, sys, pytest; "
+            "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', '-W', 'error', 'test_one.py']))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
