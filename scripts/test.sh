@@ -112,11 +112,11 @@ run_conformance() {  # run_conformance PY
 # glassloop and on asyncio; fails when a test that passes on asyncio fails on glassloop
 # and is not in compat/excluded.toml.  Off unless GLASSLOOP_COMPAT=1: issue 10's loop
 # fixes are still landing, and until they have it fails (compat/last-report.md has the
-# list).  It costs about 10 minutes (two runs of ~2 minutes per suite, plus the suites'
+# list).  It costs about 9 minutes (two runs of ~2 minutes per suite, plus the suites'
 # venvs the first time, kept in .compat-cache/): turn it on by default once it passes.
 run_compat() {  # run_compat PY VER
     local py=$1 ver=$2
-    "$py" compat/run.py --suites uvicorn,anyio --python "$ver" --jobs "${COMPAT_JOBS:-2}"
+    "$py" compat/run.py --suites uvicorn,anyio --python "$ver" --jobs "${COMPAT_JOBS:-1}"
 }
 
 LOGDIR=$(mktemp -d "${TMPDIR:-/tmp}/glassloop-test.XXXXXX")

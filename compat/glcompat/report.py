@@ -42,6 +42,7 @@ def format_table(runs: Sequence[LoopRun], versions: dict[str, str]) -> str:
 
 
 _ERROR_LINE = re.compile(r"^E\s+(.*)$")
+_EXCEPTION_LINE = re.compile(r"^[\s|]*[\w.]+(Error|Warning|Exception|Group)\b:")
 
 
 def error_summary(diff: Difference) -> str:
@@ -53,6 +54,10 @@ def error_summary(diff: Difference) -> str:
         found = _ERROR_LINE.match(raw)
         if found and found.group(1).strip():
             return found.group(1).strip()[:300]
+    # No E line (an exception group, a crash): the last line that names an exception.
+    named = [x.strip(" |") for x in text.splitlines() if _EXCEPTION_LINE.search(x)]
+    if named:
+        return named[-1][:300]
     lines = [x for x in text.splitlines() if x.strip()]
     return lines[-1].strip()[:300] if lines else "(no traceback)"
 
