@@ -294,6 +294,8 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
             handle = _Handle(callback, args, self, context)
             _drop_own_frame(handle)
             self._ready.append(handle)
+            if self._hooks is not None:
+                self._hooks.callback_scheduled(handle)
             return handle
         # The hot path (every future's done callback comes through here): a
         # plain function or method is checked inline, and the handle is
@@ -306,6 +308,8 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
                 # itself (Task._run). The future discards the handle we return.
                 task._wake_fut = args[0]  # type: ignore[misc]
                 self._ready.append(task)
+                if self._hooks is not None:  # who completed the future woke the task
+                    self._hooks.callback_scheduled(task)
                 return _UNREACHABLE_HANDLE
         kind = type(func)
         if kind is _FunctionType:
@@ -322,6 +326,8 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         fast._source_traceback = None
         fast._context = _copy_context() if context is None else context
         self._ready.append(fast)
+        if self._hooks is not None:
+            self._hooks.callback_scheduled(fast)
         return fast  # type: ignore[no-any-return]
 
     def call_soon_threadsafe(
@@ -335,6 +341,9 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         handle = _Handle(callback, args, self, context)
         _drop_own_frame(handle)
         self._ready.append(handle)
+        hooks = self._hooks
+        if hooks is not None:  # called in the calling thread, before the wake-up
+            hooks.callback_scheduled(handle)
         self._write_to_self()
         return handle
 
@@ -380,6 +389,8 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
             if timer._source_traceback:
                 del timer._source_traceback[-2:]
             self._push_timer(timer)
+            if self._hooks is not None:
+                self._hooks.callback_scheduled(timer)
             return timer  # type: ignore[no-any-return]
         # As in call_soon: checked inline, filled in place of __init__.
         func = callback.__func__ if type(callback) is _MethodType else callback
@@ -399,6 +410,8 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         fast._context = _copy_context() if context is None else context
         fast._when = when
         self._push_timer(fast)
+        if self._hooks is not None:
+            self._hooks.callback_scheduled(fast)
         return fast  # type: ignore[no-any-return]
 
     def _write_to_self(self) -> None:
@@ -650,6 +663,8 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
             old = self._poller.set_reader(fileno, handle)
         if old is not None:
             old.cancel()
+        if self._hooks is not None:
+            self._hooks.fd_watched(fileno, writing, handle)
         if type(fd) is not int:
             # Remembered so that the watch can still be removed through the
             # object once it is closed (its fileno() is then -1), as asyncio's

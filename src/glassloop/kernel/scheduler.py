@@ -413,6 +413,8 @@ class Scheduler:
                 t0 = clock.time()
                 events = poller.poll(timeout)
                 hooks.poll_waited(timeout, clock.time() - t0, len(events))
+                if events:
+                    hooks.io_ready(events)
             if events:
                 if self._reorder:
                     events = self._ready_policy.order(events)
@@ -427,6 +429,8 @@ class Scheduler:
                 due = self._due_timers(end)
                 if self._reorder:
                     due = self._ready_policy.order(due)
+                if self._hooks is not None:
+                    self._hooks.timers_due(due)
                 ready.extend(due)
 
         # Only what is ready now runs this turn: callbacks scheduled by these
@@ -453,11 +457,18 @@ class Scheduler:
             handle = ready.popleft()
             if handle._cancelled:
                 continue
-            t0 = now()
-            handle._run()
-            duration = now() - t0
             hooks = self._hooks
             if hooks is not None:
-                hooks.callback_ran(handle, duration)
+                hooks.callback_started(handle)
+            t0 = now()
+            try:
+                handle._run()
+            finally:
+                # Also when KeyboardInterrupt or SystemExit escapes: an observer
+                # must not believe the callback still runs (a block forever).
+                duration = now() - t0
+                hooks = self._hooks
+                if hooks is not None:
+                    hooks.callback_ran(handle, duration)
             if self._debug and duration >= self.slow_callback_duration:
                 self._log_slow_callback(handle, duration)
