@@ -1,0 +1,30 @@
+"""Ring 3's observe: see what an async program is doing, on the kernel's hooks seam.
+
+- :class:`Recorder` keeps a bounded timeline of steps, callbacks and polls,
+  each with what woke it, and exports it as Chrome/Perfetto trace JSON;
+- :class:`BlockingDetector` reports a step or callback that holds the loop,
+  with the blocking line, while it still blocks;
+
+Nothing here runs unless attached: an unobserved loop pays one ``is not None``
+test per hook point.
+"""
+
+from __future__ import annotations
+
+from .attach import HookFanout, attach, detach, observers
+from .blocking import BlockingDetector, BlockReport
+from .chrome import chrome_trace, write_chrome_trace
+from .recorder import DEFAULT_CAPACITY, Recorder
+
+__all__ = [
+    "DEFAULT_CAPACITY",
+    "BlockReport",
+    "BlockingDetector",
+    "HookFanout",
+    "Recorder",
+    "attach",
+    "chrome_trace",
+    "detach",
+    "observers",
+    "write_chrome_trace",
+]

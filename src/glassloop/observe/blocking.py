@@ -1,0 +1,263 @@
+"""The blocking detector: who holds the loop, caught while they still hold it.
+
+asyncio's debug mode says "Executing <Handle> took 0.5 seconds" after the
+fact, with no stack.  Here a watchdog thread looks at what the loop thread is
+running (the hooks tell it when each ready callback, a task's step included,
+starts and ends) and, once one has run longer than the threshold, takes the
+loop thread's stack with ``sys._current_frames()``: its innermost frame is the
+blocking line (the ``time.sleep``, the CPU-bound loop, the blocking read).  A
+second report follows when the block ends, with its full duration.
+
+The loop waiting in its poller runs no callback, so an idle loop is never
+reported.  The hooks only store a tuple; all the work is in the watchdog.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from types import FrameType, TracebackType
+from typing import Any
+
+from ..kernel.hooks import Hooks
+from ..kernel.task import Task
+from .attach import attach, detach
+from .recorder import Recorder, callback_name
+
+logger = logging.getLogger("glassloop.observe")
+
+#: Frames of these files, outside the blocking code, are the loop's own.
+_LOOP_FILES = ("glassloop/kernel/", "glassloop/loop.py", "asyncio/events.py", "contextvars")
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockReport:
+    """One block: reported once while it lasts (``ended`` False), once when it ends."""
+
+    #: ``Task 'name'`` or ``callback Transport._read_ready``.
+    what: str
+    #: The task that blocks, if a task's step is what runs.
+    task_name: str | None
+    #: How long the loop had been held when this report was made.
+    duration: float
+    #: False while the block goes on, True in the report made when it ended.
+    ended: bool
+    #: The loop thread's stack, outermost first, loop internals left out; the
+    #: last entry is the blocking line.  Empty in the end report.
+    stack: traceback.StackSummary
+    #: time.monotonic() when the callback started.
+    started: float
+
+    @property
+    def where(self) -> str:
+        """``file:line in function`` of the blocking line."""
+        if not self.stack:
+            return "unknown"
+        frame = self.stack[-1]
+        return f"{frame.filename}:{frame.lineno} in {frame.name}"
+
+    def format(self) -> str:
+        if self.ended:
+            return f"glassloop: the loop was blocked for {self.duration:.3f} s by {self.what}"
+        lines = "".join(self.stack.format()).rstrip()
+        return (
+            f"glassloop: {self.what} has blocked the loop for {self.duration:.3f} s, "
+            f"at {self.where}\n{lines}"
+        )
+
+
+def _own_frames(frame: FrameType | None) -> traceback.StackSummary:
+    """The stack from the outermost frame of user code in, without the loop's frames."""
+    frames: list[FrameType] = []
+    while frame is not None:
+        frames.append(frame)
+        frame = frame.f_back
+    frames.reverse()
+    first = 0
+    for index, each in enumerate(frames):
+        filename = each.f_code.co_filename.replace("\\", "/")
+        if any(part in filename for part in _LOOP_FILES) or filename.endswith("/threading.py"):
+            first = index + 1
+        elif index > 0:
+            break
+    if first >= len(frames):
+        first = 0
+    return traceback.StackSummary.extract(
+        ((f, f.f_lineno) for f in frames[first:]), lookup_lines=True
+    )
+
+
+class BlockingDetector(Hooks):
+    """Reports any step or callback that runs longer than ``threshold`` seconds.
+
+    Reports go to the ``glassloop.observe`` logger (a warning while the block
+    lasts, another when it ends), to ``callback`` if given (called in the
+    watchdog thread while the block lasts, in the loop thread when it ends),
+    and to ``recorder``'s timeline if given.  ``interval`` is how often the
+    watchdog looks (default: a fifth of the threshold, at most 10 ms).
+    """
+
+    def __init__(
+        self,
+        threshold: float = 0.1,
+        *,
+        loop: Any = None,
+        callback: Callable[[BlockReport], object] | None = None,
+        recorder: Recorder | None = None,
+        interval: float | None = None,
+    ) -> None:
+        if threshold <= 0:
+            raise ValueError("threshold must be positive")
+        self.threshold = threshold
+        self.interval = interval if interval is not None else min(threshold / 5, 0.01)
+        self.callback = callback
+        self.recorder = recorder
+        #: Reports made so far (start and end reports), newest last; bounded.
+        self.reports: list[BlockReport] = []
+        self._loop: Any = None
+        #: (sequence number, start time, entry) of the callback running now, or None.
+        self._running: tuple[int, float, Any] | None = None
+        self._seq = 0
+        #: Sequence number -> its start report, while the block is reported and not over.
+        self._reported: dict[int, BlockReport] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if loop is not None:
+            self.attach(loop)
+
+    # -- attaching ---------------------------------------------------------
+
+    def attach(self, loop: Any) -> None:
+        """Watch ``loop``; starts the watchdog thread."""
+        if self._loop is not None and self._loop is not loop:
+            raise RuntimeError("this BlockingDetector already watches another loop")
+        self._loop = loop
+        attach(loop, self)
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._watch, name="glassloop-blocking-detector", daemon=True
+            )
+            self._thread.start()
+
+    def close(self) -> None:
+        """Stop watching and join the watchdog."""
+        if self._loop is not None:
+            detach(self._loop, self)
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def __enter__(self) -> BlockingDetector:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- the hooks (loop thread) -------------------------------------------
+
+    def callback_started(self, handle: Any) -> None:
+        self._seq += 1
+        self._running = (self._seq, time.monotonic(), handle)
+
+    def callback_ran(self, handle: Any, duration: float) -> None:
+        running = self._running
+        self._running = None
+        if running is None or not self._reported:
+            return
+        start = self._reported.pop(running[0], None)
+        if start is not None:
+            end = time.monotonic()
+            self._report(
+                dataclasses.replace(
+                    start, duration=end - running[1], ended=True, stack=traceback.StackSummary()
+                )
+            )
+            if self.recorder is not None:
+                self.recorder.note_block(running[1], end, start.what, start.where)
+
+    # -- the watchdog (its own thread) -------------------------------------
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval):
+            running = self._running
+            if running is None:
+                continue
+            seq, started, handle = running
+            held = time.monotonic() - started
+            if held < self.threshold or seq in self._reported:
+                continue
+            loop_thread = self._loop._thread_id if self._loop is not None else None
+            if loop_thread is None:
+                continue
+            frame = sys._current_frames().get(loop_thread)
+            # The stack is only the blocker's if the same callback still runs.
+            running_now = self._running
+            if running_now is None or running_now[0] != seq:
+                continue
+            stack = _own_frames(frame)
+            del frame
+            report = BlockReport(
+                what=_describe(handle),
+                task_name=_task_name(handle),
+                duration=held,
+                ended=False,
+                stack=stack,
+                started=started,
+            )
+            self._reported[seq] = report
+            self._report(report)
+            running_now = self._running
+            ended_meanwhile = running_now is None or running_now[0] != seq
+            if ended_meanwhile and self._reported.pop(seq, None) is not None:
+                # It ended between our look and the entry above, so the loop
+                # thread did not see the entry: the end is reported from here.
+                self._report(
+                    dataclasses.replace(
+                        report,
+                        duration=time.monotonic() - started,
+                        ended=True,
+                        stack=traceback.StackSummary(),
+                    )
+                )
+
+    def _report(self, report: BlockReport) -> None:
+        self.reports.append(report)
+        if len(self.reports) > 1000:
+            del self.reports[:500]
+        logger.warning("%s", report.format())
+        if self.callback is not None:
+            try:
+                self.callback(report)
+            except Exception:
+                logger.exception("the blocking detector's callback failed")
+
+
+def _task_of(handle: Any) -> Any:
+    if isinstance(handle, Task):
+        return handle
+    owner = getattr(getattr(handle, "_callback", None), "__self__", None)
+    return owner if isinstance(owner, Task) else None
+
+
+def _task_name(handle: Any) -> str | None:
+    task = _task_of(handle)
+    return None if task is None else task.get_name()
+
+
+def _describe(handle: Any) -> str:
+    name = _task_name(handle)
+    if name is not None:
+        return f"Task {name!r}"
+    return f"callback {callback_name(handle)}"
