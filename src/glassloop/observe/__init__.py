@@ -4,6 +4,8 @@
   each with what woke it, and exports it as Chrome/Perfetto trace JSON;
 - :class:`BlockingDetector` reports a step or callback that holds the loop,
   with the blocking line, while it still blocks;
+- :func:`task_tree` / :func:`format_task_tree` show every pending task, what
+  it awaits and who created it.
 
 Nothing here runs unless attached: an unobserved loop pays one ``is not None``
 test per hook point.
@@ -15,6 +17,7 @@ from .attach import HookFanout, attach, detach, observers
 from .blocking import BlockingDetector, BlockReport
 from .chrome import chrome_trace, write_chrome_trace
 from .recorder import DEFAULT_CAPACITY, Recorder
+from .tree import TaskNode, format_task_tree, task_tree
 
 __all__ = [
     "DEFAULT_CAPACITY",
@@ -22,9 +25,12 @@ __all__ = [
     "BlockingDetector",
     "HookFanout",
     "Recorder",
+    "TaskNode",
     "attach",
     "chrome_trace",
     "detach",
+    "format_task_tree",
     "observers",
+    "task_tree",
     "write_chrome_trace",
 ]
