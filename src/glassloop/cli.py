@@ -27,7 +27,10 @@ import glassloop
 
 DESCRIPTION = "glassloop: an asyncio event loop you can read, see inside, and steer."
 
-RUN_USAGE = "glassloop run [-h] (SCRIPT | -m MODULE) [ARGS ...]"
+RUN_USAGE = (
+    "glassloop run [-h] [--trace OUT.json] [--detect-blocking SECONDS] "
+    "(SCRIPT | -m MODULE) [ARGS ...]"
+)
 RUN_DESCRIPTION = """\
 Run a Python program with glassloop installed as the asyncio event loop policy,
 so every asyncio.run(), asyncio.new_event_loop() and get_event_loop() in it
@@ -39,6 +42,12 @@ examples:
   glassloop run examples/course_asyncio.py
   glassloop run server.py --port 8080
   glassloop run -m http_tool --verbose
+  glassloop run --trace out.json --detect-blocking 0.1 server.py
+
+--trace writes a Chrome/Perfetto trace (open it at https://ui.perfetto.dev)
+when the program ends, also by an exception or Ctrl-C.  Without editing the
+command line: GLASSLOOP_TRACE=out.json and GLASSLOOP_DETECT_BLOCKING=0.1 do the
+same for any program whose loops glassloop makes (uvicorn's glassloop loop too).
 """
 
 
@@ -79,6 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
         nargs=argparse.REMAINDER,
         metavar="MODULE",
         help="-m MODULE [ARGS ...]: run a library module as a script, like python -m",
+    )
+    run.add_argument(
+        "--trace",
+        metavar="OUT.json",
+        help="record every glassloop loop and write a Chrome/Perfetto trace there at exit",
+    )
+    run.add_argument(
+        "--detect-blocking",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="report (with the blocking line) any step or callback that holds the loop longer",
     )
     run.add_argument("script", nargs="?", metavar="SCRIPT", help="path of the Python script to run")
     run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="passed to the program")
@@ -289,6 +309,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cmd_run(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    if options.trace is None and options.detect_blocking is None:
+        return _run_program(parser, options)
+    from .observe.env import configure, write_traces
+
+    configure(trace=options.trace, detect_blocking=options.detect_blocking)
+    try:
+        return _run_program(parser, options)
+    finally:
+        if options.trace is not None:
+            write_traces()
+
+
+def _run_program(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
     module: list[str] | None = options.module
     if module is not None:
         if not module:

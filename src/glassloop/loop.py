@@ -917,4 +917,15 @@ def new_event_loop() -> Loop:
     """A fresh glassloop loop (not set as current: that is the policy's job)."""
     # mypy sees the transport methods of AbstractEventLoop as abstract; at run
     # time they raise NotImplementedError until io/ provides them.
-    return Loop()
+    loop = Loop()
+    # Tracing or blocking detection asked from outside the program (glassloop
+    # run --trace, GLASSLOOP_TRACE=...): observe/ is imported only then.
+    if "glassloop.observe.env" in sys.modules or _OBSERVE_VARIABLES & os.environ.keys():
+        from .observe.env import observe_new_loop
+
+        observe_new_loop(loop)
+    return loop
+
+
+#: The environment variables that make new_event_loop observe its loops.
+_OBSERVE_VARIABLES = frozenset({"GLASSLOOP_TRACE", "GLASSLOOP_DETECT_BLOCKING"})

@@ -191,6 +191,8 @@ class BlockingDetector(Hooks):
 
     def _watch(self) -> None:
         while not self._stop.wait(self.interval):
+            if self._loop is not None and self._loop.is_closed():
+                break  # nothing more to watch: don't outlive the loop
             running = self._running
             if running is None:
                 continue
