@@ -6,6 +6,7 @@ Everything public is re-exported here; other modules are internal.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -17,6 +18,13 @@ from .loop import Loop, new_event_loop
 from .policy import EventLoopPolicy, install
 
 __version__ = "0.1.0"
+
+if os.environ.get("GLASSLOOP_TRACE") or os.environ.get("GLASSLOOP_DETECT_BLOCKING"):
+    # Observation asked from outside the program: every loop new_event_loop
+    # makes (the policy's, glassloop.run's, uvicorn's) is then observed.
+    from .observe.env import enable_from_environment
+
+    enable_from_environment()
 
 T = TypeVar("T")
 

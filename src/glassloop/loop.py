@@ -918,14 +918,12 @@ def new_event_loop() -> Loop:
     # mypy sees the transport methods of AbstractEventLoop as abstract; at run
     # time they raise NotImplementedError until io/ provides them.
     loop = Loop()
-    # Tracing or blocking detection asked from outside the program (glassloop
-    # run --trace, GLASSLOOP_TRACE=...): observe/ is imported only then.
-    if "glassloop.observe.env" in sys.modules or _OBSERVE_VARIABLES & os.environ.keys():
-        from .observe.env import observe_new_loop
-
-        observe_new_loop(loop)
+    for callback in new_loop_callbacks:
+        callback(loop)
     return loop
 
 
-#: The environment variables that make new_event_loop observe its loops.
-_OBSERVE_VARIABLES = frozenset({"GLASSLOOP_TRACE", "GLASSLOOP_DETECT_BLOCKING"})
+#: Called with each loop new_event_loop makes: how ring 3 sees every loop of
+#: a process (observe/env.py, switched on by ``glassloop run --trace`` or
+#: GLASSLOOP_TRACE) without this ring importing it.  Empty by default.
+new_loop_callbacks: list[Callable[[Loop], object]] = []

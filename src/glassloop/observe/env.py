@@ -21,6 +21,7 @@ import os
 import sys
 from typing import Any
 
+from ..loop import new_loop_callbacks
 from .blocking import BlockingDetector
 from .recorder import Recorder
 
@@ -41,12 +42,28 @@ _atexit_registered = False
 _final_written = False
 
 
+def enable() -> None:
+    """Have ``glassloop.new_event_loop`` call :func:`observe_new_loop` on each new loop."""
+    if observe_new_loop not in new_loop_callbacks:
+        new_loop_callbacks.append(observe_new_loop)
+
+
+def enable_from_environment() -> None:
+    """:func:`enable` if GLASSLOOP_TRACE or GLASSLOOP_DETECT_BLOCKING is set.
+
+    ``import glassloop`` calls it (importing this module only then).
+    """
+    if os.environ.get(TRACE_ENV) or os.environ.get(BLOCKING_ENV):
+        enable()
+
+
 def configure(trace: str | None = None, detect_blocking: float | None = None) -> None:
     """Observe every glassloop loop made from now on (overrides the environment)."""
     global _configured
     _configured = Settings(
         trace=os.path.abspath(trace) if trace else None, detect_blocking=detect_blocking
     )
+    enable()
 
 
 def settings() -> Settings:
