@@ -288,7 +288,9 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
     ) -> asyncio.Handle:
         if self._closed:
             raise RuntimeError("Event loop is closed")
-        if self._debug:
+        if self._careful:  # debug mode or observed (one test for both)
+            if not self._debug:
+                return self._call_soon_observed(callback, args, context)
             self._check_thread()
             _check_callback(callback, "call_soon")
             handle = _Handle(callback, args, self, context)
@@ -308,8 +310,6 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
                 # itself (Task._run). The future discards the handle we return.
                 task._wake_fut = args[0]  # type: ignore[misc]
                 self._ready.append(task)
-                if self._hooks is not None:  # who completed the future woke the task
-                    self._hooks.callback_scheduled(task)
                 return _UNREACHABLE_HANDLE
         kind = type(func)
         if kind is _FunctionType:
@@ -326,9 +326,32 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         fast._source_traceback = None
         fast._context = _copy_context() if context is None else context
         self._ready.append(fast)
-        if self._hooks is not None:
-            self._hooks.callback_scheduled(fast)
         return fast  # type: ignore[no-any-return]
+
+    def _call_soon_observed(
+        self, callback: Callable[..., object], args: tuple[Any, ...], context: Any
+    ) -> asyncio.Handle:
+        """call_soon with an observer attached: the fast path's queueing, then the hook.
+
+        The observer learns what was queued (a task woken by its future is
+        queued as itself, as on the fast path) while the code that queued it
+        still runs, which is how it knows who woke whom.
+        """
+        _check_callback(callback, "call_soon")
+        func = callback.__func__ if type(callback) is _MethodType else callback
+        task: Any = getattr(callback, "__self__", None)
+        if func is wakeup_function and task._kernel is self:
+            task._wake_fut = args[0]
+            self._ready.append(task)
+            handle: Any = _UNREACHABLE_HANDLE
+            queued = task
+        else:
+            handle = queued = _Handle(callback, args, self, context)
+            self._ready.append(handle)
+        hooks = self._hooks
+        if hooks is not None:
+            hooks.callback_scheduled(queued)
+        return handle  # type: ignore[no-any-return]
 
     def call_soon_threadsafe(
         self,
@@ -381,8 +404,9 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
     ) -> asyncio.TimerHandle:
         if self._closed:
             raise RuntimeError("Event loop is closed")
-        if self._debug:
-            self._check_thread()
+        if self._careful:  # debug mode or observed (one test for both)
+            if self._debug:
+                self._check_thread()
             _check_callback(callback, method)
             timer: Any = _TimerHandle(when, callback, args, self, context)
             # Point the recorded origin at the caller of call_later/call_at.
@@ -410,8 +434,6 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         fast._context = _copy_context() if context is None else context
         fast._when = when
         self._push_timer(fast)
-        if self._hooks is not None:
-            self._hooks.callback_scheduled(fast)
         return fast  # type: ignore[no-any-return]
 
     def _write_to_self(self) -> None:

@@ -129,6 +129,7 @@ class Scheduler:
         self._cancelled_timers = 0
         self._stopping = False
         self._closed = False
+        self._hooks: Hooks | None = None
         self._set_debug_flag(False)
         # Descriptors the loop registers for itself (the wake-up fd): they don't
         # make a poll worth a syscall when callbacks are already waiting.
@@ -138,7 +139,6 @@ class Scheduler:
         self._poller: Poller = poller if poller is not None else default_poller()
         self._ready_policy: ReadyPolicy = FifoPolicy()
         self._reorder = False
-        self._hooks: Hooks | None = None
         if ready_policy is not None:
             self.set_ready_policy(ready_policy)
         if hooks is not None:
@@ -169,6 +169,7 @@ class Scheduler:
     def set_hooks(self, hooks: Hooks | None) -> None:
         """Attach an observer; ``None`` (or a bare :class:`Hooks`) detaches it."""
         self._hooks = None if hooks is None or type(hooks) is Hooks else hooks
+        self._careful = self._debug or self._hooks is not None
 
     # -- what the kernel needs of the loop above it ------------------------
 
@@ -206,6 +207,10 @@ class Scheduler:
 
     def _set_debug_flag(self, enabled: bool) -> None:
         self._debug = bool(enabled)
+        #: Debug mode or an observer: the loop's scheduling methods test this
+        #: one flag and take their checking, reporting path, so the fast path
+        #: pays no test for hooks at all.
+        self._careful = self._debug or self._hooks is not None
         # Every C future asks its loop get_debug() when it is made (a task
         # too): an instance attribute holding a bound C method answers that
         # without a Python frame. The class method above stays the reference.
