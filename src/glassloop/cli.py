@@ -105,7 +105,32 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_cmd_run, command_parser=run)
     _add_serve_parser(commands)
     _add_bench_parser(commands)
+    view = commands.add_parser(
+        "view",
+        help="write a trace (from run --trace) as one self-contained HTML page",
+        description="Write TRACE.json as one HTML page that works offline: a lane per "
+        "task, zoom and pan, a click on a step shows where it stopped and what woke "
+        "it, search by task name, the critical path of a task.",
+    )
+    view.add_argument(
+        "trace", metavar="TRACE.json", help="a trace written by glassloop run --trace"
+    )
+    view.add_argument("-o", "--output", metavar="OUT.html", help="default: TRACE.html")
+    view.set_defaults(handler=_cmd_view, command_parser=view)
     return parser
+
+
+def _cmd_view(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    from .observe.viewer import write_html
+
+    output = options.output or str(Path(options.trace).with_suffix(".html"))
+    try:
+        write_html(options.trace, output)
+    except (OSError, ValueError) as exc:
+        print(f"glassloop view: {exc}", file=sys.stderr)
+        return 1
+    print(f"glassloop view: wrote {output}", file=sys.stderr)
+    return 0
 
 
 SERVE_USAGE = "glassloop serve [-h] [APP] [options]"
