@@ -19,7 +19,7 @@ from .policy import EventLoopPolicy, install
 
 __version__ = "0.1.0"
 
-if os.environ.get("GLASSLOOP_TRACE") or os.environ.get("GLASSLOOP_DETECT_BLOCKING"):
+if any(os.environ.get(f"GLASSLOOP_{name}") for name in ("TRACE", "DETECT_BLOCKING", "INSPECT")):
     # Observation asked from outside the program: every loop new_event_loop
     # makes (the policy's, glassloop.run's, uvicorn's) is then observed.
     from .observe.env import enable_from_environment

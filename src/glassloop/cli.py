@@ -28,7 +28,7 @@ import glassloop
 DESCRIPTION = "glassloop: an asyncio event loop you can read, see inside, and steer."
 
 RUN_USAGE = (
-    "glassloop run [-h] [--trace OUT.json] [--detect-blocking SECONDS] "
+    "glassloop run [-h] [--trace OUT.json] [--detect-blocking SECONDS] [--inspect] "
     "(SCRIPT | -m MODULE) [ARGS ...]"
 )
 RUN_DESCRIPTION = """\
@@ -100,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="report (with the blocking line) any step or callback that holds the loop longer",
     )
+    run.add_argument(
+        "--inspect",
+        action="store_true",
+        help="let 'glassloop ps PID' (same user only) print this program's task tree",
+    )
     run.add_argument("script", nargs="?", metavar="SCRIPT", help="path of the Python script to run")
     run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="passed to the program")
     run.set_defaults(handler=_cmd_run, command_parser=run)
@@ -117,7 +122,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     view.add_argument("-o", "--output", metavar="OUT.html", help="default: TRACE.html")
     view.set_defaults(handler=_cmd_view, command_parser=view)
+    ps = commands.add_parser(
+        "ps",
+        help="print the task tree of a running glassloop process (run with --inspect)",
+        description="Print every pending task of process PID, what it awaits and who "
+        "awaits it.  The process must have allowed it: glassloop run --inspect, or "
+        "GLASSLOOP_INSPECT=1; only the same user can ask.  It answers even while its "
+        "loop is blocked.",
+    )
+    ps.add_argument("pid", type=int, metavar="PID")
+    ps.set_defaults(handler=_cmd_ps, command_parser=ps)
     return parser
+
+
+def _cmd_ps(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    from .observe.inspect import ask
+
+    try:
+        answer = ask(options.pid)
+    except (FileNotFoundError, ConnectionRefusedError):
+        print(
+            f"glassloop ps: process {options.pid} does not allow inspection "
+            "(start it with glassloop run --inspect, or GLASSLOOP_INSPECT=1)",
+            file=sys.stderr,
+        )
+        return 1
+    except OSError as exc:
+        print(f"glassloop ps: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(answer)
+    return 1 if answer.startswith("error:") else 0
 
 
 def _cmd_view(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
@@ -334,11 +368,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cmd_run(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
-    if options.trace is None and options.detect_blocking is None:
+    if options.trace is None and options.detect_blocking is None and not options.inspect:
         return _run_program(parser, options)
     from .observe.env import configure, write_traces
 
-    configure(trace=options.trace, detect_blocking=options.detect_blocking)
+    configure(trace=options.trace, detect_blocking=options.detect_blocking, inspect=options.inspect)
     try:
         return _run_program(parser, options)
     finally:

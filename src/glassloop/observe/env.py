@@ -3,7 +3,8 @@
 Two ways in, for programs nobody wants to edit: ``glassloop run --trace
 out.json [--detect-blocking 0.1] SCRIPT`` calls :func:`configure`, and the
 environment variables ``GLASSLOOP_TRACE=out.json`` and
-``GLASSLOOP_DETECT_BLOCKING=0.1`` do the same for any process that makes
+``GLASSLOOP_DETECT_BLOCKING=0.1`` (and ``GLASSLOOP_INSPECT=1``, for
+``glassloop ps``) do the same for any process that makes
 its loops with ``glassloop.new_event_loop`` (the policy, ``glassloop.run``,
 ``uvicorn --loop glassloop:uvicorn_loop_factory``).  Each such loop gets a
 :class:`Recorder` and/or a :class:`BlockingDetector`; the traces are written
@@ -23,6 +24,7 @@ from typing import Any
 
 from ..loop import new_loop_callbacks
 from .blocking import BlockingDetector
+from .inspect import INSPECT_ENV, allow_inspection
 from .recorder import Recorder
 
 TRACE_ENV = "GLASSLOOP_TRACE"
@@ -33,6 +35,7 @@ BLOCKING_ENV = "GLASSLOOP_DETECT_BLOCKING"
 class Settings:
     trace: str | None = None
     detect_blocking: float | None = None
+    inspect: bool = False
 
 
 _configured: Settings | None = None
@@ -53,15 +56,23 @@ def enable_from_environment() -> None:
 
     ``import glassloop`` calls it (importing this module only then).
     """
-    if os.environ.get(TRACE_ENV) or os.environ.get(BLOCKING_ENV):
+    if os.environ.get(TRACE_ENV) or os.environ.get(BLOCKING_ENV) or _inspect_from_env():
         enable()
 
 
-def configure(trace: str | None = None, detect_blocking: float | None = None) -> None:
+def _inspect_from_env() -> bool:
+    return os.environ.get(INSPECT_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def configure(
+    trace: str | None = None, detect_blocking: float | None = None, inspect: bool = False
+) -> None:
     """Observe every glassloop loop made from now on (overrides the environment)."""
     global _configured
     _configured = Settings(
-        trace=os.path.abspath(trace) if trace else None, detect_blocking=detect_blocking
+        trace=os.path.abspath(trace) if trace else None,
+        detect_blocking=detect_blocking,
+        inspect=inspect,
     )
     enable()
 
@@ -81,7 +92,7 @@ def settings() -> Settings:
         else:
             if blocking <= 0:
                 blocking = None
-    return Settings(trace=trace, detect_blocking=blocking)
+    return Settings(trace=trace, detect_blocking=blocking, inspect=_inspect_from_env())
 
 
 def observe_new_loop(loop: Any) -> None:
@@ -97,6 +108,8 @@ def observe_new_loop(loop: Any) -> None:
             _atexit_registered = True
     if wanted.detect_blocking:
         BlockingDetector(wanted.detect_blocking, loop=loop, recorder=recorder)
+    if wanted.inspect:
+        allow_inspection(loop)
 
 
 def _path_for(index: int) -> str:
