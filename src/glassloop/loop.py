@@ -346,7 +346,15 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
             handle: Any = _UNREACHABLE_HANDLE
             queued = task
         else:
-            handle = queued = _Handle(callback, args, self, context)
+            # Filled in place of Handle.__init__, as on the fast path.
+            handle = queued = _new_handle(_Handle)
+            handle._callback = callback
+            handle._args = args
+            handle._cancelled = False
+            handle._loop = self
+            handle._repr = None
+            handle._source_traceback = None
+            handle._context = _copy_context() if context is None else context
             self._ready.append(handle)
         hooks = self._hooks
         if hooks is not None:

@@ -169,7 +169,7 @@ class Scheduler:
     def set_hooks(self, hooks: Hooks | None) -> None:
         """Attach an observer; ``None`` (or a bare :class:`Hooks`) detaches it."""
         self._hooks = None if hooks is None or type(hooks) is Hooks else hooks
-        self._careful = self._debug or self._hooks is not None
+        self._update_careful()
 
     # -- what the kernel needs of the loop above it ------------------------
 
@@ -207,10 +207,18 @@ class Scheduler:
 
     def _set_debug_flag(self, enabled: bool) -> None:
         self._debug = bool(enabled)
-        #: Debug mode or an observer: the loop's scheduling methods test this
-        #: one flag and take their checking, reporting path, so the fast path
-        #: pays no test for hooks at all.
-        self._careful = self._debug or self._hooks is not None
+        self._update_careful()
+
+    def _update_careful(self) -> None:
+        #: Debug mode, or an observer that listens to callback_scheduled: the
+        #: loop's call_soon and call_later test this one flag and take their
+        #: checking, reporting path, so their fast path pays no test for hooks
+        #: at all (and an observer that does not listen, a blocking detector,
+        #: leaves it on the fast path).
+        hooks = self._hooks
+        self._careful = self._debug or (
+            hooks is not None and type(hooks).callback_scheduled is not Hooks.callback_scheduled
+        )
         # Every C future asks its loop get_debug() when it is made (a task
         # too): an instance attribute holding a bound C method answers that
         # without a Python frame. The class method above stays the reference.

@@ -25,14 +25,19 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from ..kernel.hooks import Hooks
+from ..kernel.scheduler import Scheduler
 from ..kernel.task import Task
 from .attach import attach, detach
 from .recorder import Recorder, callback_name
 
 logger = logging.getLogger("glassloop.observe")
 
-#: Frames of these files, outside the blocking code, are the loop's own.
-_LOOP_FILES = ("glassloop/kernel/", "glassloop/loop.py", "asyncio/events.py", "contextvars")
+#: The kernel's frame that runs each ready callback while observed: the
+#: blocker's frames are the ones inside it.
+_DISPATCH_CODE = Scheduler._run_ready_observed.__code__
+#: Wrappers between that frame and the callback's own code (Handle._run, a
+#: task's step machinery).
+_WRAPPER_FILES = ("glassloop/kernel/task.py", "asyncio/events.py")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,22 +76,24 @@ class BlockReport:
         )
 
 
-def _own_frames(frame: FrameType | None) -> traceback.StackSummary:
-    """The stack from the outermost frame of user code in, without the loop's frames."""
+def _blocker_frames(frame: FrameType | None) -> traceback.StackSummary | None:
+    """The running callback's own frames, outermost first; None if it has returned.
+
+    They are the frames inside the kernel's dispatch frame, less the
+    wrappers that call the callback (Handle._run, a task's step).
+    """
     frames: list[FrameType] = []
-    while frame is not None:
+    while frame is not None and frame.f_code is not _DISPATCH_CODE:
         frames.append(frame)
         frame = frame.f_back
     frames.reverse()
     first = 0
-    for index, each in enumerate(frames):
-        filename = each.f_code.co_filename.replace("\\", "/")
-        if any(part in filename for part in _LOOP_FILES) or filename.endswith("/threading.py"):
-            first = index + 1
-        elif index > 0:
-            break
-    if first >= len(frames):
-        first = 0
+    while first < len(frames) and any(
+        part in frames[first].f_code.co_filename.replace("\\", "/") for part in _WRAPPER_FILES
+    ):
+        first += 1
+    if first >= len(frames) or "glassloop/observe/" in frames[-1].f_code.co_filename:
+        return None  # only wrappers or our own hooks: the callback is over
     return traceback.StackSummary.extract(
         ((f, f.f_lineno) for f in frames[first:]), lookup_lines=True
     )
@@ -208,8 +215,10 @@ class BlockingDetector(Hooks):
             running_now = self._running
             if running_now is None or running_now[0] != seq:
                 continue
-            stack = _own_frames(frame)
+            stack = _blocker_frames(frame)
             del frame
+            if stack is None:
+                continue
             report = BlockReport(
                 what=_describe(handle),
                 task_name=_task_name(handle),

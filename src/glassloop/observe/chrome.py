@@ -55,7 +55,7 @@ def _where_text(where: Any) -> str:
 def chrome_trace(recorder: Any) -> dict[str, Any]:
     """The trace as a JSON-ready dict (``{"traceEvents": [...], ...}``)."""
     records = list(recorder.records)
-    starts = [r[1] for r in records if isinstance(r[1], float)]
+    starts = [r[1] for r in records if isinstance(r[1], (int, float))]
     t0 = min(starts) if starts else 0.0
 
     def us(t: float) -> float:

@@ -18,13 +18,14 @@ anything.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 import time
 import weakref
 from collections import deque
 from collections.abc import Iterator
-from types import TracebackType
+from types import CoroutineType, TracebackType
 from typing import Any
 
 from ..kernel.hooks import Hooks
@@ -53,7 +54,11 @@ _MAX_PENDING = 100_000
 Wake = tuple[str, "int | None", float, "str | None"]
 
 _thread_time = time.thread_time
+_Handle = asyncio.Handle
+_TimerHandle = asyncio.TimerHandle
+_Future = asyncio.Future
 _get_ident = threading.get_ident
+_CoroutineType = CoroutineType
 
 
 def _no_cpu_time() -> float:
@@ -73,6 +78,14 @@ def suspended_at(coro: Any) -> tuple[str, int, str] | None:
     """Where a suspended coroutine chain stopped: (file, line, function) of its innermost frame."""
     found = None
     depth = 0
+    while type(coro) is _CoroutineType and depth < 100:
+        # The common chain, read without getattr's defaults.
+        frame = coro.cr_frame
+        if frame is None:
+            break
+        found = frame
+        coro = coro.cr_await
+        depth += 1
     while coro is not None and depth < 100:
         frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
         if frame is None:
@@ -96,6 +109,9 @@ def describe_awaitable(obj: Any) -> str:
     """What a task waits on, in a few words (``Task 'worker'``, ``Future``)."""
     if obj is None:
         return ""
+    kind = type(obj)
+    if kind is _Future:
+        return "Future"
     if isinstance(obj, Task) or hasattr(obj, "get_name"):
         try:
             return f"Task {obj.get_name()!r}"
@@ -141,6 +157,9 @@ class Recorder(Hooks):
         #: watch handle -> (fd, writing); handles are weakly held.
         self._fds: weakref.WeakKeyDictionary[Any, tuple[int, bool]] = weakref.WeakKeyDictionary()
         self._loop: Any = None
+        #: The loop's clock function, read once per poll (not per record):
+        #: a clock swapped mid-run is followed from the next poll on.
+        self._time: Any = _no_cpu_time
         if loop is not None:
             self.attach(loop)
 
@@ -155,6 +174,7 @@ class Recorder(Hooks):
         if self._loop is not None and self._loop is not loop:
             raise RuntimeError("this Recorder already records another loop")
         self._loop = loop
+        self._time = loop._clock.time
         attach(loop, self)
 
     def close(self) -> None:
@@ -177,9 +197,6 @@ class Recorder(Hooks):
         return iter(list(self.records))
 
     # -- helpers -----------------------------------------------------------
-
-    def _now(self) -> float:
-        return float(self._loop._clock.time())
 
     def _record(self, record: tuple[Any, ...]) -> None:
         records = self.records
@@ -208,35 +225,46 @@ class Recorder(Hooks):
         if tid is None:
             # A task created before the recorder was attached.
             tid = self._task_ids[id(task)] = self._tids()
-            self._record(("task", self._now(), tid, task.get_name(), _coro_name(task), None, None))
+            self._record(("task", self._time(), tid, task.get_name(), _coro_name(task), None, None))
         return tid
 
     # -- the hooks ---------------------------------------------------------
 
     def task_created(self, task: Any) -> None:
-        now = self._now()
+        now = self._time()
         tid = self._task_ids[id(task)] = self._tids()
         act, creator = self._current()
         self._record(("task", now, tid, task.get_name(), _coro_name(task), creator, act))
         self._expect(task, ("created", act, now, None))
 
     def callback_scheduled(self, handle: Any) -> None:
-        now = self._now()
+        now = self._time()
         loop_thread = self._loop._thread_id
-        if loop_thread is not None and _get_ident() != loop_thread:
+        if loop_thread is not None and loop_thread != _get_ident():
             ext_act = self._acts()
             thread = threading.current_thread()
             self._record(("ext", now, ext_act, thread.ident, thread.name))
             self._expect(handle, ("thread", ext_act, now, thread.name))
             return
-        act = self._stack[-1][0] if self._stack else None
-        wake_fut = getattr(handle, "_wake_fut", None)
-        if wake_fut is not None:
-            self._expect(handle, ("future", act, now, describe_awaitable(wake_fut)))
-        elif hasattr(handle, "_when"):
-            self._expect(handle, ("timer", act, now, None))
+        stack = self._stack
+        act = stack[-1][0] if stack else None
+        kind = type(handle)
+        if kind is _Handle:
+            wake: Wake = ("soon", act, now, None)
+        elif kind is _TimerHandle:
+            wake = ("timer", act, now, None)
         else:
-            self._expect(handle, ("soon", act, now, None))
+            wake_fut = getattr(handle, "_wake_fut", None)
+            if wake_fut is not None:
+                wake = ("future", act, now, describe_awaitable(wake_fut))
+            elif hasattr(handle, "_when"):
+                wake = ("timer", act, now, None)
+            else:
+                wake = ("soon", act, now, None)
+        pending = self._pending
+        pending[id(handle)] = wake
+        if len(pending) > _MAX_PENDING:
+            self._expect(handle, wake)  # trims
 
     def io_ready(self, handles: list[Any]) -> None:
         act = self._poll_act
@@ -251,7 +279,7 @@ class Recorder(Hooks):
             self._expect(handle, ("io", act, now, detail))
 
     def timers_due(self, timers: list[Any]) -> None:
-        now = self._now()
+        now = self._time()
         pending = self._pending
         for timer in timers:
             armed = pending.get(id(timer))
@@ -266,10 +294,11 @@ class Recorder(Hooks):
 
     def callback_started(self, handle: Any) -> None:
         wake = self._pending.pop(id(handle), None)
-        if type(handle) is Task or isinstance(handle, Task):
+        kind = type(handle)
+        if kind is not _Handle and kind is not _TimerHandle and isinstance(handle, Task):
             self._task_wake = wake  # its step (step_started) is the slice
             return
-        self._stack.append([self._acts(), self._now(), self._cpu(), None, wake, handle])
+        self._stack.append([self._acts(), self._time(), self._cpu(), None, wake, handle])
 
     def callback_ran(self, handle: Any, duration: float) -> None:
         stack = self._stack
@@ -277,8 +306,11 @@ class Recorder(Hooks):
             self._task_wake = None
             return
         act, start, cpu, _, wake, _ = stack.pop()
-        end = self._now()
-        self._record(("cb", start, end, self._cpu() - cpu, act, callback_name(handle), wake))
+        end = self._time()
+        name = getattr(handle._callback, "__qualname__", None)
+        if type(name) is not str:
+            name = callback_name(handle)
+        self._record(("cb", start, end, self._cpu() - cpu, act, name, wake))
 
     def step_started(self, task: Any) -> None:
         wake = self._task_wake
@@ -291,14 +323,14 @@ class Recorder(Hooks):
                 top = self._stack[-1]
                 wake = ("callback", top[0], top[1], None)
         tid = self._tid_of(task)
-        self._stack.append([self._acts(), self._now(), self._cpu(), tid, wake, task])
+        self._stack.append([self._acts(), self._time(), self._cpu(), tid, wake, task])
 
     def step_ended(self, task: Any) -> None:
         stack = self._stack
         if not stack or stack[-1][5] is not task:
             return
         act, start, cpu, tid, wake, _ = stack.pop()
-        end = self._now()
+        end = self._time()
         done = task.done()
         if done:
             where = None
@@ -336,13 +368,14 @@ class Recorder(Hooks):
                 state = f"raised {type(task.exception()).__name__}"
             else:
                 state = "returned"
-            self._record(("done", self._now(), tid, state))
+            self._record(("done", self._time(), tid, state))
 
     def poll_waited(self, timeout: float | None, duration: float, nevents: int) -> None:
-        end = self._now()
+        loop = self._loop
+        self._time = loop._clock.time
+        end = self._time()
         act = self._poll_act = self._acts()
         self._poll_end = end
-        loop = self._loop
         self._record(
             (
                 "poll",
