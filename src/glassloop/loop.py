@@ -374,7 +374,7 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         self._ready.append(handle)
         hooks = self._hooks
         if hooks is not None:  # called in the calling thread, before the wake-up
-            hooks.callback_scheduled(handle)
+            hooks.threadsafe_scheduled(handle)
         self._write_to_self()
         return handle
 

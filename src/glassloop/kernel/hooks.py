@@ -48,6 +48,15 @@ class Hooks:
         queued as itself with the future that woke it in ``_wake_fut``.
         """
 
+    def threadsafe_scheduled(self, handle: Any) -> None:
+        """``call_soon_threadsafe`` queued ``handle``; called in the calling thread.
+
+        That thread may or may not be the loop's.  By default the same as
+        :meth:`callback_scheduled`, which is otherwise only called in the
+        loop's thread.
+        """
+        self.callback_scheduled(handle)
+
     def io_ready(self, handles: list[Any]) -> None:
         """One poll made these watch handles ready (they join the ready queue now)."""
 

@@ -48,6 +48,10 @@ class HookFanout(Hooks):
         for member in self.members:
             member.callback_scheduled(handle)
 
+    def threadsafe_scheduled(self, handle: Any) -> None:
+        for member in self.members:
+            member.threadsafe_scheduled(handle)
+
     def poll_waited(self, timeout: float | None, duration: float, nevents: int) -> None:
         for member in self.members:
             member.poll_waited(timeout, duration, nevents)

@@ -124,8 +124,8 @@ class Recorder(Hooks):
     """Records a loop's timeline with causality, in a ring buffer of ``capacity`` records.
 
     ``Recorder(loop)`` attaches at once; ``close()`` (or leaving a ``with``
-    block) detaches.  ``cpu_time=False`` skips the two thread-CPU clock reads
-    per step (a system call each on Linux).
+    block) detaches.  ``cpu_time=False`` skips the thread-CPU clock read per
+    slice (a system call on Linux, about a microsecond in a VM).
     """
 
     def __init__(
@@ -141,7 +141,12 @@ class Recorder(Hooks):
         self.records: deque[tuple[Any, ...]] = deque(maxlen=capacity)
         #: Records pushed out of the ring buffer (oldest first) so far.
         self.dropped = 0
-        self._cpu = _thread_time if cpu_time else _no_cpu_time
+        # float() is 0.0, from C: no Python frame per read when CPU time is off.
+        self._cpu: Any = _thread_time if cpu_time else float
+        #: The thread CPU time read at the last slice's end (or poll): the
+        #: next slice starts from it, so a slice costs one read, not two (the
+        #: loop's own work between two slices is counted in the second).
+        self._cpu_mark = self._cpu()
         self._acts = itertools.count(1).__next__
         self._tids = itertools.count(1).__next__
         #: id(task) -> tid, for tasks seen and not done.
@@ -205,11 +210,13 @@ class Recorder(Hooks):
         records.append(record)
 
     def _expect(self, entry: Any, wake: Wake) -> None:
+        self._pending[id(entry)] = wake
+
+    def _trim_pending(self) -> None:
         pending = self._pending
-        pending[id(entry)] = wake
         if len(pending) > _MAX_PENDING:
             # The oldest causes are those of entries that never ran (cancelled).
-            for key in list(itertools.islice(pending, _MAX_PENDING // 10)):
+            for key in list(itertools.islice(pending, len(pending) - _MAX_PENDING // 2)):
                 del pending[key]
 
     def _current(self) -> tuple[int | None, int | None]:
@@ -237,15 +244,21 @@ class Recorder(Hooks):
         self._record(("task", now, tid, task.get_name(), _coro_name(task), creator, act))
         self._expect(task, ("created", act, now, None))
 
-    def callback_scheduled(self, handle: Any) -> None:
-        now = self._time()
+    def threadsafe_scheduled(self, handle: Any) -> None:
         loop_thread = self._loop._thread_id
-        if loop_thread is not None and loop_thread != _get_ident():
-            ext_act = self._acts()
-            thread = threading.current_thread()
-            self._record(("ext", now, ext_act, thread.ident, thread.name))
-            self._expect(handle, ("thread", ext_act, now, thread.name))
+        if loop_thread is None or loop_thread == _get_ident():
+            self.callback_scheduled(handle)
             return
+        now = self._time()
+        ext_act = self._acts()
+        thread = threading.current_thread()
+        self._record(("ext", now, ext_act, thread.ident, thread.name))
+        self._pending[id(handle)] = ("thread", ext_act, now, thread.name)
+
+    def callback_scheduled(self, handle: Any) -> None:
+        # Loop thread only (call_soon, a task's wake-up, call_later): the
+        # innermost open slice is what queued it.
+        now = self._time()
         stack = self._stack
         act = stack[-1][0] if stack else None
         kind = type(handle)
@@ -261,10 +274,7 @@ class Recorder(Hooks):
                 wake = ("timer", act, now, None)
             else:
                 wake = ("soon", act, now, None)
-        pending = self._pending
-        pending[id(handle)] = wake
-        if len(pending) > _MAX_PENDING:
-            self._expect(handle, wake)  # trims
+        self._pending[id(handle)] = wake  # trimmed at each poll
 
     def io_ready(self, handles: list[Any]) -> None:
         act = self._poll_act
@@ -298,7 +308,7 @@ class Recorder(Hooks):
         if kind is not _Handle and kind is not _TimerHandle and isinstance(handle, Task):
             self._task_wake = wake  # its step (step_started) is the slice
             return
-        self._stack.append([self._acts(), self._time(), self._cpu(), None, wake, handle])
+        self._stack.append([self._acts(), self._time(), self._cpu_mark, None, wake, handle])
 
     def callback_ran(self, handle: Any, duration: float) -> None:
         stack = self._stack
@@ -310,7 +320,11 @@ class Recorder(Hooks):
         name = getattr(handle._callback, "__qualname__", None)
         if type(name) is not str:
             name = callback_name(handle)
-        self._record(("cb", start, end, self._cpu() - cpu, act, name, wake))
+        records = self.records
+        if len(records) == self.capacity:
+            self.dropped += 1
+        mark = self._cpu_mark = self._cpu()
+        records.append(("cb", start, end, mark - cpu, act, name, wake))
 
     def step_started(self, task: Any) -> None:
         wake = self._task_wake
@@ -322,8 +336,10 @@ class Recorder(Hooks):
                 # Stepped by a Handle (debug mode, a step with an error to throw).
                 top = self._stack[-1]
                 wake = ("callback", top[0], top[1], None)
-        tid = self._tid_of(task)
-        self._stack.append([self._acts(), self._time(), self._cpu(), tid, wake, task])
+        tid = self._task_ids.get(id(task))
+        if tid is None:
+            tid = self._tid_of(task)
+        self._stack.append([self._acts(), self._time(), self._cpu_mark, tid, wake, task])
 
     def step_ended(self, task: Any) -> None:
         stack = self._stack
@@ -340,22 +356,31 @@ class Recorder(Hooks):
             waiter = task._fut_waiter
             if waiter is None:
                 waits_on = "its turn (a bare yield)"
-                self._expect(task, ("yield", act, end, None))
+                self._pending[id(task)] = ("yield", act, end, None)
+            elif type(waiter) is _Future:
+                waits_on = "Future"
             else:
                 waits_on = describe_awaitable(waiter)
-        self._record(
+        name = task._name
+        if type(name) is not str:
+            name = task.get_name()
+        cpu_end = self._cpu_mark = self._cpu()
+        records = self.records
+        if len(records) == self.capacity:
+            self.dropped += 1
+        records.append(
             (
                 "step",
                 start,
                 end,
-                self._cpu() - cpu,
+                cpu_end - cpu,
                 tid,
                 act,
                 wake,
                 where,
                 waits_on,
                 done,
-                task.get_name(),
+                name,
             )
         )
 
@@ -373,6 +398,8 @@ class Recorder(Hooks):
     def poll_waited(self, timeout: float | None, duration: float, nevents: int) -> None:
         loop = self._loop
         self._time = loop._clock.time
+        self._cpu_mark = self._cpu()
+        self._trim_pending()
         end = self._time()
         act = self._poll_act = self._acts()
         self._poll_end = end
