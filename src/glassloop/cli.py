@@ -89,22 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODULE",
         help="-m MODULE [ARGS ...]: run a library module as a script, like python -m",
     )
-    run.add_argument(
-        "--trace",
-        metavar="OUT.json",
-        help="record every glassloop loop and write a Chrome/Perfetto trace there at exit",
-    )
-    run.add_argument(
-        "--detect-blocking",
-        type=_positive_float,
-        metavar="SECONDS",
-        help="report (with the blocking line) any step or callback that holds the loop longer",
-    )
-    run.add_argument(
-        "--inspect",
-        action="store_true",
-        help="let 'glassloop ps PID' (same user only) print this program's task tree",
-    )
+    _add_observe_options(run)
     run.add_argument("script", nargs="?", metavar="SCRIPT", help="path of the Python script to run")
     run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="passed to the program")
     run.set_defaults(handler=_cmd_run, command_parser=run)
@@ -167,7 +152,9 @@ def _cmd_view(parser: argparse.ArgumentParser, options: argparse.Namespace) -> i
     return 0
 
 
-SERVE_USAGE = "glassloop serve [-h] [APP] [options]"
+SERVE_USAGE = (
+    "glassloop serve [-h] [APP] [options] [--trace OUT.json] [--detect-blocking S] [--inspect]"
+)
 SERVE_DESCRIPTION = """\
 Serve HTTP on a glassloop loop, in this process, until Ctrl-C.
 
@@ -250,7 +237,42 @@ def _add_serve_parser(commands: Any) -> None:
         choices=["critical", "error", "warning", "info", "debug", "trace"],
         help="uvicorn's own messages (%(default)s)",
     )
+    _add_observe_options(serve.add_argument_group("seeing inside (as with glassloop run)"))
     serve.set_defaults(handler=_cmd_serve, command_parser=serve)
+
+
+def _add_observe_options(group: Any) -> None:
+    """--trace, --detect-blocking, --inspect: the same on run and serve."""
+    group.add_argument(
+        "--trace",
+        metavar="OUT.json",
+        help="record every glassloop loop and write a Chrome/Perfetto trace there at exit",
+    )
+    group.add_argument(
+        "--detect-blocking",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="report (with the blocking line) any step or callback that holds the loop longer",
+    )
+    group.add_argument(
+        "--inspect",
+        action="store_true",
+        help="let 'glassloop ps PID' (same user only) print the task tree",
+    )
+
+
+def _observed(options: argparse.Namespace, run: Callable[[], int]) -> int:
+    """``run()`` with the observation the options ask for; the trace written however it ends."""
+    if options.trace is None and options.detect_blocking is None and not options.inspect:
+        return run()
+    from .observe.env import configure, write_traces
+
+    configure(trace=options.trace, detect_blocking=options.detect_blocking, inspect=options.inspect)
+    try:
+        return run()
+    finally:
+        if options.trace is not None:
+            write_traces()
 
 
 BENCH_USAGE = "glassloop bench [-h] [--full] [RUN_OPTIONS ...]"
@@ -368,16 +390,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cmd_run(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
-    if options.trace is None and options.detect_blocking is None and not options.inspect:
-        return _run_program(parser, options)
-    from .observe.env import configure, write_traces
-
-    configure(trace=options.trace, detect_blocking=options.detect_blocking, inspect=options.inspect)
-    try:
-        return _run_program(parser, options)
-    finally:
-        if options.trace is not None:
-            write_traces()
+    return _observed(options, lambda: _run_program(parser, options))
 
 
 def _run_program(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
@@ -420,10 +433,14 @@ def _cmd_serve(parser: argparse.ArgumentParser, options: argparse.Namespace) -> 
         access_log=options.access_log,
         log_level=options.log_level,
     )
-    try:
-        return serve.run(config, glassloop.new_event_loop)
-    except KeyboardInterrupt:  # Ctrl-C before our handlers were in place
-        return 130
+
+    def run() -> int:
+        try:
+            return serve.run(config, glassloop.new_event_loop)
+        except KeyboardInterrupt:  # Ctrl-C before our handlers were in place
+            return 130
+
+    return _observed(options, run)
 
 
 def run_script(path: str, args: Sequence[str]) -> int:

@@ -15,7 +15,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from test_observe_recorder import check_trace, slices_on, track_of
+from trace_checks import check_trace, slices_on, track_of
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
