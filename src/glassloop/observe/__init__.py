@@ -5,7 +5,9 @@
 - :class:`BlockingDetector` reports a step or callback that holds the loop,
   with the blocking line, while it still blocks;
 - :func:`task_tree` / :func:`format_task_tree` show every pending task, what
-  it awaits and who created it.
+  it awaits and who created it;
+- :class:`FlightRecorder` records all the time in a small ring and dumps it
+  on a stall, an exception or SIGUSR1.
 
 Nothing here runs unless attached: an unobserved loop pays one ``is not None``
 test per hook point.
@@ -16,13 +18,16 @@ from __future__ import annotations
 from .attach import HookFanout, attach, detach, observers
 from .blocking import BlockingDetector, BlockReport
 from .chrome import chrome_trace, write_chrome_trace
+from .flight import FLIGHT_CAPACITY, FlightRecorder
 from .recorder import DEFAULT_CAPACITY, Recorder
 from .tree import TaskNode, format_task_tree, task_tree
 
 __all__ = [
     "DEFAULT_CAPACITY",
+    "FLIGHT_CAPACITY",
     "BlockReport",
     "BlockingDetector",
+    "FlightRecorder",
     "HookFanout",
     "Recorder",
     "TaskNode",
