@@ -137,3 +137,40 @@ def test_short_callbacks_under_the_threshold_are_not_reported() -> None:
     finally:
         loop.close()
     assert reports == []
+
+
+def test_the_end_report_profiles_the_stall_and_names_the_timers_it_delayed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    reports: list[BlockReport] = []
+    loop = glassloop.new_event_loop()
+    try:
+        with BlockingDetector(0.05, loop=loop, callback=reports.append, interval=0.005):
+
+            def on_time() -> None:
+                pass
+
+            async def stuck() -> None:
+                loop.call_later(0.001, on_time)
+                deadline = time.monotonic() + SAFETY
+                while not reports and time.monotonic() < deadline:
+                    time.sleep(0.002)  # the blocking line: stuck
+                time.sleep(0.03)  # the second blocking line: stuck
+
+            async def main() -> None:
+                await loop.create_task(stuck(), name="stuck")
+                await asyncio.sleep(0.01)  # a turn for the late timer to run
+
+            with caplog.at_level(logging.WARNING, logger="glassloop.observe"):
+                loop.run_until_complete(main())
+    finally:
+        loop.close()
+    during, after = reports
+    assert after.ended and after.profile
+    assert sum(count for _, count in after.profile) >= 1
+    assert all(" in stuck" in where for where, _ in after.profile)
+    assert during.where in dict(after.profile)  # the report's own look is the first sample
+    assert "samples):" in after.format()
+    (late,) = after.late_timers
+    assert late[0].endswith("on_time") and late[1] >= 0.025
+    assert any("made 1 timer(s) run late" in r.getMessage() for r in caplog.records)

@@ -5,8 +5,11 @@ fact, with no stack.  Here a watchdog thread looks at what the loop thread is
 running (the hooks tell it when each ready callback, a task's step included,
 starts and ends) and, once one has run longer than the threshold, takes the
 loop thread's stack with ``sys._current_frames()``: its innermost frame is the
-blocking line (the ``time.sleep``, the CPU-bound loop, the blocking read).  A
-second report follows when the block ends, with its full duration.
+blocking line (the ``time.sleep``, the CPU-bound loop, the blocking read).
+While the block lasts the watchdog keeps sampling that stack, every
+``interval``; the report made when the block ends has its full duration and
+that small profile (which lines the time went to), and a last line names
+the victims: timers that fell due during the block and ran late, by how much.
 
 The loop waiting in its poller runs no callback, so an idle loop is never
 reported.  The hooks only store a tuple; all the work is in the watchdog.
@@ -14,6 +17,7 @@ reported.  The hooks only store a tuple; all the work is in the watchdog.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import sys
@@ -38,6 +42,8 @@ _DISPATCH_CODE = Scheduler._run_ready_observed.__code__
 #: Wrappers between that frame and the callback's own code (Handle._run, a
 #: task's step machinery).
 _WRAPPER_FILES = ("glassloop/kernel/task.py", "asyncio/events.py")
+#: Lines of a stall's profile kept in its end report.
+_PROFILE_LINES = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +63,13 @@ class BlockReport:
     stack: traceback.StackSummary
     #: time.monotonic() when the callback started.
     started: float
+    #: In the end report: where the loop thread was at each sample taken
+    #: during the block (every ``interval``), most seen first: a small
+    #: profile of the stall, as (``file:line in function``, samples).
+    profile: tuple[tuple[str, int], ...] = ()
+    #: Filled just after the end report: timers that fell due during the
+    #: block and so ran late, as (callback name, seconds late).
+    late_timers: list[tuple[str, float]] = dataclasses.field(default_factory=list)
 
     @property
     def where(self) -> str:
@@ -68,7 +81,13 @@ class BlockReport:
 
     def format(self) -> str:
         if self.ended:
-            return f"glassloop: the loop was blocked for {self.duration:.3f} s by {self.what}"
+            text = f"glassloop: the loop was blocked for {self.duration:.3f} s by {self.what}"
+            if self.profile:
+                total = sum(count for _, count in self.profile)
+                text += f"; where it was ({total} samples):" + "".join(
+                    f"\n  {count:4d}  {where}" for where, count in self.profile
+                )
+            return text
         lines = "".join(self.stack.format()).rstrip()
         return (
             f"glassloop: {self.what} has blocked the loop for {self.duration:.3f} s, "
@@ -132,6 +151,11 @@ class BlockingDetector(Hooks):
         self._seq = 0
         #: Sequence number -> its start report, while the block is reported and not over.
         self._reported: dict[int, BlockReport] = {}
+        #: Sequence number -> where the loop thread was, sample by sample.
+        self._samples: dict[int, collections.Counter[str]] = {}
+        #: The last block's end report, until the timers it delayed are known.
+        self._last_ended: BlockReport | None = None
+        self._polls_since_end = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         if loop is not None:
@@ -186,13 +210,48 @@ class BlockingDetector(Hooks):
         start = self._reported.pop(running[0], None)
         if start is not None:
             end = time.monotonic()
-            self._report(
-                dataclasses.replace(
-                    start, duration=end - running[1], ended=True, stack=traceback.StackSummary()
-                )
+            samples = self._samples.pop(running[0], collections.Counter())
+            ended = dataclasses.replace(
+                start,
+                duration=end - running[1],
+                ended=True,
+                stack=traceback.StackSummary(),
+                profile=tuple(samples.most_common(_PROFILE_LINES)),
+                late_timers=[],
             )
+            self._last_ended = ended
+            self._polls_since_end = 0
+            self._report(ended)
             if self.recorder is not None:
                 self.recorder.note_block(running[1], end, start.what, start.where)
+
+    def poll_waited(self, timeout: float | None, duration: float, nevents: int) -> None:
+        if self._last_ended is not None:
+            self._polls_since_end += 1
+            if self._polls_since_end > 1:
+                self._last_ended = None  # its turn's timers have been and gone
+
+    def timers_due(self, timers: list[Any]) -> None:
+        report = self._last_ended
+        if report is None:
+            return
+        self._last_ended = None
+        now = self._loop.time()
+        late = [(callback_name(t), now - t._when) for t in timers]
+        late = [(name, by) for name, by in late if by >= self.threshold / 2]
+        if late:
+            report.late_timers.extend(late)
+            worst = max(by for _, by in late)
+            names = ", ".join(f"{name} ({by:.3f} s)" for name, by in late[:5])
+            more = f" and {len(late) - 5} more" if len(late) > 5 else ""
+            logger.warning(
+                "glassloop: the block by %s made %d timer(s) run late, up to %.3f s: %s%s",
+                report.what,
+                len(late),
+                worst,
+                names,
+                more,
+            )
 
     # -- the watchdog (its own thread) -------------------------------------
 
@@ -205,7 +264,10 @@ class BlockingDetector(Hooks):
                 continue
             seq, started, handle = running
             held = time.monotonic() - started
-            if held < self.threshold or seq in self._reported:
+            if held < self.threshold:
+                continue
+            if seq in self._reported:
+                self._sample(seq)
                 continue
             loop_thread = self._loop._thread_id if self._loop is not None else None
             if loop_thread is None:
@@ -227,11 +289,13 @@ class BlockingDetector(Hooks):
                 stack=stack,
                 started=started,
             )
+            self._samples[seq] = collections.Counter([report.where])
             self._reported[seq] = report
             self._report(report)
             running_now = self._running
             ended_meanwhile = running_now is None or running_now[0] != seq
             if ended_meanwhile and self._reported.pop(seq, None) is not None:
+                self._samples.pop(seq, None)
                 # It ended between our look and the entry above, so the loop
                 # thread did not see the entry: the end is reported from here.
                 self._report(
@@ -242,6 +306,22 @@ class BlockingDetector(Hooks):
                         stack=traceback.StackSummary(),
                     )
                 )
+
+    def _sample(self, seq: int) -> None:
+        """One profile sample of a block already reported: where the loop thread is now."""
+        loop_thread = self._loop._thread_id if self._loop is not None else None
+        if loop_thread is None:
+            return
+        frame = sys._current_frames().get(loop_thread)
+        running = self._running
+        if frame is None or running is None or running[0] != seq:
+            return
+        stack = _blocker_frames(frame)
+        del frame
+        counts = self._samples.get(seq)
+        if stack and counts is not None:
+            last = stack[-1]
+            counts[f"{last.filename}:{last.lineno} in {last.name}"] += 1
 
     def _report(self, report: BlockReport) -> None:
         self.reports.append(report)
