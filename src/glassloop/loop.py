@@ -337,8 +337,13 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         queued as itself, as on the fast path) while the code that queued it
         still runs, which is how it knows who woke whom.
         """
-        _check_callback(callback, "call_soon")
         func = callback.__func__ if type(callback) is _MethodType else callback
+        kind = type(func)  # checked as the fast path checks, a call only when in doubt
+        if kind is _FunctionType:
+            if func.__code__.co_flags & _CO_COROUTINE_FLAGS:
+                _check_callback(callback, "call_soon")
+        elif kind is not _BuiltinMethodType:
+            _check_callback(callback, "call_soon")
         task: Any = getattr(callback, "__self__", None)
         if func is wakeup_function and task._kernel is self:
             task._wake_fut = args[0]

@@ -18,6 +18,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import pytest
 from trace_checks import arrow_into, check_trace, enclosing, slices_on, track_of
 
 import glassloop
@@ -288,3 +289,20 @@ def test_a_bare_hooks_object_still_hears_the_new_hook_points() -> None:
     finally:
         loop.close()
     assert {"scheduled", "started", "due"} <= set(heard)
+
+
+def test_an_observed_call_soon_refuses_what_the_plain_one_refuses() -> None:
+    loop = glassloop.new_event_loop()
+    try:
+        Recorder(loop)
+
+        async def coroutine_function() -> None:
+            pass
+
+        with pytest.raises(TypeError, match="coroutines cannot be used with call_soon"):
+            loop.call_soon(coroutine_function)
+        with pytest.raises(TypeError, match="a callable object was expected"):
+            loop.call_soon(42)  # type: ignore[arg-type]
+        assert not loop._ready  # nothing was queued
+    finally:
+        loop.close()
