@@ -6,6 +6,7 @@
   with the blocking line, while it still blocks;
 - :func:`task_tree` / :func:`format_task_tree` show every pending task, what
   it awaits and who created it;
+- :func:`lint` finds long steps, busy self-wakes, orphaned awaits, await cycles;
 - :class:`FlightRecorder` records all the time in a small ring and dumps it
   on a stall, an exception or SIGUSR1.
 
@@ -19,6 +20,7 @@ from .attach import HookFanout, attach, detach, observers
 from .blocking import BlockingDetector, BlockReport
 from .chrome import chrome_trace, write_chrome_trace
 from .flight import FLIGHT_CAPACITY, FlightRecorder
+from .lints import Finding, lint
 from .recorder import DEFAULT_CAPACITY, Recorder
 from .tree import TaskNode, format_task_tree, task_tree
 
@@ -27,6 +29,7 @@ __all__ = [
     "FLIGHT_CAPACITY",
     "BlockReport",
     "BlockingDetector",
+    "Finding",
     "FlightRecorder",
     "HookFanout",
     "Recorder",
@@ -35,6 +38,7 @@ __all__ = [
     "chrome_trace",
     "detach",
     "format_task_tree",
+    "lint",
     "observers",
     "task_tree",
     "write_chrome_trace",
