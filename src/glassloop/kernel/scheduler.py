@@ -207,22 +207,24 @@ class Scheduler:
 
     def _set_debug_flag(self, enabled: bool) -> None:
         self._debug = bool(enabled)
-        self._update_careful()
-
-    def _update_careful(self) -> None:
-        #: Debug mode, or an observer that listens to callback_scheduled: the
-        #: loop's call_soon and call_later test this one flag and take their
-        #: checking, reporting path, so their fast path pays no test for hooks
-        #: at all (and an observer that does not listen, a blocking detector,
-        #: leaves it on the fast path).
-        hooks = self._hooks
-        self._careful = self._debug or (
-            hooks is not None and type(hooks).callback_scheduled is not Hooks.callback_scheduled
-        )
         # Every C future asks its loop get_debug() when it is made (a task
         # too): an instance attribute holding a bound C method answers that
         # without a Python frame. The class method above stays the reference.
         self.get_debug = self._debug.__bool__  # type: ignore[method-assign]
+        self._update_careful()
+
+    def _update_careful(self) -> None:
+        """Set ``_careful``: debug mode, or an observer listening to callback_scheduled.
+
+        The loop's call_soon and call_later test this one flag (where they
+        tested ``_debug``) and take their checking, reporting path, so their
+        fast path pays no test for hooks at all; an observer that does not
+        listen there (a blocking detector) leaves them on the fast path.
+        """
+        hooks = self._hooks
+        self._careful = self._debug or (
+            hooks is not None and type(hooks).callback_scheduled is not Hooks.callback_scheduled
+        )
 
     def _push_timer(self, timer: Any) -> None:
         """Schedule a timer (its ``_when`` is set); it runs once the clock reaches it."""
