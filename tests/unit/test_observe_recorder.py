@@ -306,3 +306,35 @@ def test_an_observed_call_soon_refuses_what_the_plain_one_refuses() -> None:
         assert not loop._ready  # nothing was queued
     finally:
         loop.close()
+
+
+def test_debug_mode_and_a_recorder_together_still_draw_who_woke_whom() -> None:
+    loop = glassloop.new_event_loop()
+    loop.set_debug(True)  # tasks are stepped by Handles then, not queued as themselves
+    try:
+        recorder = Recorder(loop)
+
+        async def a(fut: asyncio.Future[int]) -> None:
+            await asyncio.sleep(0)
+            fut.set_result(1)
+
+        async def b(fut: asyncio.Future[int]) -> int:
+            return await fut
+
+        async def main() -> None:
+            fut = loop.create_future()
+            tb = loop.create_task(b(fut), name="B")
+            await loop.create_task(a(fut), name="A")
+            assert await tb == 1
+
+        loop.run_until_complete(main())
+        recorder.close()
+    finally:
+        loop.close()
+    events = check_trace(chrome_trace(recorder))
+    woken = slices_on(events, track_of(events, "B"))[-1]
+    start, _ = arrow_into(events, woken)
+    step_handle = enclosing(events, start)  # the Handle that ran B's step ...
+    assert step_handle["tid"] == track_of(events, "loop callbacks")
+    start, _ = arrow_into(events, step_handle)  # ... was queued by A's last step
+    assert enclosing(events, start) == slices_on(events, track_of(events, "A"))[-1]
