@@ -21,7 +21,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 PROGRAM = textwrap.dedent(
     """
-    import asyncio, sys, time
+    import asyncio, os, sys, time
 
     async def worker():
         await asyncio.sleep(0.01)
@@ -29,6 +29,9 @@ PROGRAM = textwrap.dedent(
 
     async def main():
         assert type(asyncio.get_running_loop()).__module__.startswith("glassloop")
+        if "chdir" in sys.argv:
+            os.makedirs("elsewhere", exist_ok=True)
+            os.chdir("elsewhere")
         assert await asyncio.create_task(worker(), name="worker") == 7
         if "block" in sys.argv:
             time.sleep(0.3)  # the blocking line
@@ -129,3 +132,12 @@ def test_no_option_and_no_variable_writes_no_trace(tmp_path: Path) -> None:
     assert status == 0, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["program.py"]
     assert "trace" not in err
+
+
+def test_a_relative_trace_path_is_where_the_program_started(tmp_path: Path) -> None:
+    status, _, err = finish(
+        start(tmp_path, "program.py", "chdir", env={"GLASSLOOP_TRACE": "relative.json"})
+    )
+    assert status == 0, err
+    trace_events(tmp_path / "relative.json")
+    assert not (tmp_path / "elsewhere" / "relative.json").exists()

@@ -43,6 +43,7 @@ _recorders: list[Recorder] = []
 _written: dict[int, str] = {}
 _atexit_registered = False
 _final_written = False
+_trace_path: str | None = None
 
 
 def enable() -> None:
@@ -97,10 +98,13 @@ def settings() -> Settings:
 
 def observe_new_loop(loop: Any) -> None:
     """Attach what :func:`settings` asks for to a new loop."""
-    global _atexit_registered
+    global _atexit_registered, _trace_path
     wanted = settings()
     recorder = None
     if wanted.trace:
+        if _trace_path is None:
+            # Resolved now: the program may change directory before it exits.
+            _trace_path = os.path.abspath(wanted.trace)
         recorder = Recorder(loop)
         _recorders.append(recorder)
         if not _atexit_registered:
@@ -113,9 +117,8 @@ def observe_new_loop(loop: Any) -> None:
 
 
 def _path_for(index: int) -> str:
-    trace = settings().trace
-    assert trace is not None
-    path = trace.replace("%p", str(os.getpid()))
+    assert _trace_path is not None
+    path = _trace_path.replace("%p", str(os.getpid()))
     if index == 0:
         return path
     stem, ext = os.path.splitext(path)
