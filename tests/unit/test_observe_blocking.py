@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 import time
 
@@ -174,3 +175,40 @@ def test_the_end_report_profiles_the_stall_and_names_the_timers_it_delayed(
     (late,) = after.late_timers
     assert late[0].endswith("on_time") and late[1] >= 0.025
     assert any("made 1 timer(s) run late" in r.getMessage() for r in caplog.records)
+
+
+def test_descriptors_ready_during_a_block_are_named_after_it() -> None:
+    reports: list[BlockReport] = []
+    loop = glassloop.new_event_loop()
+    left, right = socket.socketpair()
+    got: list[bytes] = []
+    try:
+        with BlockingDetector(0.05, loop=loop, callback=reports.append):
+
+            def on_readable() -> None:
+                got.append(left.recv(100))
+                loop.remove_reader(left)
+
+            async def stuck() -> None:
+                right.send(b"x")  # ready from now on, but the loop is busy
+                deadline = time.monotonic() + SAFETY
+                while not reports and time.monotonic() < deadline:
+                    time.sleep(0.002)
+
+            async def main() -> None:
+                loop.add_reader(left, on_readable)
+                await loop.create_task(stuck(), name="stuck")
+                while not got:
+                    await asyncio.sleep(0.001)
+
+            loop.run_until_complete(main())
+    finally:
+        loop.close()
+        left.close()
+        right.close()
+    assert got == [b"x"]
+    after = reports[-1]
+    assert after.ended
+    assert after.late_io == [
+        "test_descriptors_ready_during_a_block_are_named_after_it.<locals>.on_readable"
+    ]

@@ -70,6 +70,10 @@ class BlockReport:
     #: Filled just after the end report: timers that fell due during the
     #: block and so ran late, as (callback name, seconds late).
     late_timers: list[tuple[str, float]] = dataclasses.field(default_factory=list)
+    #: Filled just after the end report: the callbacks of descriptors found
+    #: ready at the first poll after the block.  When each became ready is
+    #: not known (the OS does not say): up to the block's length ago.
+    late_io: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def where(self) -> str:
@@ -218,6 +222,7 @@ class BlockingDetector(Hooks):
                 stack=traceback.StackSummary(),
                 profile=tuple(samples.most_common(_PROFILE_LINES)),
                 late_timers=[],
+                late_io=[],
             )
             self._last_ended = ended
             self._polls_since_end = 0
@@ -229,13 +234,36 @@ class BlockingDetector(Hooks):
         if self._last_ended is not None:
             self._polls_since_end += 1
             if self._polls_since_end > 1:
-                self._last_ended = None  # its turn's timers have been and gone
+                # The first poll after the block saw what was waiting, and the
+                # timers due by then have run: the victims are all known.
+                self._last_ended = None
+
+    def io_ready(self, handles: list[Any]) -> None:
+        report = self._last_ended
+        if report is None or self._polls_since_end != 1:
+            return
+        names = [callback_name(h) for h in handles if h is not self._loop_wakeup_handle()]
+        if names:
+            report.late_io.extend(names)
+            logger.warning(
+                "glassloop: %d descriptor(s) were ready when the block by %s ended, "
+                "served up to %.3f s late: %s",
+                len(names),
+                report.what,
+                report.duration,
+                ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else ""),
+            )
+
+    def _loop_wakeup_handle(self) -> Any:
+        """The loop's own wake-up pipe's handle (a thread-safe call's doorbell, not a victim)."""
+        poller = getattr(self._loop, "_poller", None)
+        wakeup = getattr(self._loop, "_wakeup_r", None)
+        return poller.get_reader(wakeup) if poller is not None and wakeup is not None else None
 
     def timers_due(self, timers: list[Any]) -> None:
         report = self._last_ended
         if report is None:
-            return
-        self._last_ended = None
+            return  # (kept until the second poll after the block: see poll_waited)
         now = self._loop.time()
         late = [(callback_name(t), now - t._when) for t in timers]
         late = [(name, by) for name, by in late if by >= self.threshold / 2]
