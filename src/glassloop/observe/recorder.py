@@ -62,10 +62,6 @@ _get_ident = threading.get_ident
 _CoroutineType = CoroutineType
 
 
-def _no_cpu_time() -> float:
-    return 0.0
-
-
 def callback_name(handle: Any) -> str:
     """A ready entry's callback as a short name (``Transport._read_ready``)."""
     callback = getattr(handle, "_callback", handle)
@@ -165,7 +161,7 @@ class Recorder(Hooks):
         self._loop: Any = None
         #: The loop's clock function, read once per poll (not per record):
         #: a clock swapped mid-run is followed from the next poll on.
-        self._time: Any = _no_cpu_time
+        self._time: Any = float  # until attached
         if loop is not None:
             self.attach(loop)
 
