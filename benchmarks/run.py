@@ -485,6 +485,11 @@ def loop_version(loop: str, notes: dict[str, Any]) -> str:
         return f"glassloop {g.get('version')} (commit {commit}{dirty}; pure Python)"
     if loop == "asyncio":
         return f"asyncio (CPython {platform.python_version()}, SelectorEventLoop)"
+    if loop.startswith("glassloop+"):
+        observer = {"trace": "a Recorder", "flight": "a FlightRecorder"}.get(
+            loop.partition("+")[2], "a BlockingDetector(0.1)"
+        )
+        return f"{loop} (the same glassloop, with {observer} attached)"
     return f"{loop} {notes['versions'].get(loop)}"
 
 
