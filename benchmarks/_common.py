@@ -27,6 +27,10 @@ from typing import Any, Literal
 
 #: The loops the suite compares, in the order a round runs them.
 LOOP_NAMES: tuple[str, ...] = ("glassloop", "asyncio", "uvloop", "rloop")
+#: glassloop with an observer attached (glassloop.observe), for what observing
+#: costs: a Recorder, a FlightRecorder, a BlockingDetector alone.  Not in the
+#: default round; ask with --loops glassloop,glassloop+trace,...
+OBSERVED_LOOP_NAMES: tuple[str, ...] = ("glassloop+trace", "glassloop+flight", "glassloop+detector")
 
 Size = Literal["smoke", "full"]
 Unit = Literal["s", "req/s", "bytes", "us/op"]
@@ -76,6 +80,8 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
         import glassloop
 
         return glassloop.new_event_loop
+    if name in OBSERVED_LOOP_NAMES:
+        return _observed_loop_factory(name)
     if name == "asyncio":
         # The default Unix loop, named explicitly so no installed policy can change it.
         return asyncio.SelectorEventLoop
@@ -88,6 +94,25 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
 
         return rloop.new_event_loop  # type: ignore[no-any-return]
     raise ValueError(f"unknown loop {name!r}; expected one of {', '.join(LOOP_NAMES)}")
+
+
+def _observed_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    import tempfile
+
+    import glassloop
+    from glassloop.observe import BlockingDetector, FlightRecorder, Recorder
+
+    def new_loop() -> asyncio.AbstractEventLoop:
+        loop = glassloop.new_event_loop()
+        if name == "glassloop+trace":
+            Recorder(loop)
+        elif name == "glassloop+flight":
+            FlightRecorder(loop, tempfile.gettempdir(), dump_signal=None)
+        else:
+            BlockingDetector(0.1, loop=loop)
+        return loop
+
+    return new_loop
 
 
 def rss_bytes() -> int:
@@ -122,7 +147,7 @@ def _emit(payload: dict[str, Any]) -> None:
 def child_main(rows: dict[str, Row], argv: list[str] | None = None) -> None:
     """Run one row on one loop and print its JSON line; the entry point of every bench_*.py."""
     parser = argparse.ArgumentParser(description="Run one benchmark row on one event loop.")
-    parser.add_argument("--loop", required=True, choices=LOOP_NAMES)
+    parser.add_argument("--loop", required=True, choices=LOOP_NAMES + OBSERVED_LOOP_NAMES)
     parser.add_argument("--row", required=True, choices=sorted(rows))
     parser.add_argument("--size", default="full", choices=("smoke", "full"))
     parser.add_argument(

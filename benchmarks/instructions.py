@@ -43,6 +43,10 @@ def new_loop(name: str) -> asyncio.AbstractEventLoop:
         import glassloop
 
         return glassloop.new_event_loop()
+    if name.startswith("glassloop+"):  # observed: glassloop+trace, +flight, +detector
+        from _common import loop_factory
+
+        return loop_factory(name)()
     if name == "uvloop":
         import uvloop
 

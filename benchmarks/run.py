@@ -36,7 +36,7 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from _common import LOOP_NAMES, Row  # noqa: E402
+from _common import LOOP_NAMES, OBSERVED_LOOP_NAMES, Row  # noqa: E402
 
 GROUPS: dict[str, tuple[str, str]] = {
     # group: (module, section title)
@@ -485,6 +485,11 @@ def loop_version(loop: str, notes: dict[str, Any]) -> str:
         return f"glassloop {g.get('version')} (commit {commit}{dirty}; pure Python)"
     if loop == "asyncio":
         return f"asyncio (CPython {platform.python_version()}, SelectorEventLoop)"
+    if loop.startswith("glassloop+"):
+        observer = {"trace": "a Recorder", "flight": "a FlightRecorder"}.get(
+            loop.partition("+")[2], "a BlockingDetector(0.1)"
+        )
+        return f"{loop} (the same glassloop, with {observer} attached)"
     return f"{loop} {notes['versions'].get(loop)}"
 
 
@@ -653,7 +658,7 @@ def check_loops(loops: list[str]) -> tuple[list[str], dict[str, str]]:
     """The loops that import, and why the others do not."""
     usable, missing = [], {}
     for loop in loops:
-        module = "asyncio" if loop == "asyncio" else loop
+        module = loop.split("+")[0]  # glassloop+trace is glassloop observed
         try:
             importlib.import_module(module)
         except ImportError as exc:
@@ -735,9 +740,10 @@ def main(argv: list[str] | None = None) -> int:
     if runs < 1 or warmup < 0:
         parser.error("--runs must be >= 1 and --warmup >= 0")
     requested = [name.strip() for name in args.loops.split(",") if name.strip()]
-    bad = [name for name in requested if name not in LOOP_NAMES]
+    known = LOOP_NAMES + OBSERVED_LOOP_NAMES
+    bad = [name for name in requested if name not in known]
     if bad:
-        parser.error(f"unknown loop(s) {', '.join(bad)}; choose from {', '.join(LOOP_NAMES)}")
+        parser.error(f"unknown loop(s) {', '.join(bad)}; choose from {', '.join(known)}")
     loops, missing_loops = check_loops(requested)
     for loop, why in missing_loops.items():
         print(f"-- loop {loop} left out: {why}", file=sys.stderr)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -28,6 +29,13 @@ if TYPE_CHECKING:
     from .testing.virtual_time import VirtualClock
 
 __version__ = "0.1.0"
+
+if any(os.environ.get(f"GLASSLOOP_{name}") for name in ("TRACE", "DETECT_BLOCKING", "INSPECT")):
+    # Observation asked from outside the program: every loop new_event_loop
+    # makes (the policy's, glassloop.run's, uvicorn's) is then observed.
+    from .observe.env import enable_from_environment
+
+    enable_from_environment()
 
 T = TypeVar("T")
 

@@ -27,7 +27,10 @@ import glassloop
 
 DESCRIPTION = "glassloop: an asyncio event loop you can read, see inside, and steer."
 
-RUN_USAGE = "glassloop run [-h] (SCRIPT | -m MODULE) [ARGS ...]"
+RUN_USAGE = (
+    "glassloop run [-h] [--trace OUT.json] [--detect-blocking SECONDS] [--inspect] "
+    "(SCRIPT | -m MODULE) [ARGS ...]"
+)
 RUN_DESCRIPTION = """\
 Run a Python program with glassloop installed as the asyncio event loop policy,
 so every asyncio.run(), asyncio.new_event_loop() and get_event_loop() in it
@@ -39,6 +42,12 @@ examples:
   glassloop run examples/course_asyncio.py
   glassloop run server.py --port 8080
   glassloop run -m http_tool --verbose
+  glassloop run --trace out.json --detect-blocking 0.1 server.py
+
+--trace writes a Chrome/Perfetto trace (open it at https://ui.perfetto.dev)
+when the program ends, also by an exception or Ctrl-C.  Without editing the
+command line: GLASSLOOP_TRACE=out.json and GLASSLOOP_DETECT_BLOCKING=0.1 do the
+same for any program whose loops glassloop makes (uvicorn's glassloop loop too).
 """
 
 
@@ -80,15 +89,72 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODULE",
         help="-m MODULE [ARGS ...]: run a library module as a script, like python -m",
     )
+    _add_observe_options(run)
     run.add_argument("script", nargs="?", metavar="SCRIPT", help="path of the Python script to run")
     run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="passed to the program")
     run.set_defaults(handler=_cmd_run, command_parser=run)
     _add_serve_parser(commands)
     _add_bench_parser(commands)
+    view = commands.add_parser(
+        "view",
+        help="write a trace (from run --trace) as one self-contained HTML page",
+        description="Write TRACE.json as one HTML page that works offline: a lane per "
+        "task, zoom and pan, a click on a step shows where it stopped and what woke "
+        "it, search by task name, the critical path of a task.",
+    )
+    view.add_argument(
+        "trace", metavar="TRACE.json", help="a trace written by glassloop run --trace"
+    )
+    view.add_argument("-o", "--output", metavar="OUT.html", help="default: TRACE.html")
+    view.set_defaults(handler=_cmd_view, command_parser=view)
+    ps = commands.add_parser(
+        "ps",
+        help="print the task tree of a running glassloop process (run with --inspect)",
+        description="Print every pending task of process PID, what it awaits and who "
+        "awaits it.  The process must have allowed it: glassloop run --inspect, or "
+        "GLASSLOOP_INSPECT=1; only the same user can ask.  It answers even while its "
+        "loop is blocked.",
+    )
+    ps.add_argument("pid", type=int, metavar="PID")
+    ps.set_defaults(handler=_cmd_ps, command_parser=ps)
     return parser
 
 
-SERVE_USAGE = "glassloop serve [-h] [APP] [options]"
+def _cmd_ps(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    from .observe.inspect import ask
+
+    try:
+        answer = ask(options.pid)
+    except (FileNotFoundError, ConnectionRefusedError):
+        print(
+            f"glassloop ps: process {options.pid} does not allow inspection "
+            "(start it with glassloop run --inspect, or GLASSLOOP_INSPECT=1)",
+            file=sys.stderr,
+        )
+        return 1
+    except OSError as exc:
+        print(f"glassloop ps: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(answer)
+    return 1 if answer.startswith("error:") else 0
+
+
+def _cmd_view(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    from .observe.viewer import write_html
+
+    output = options.output or str(Path(options.trace).with_suffix(".html"))
+    try:
+        write_html(options.trace, output)
+    except (OSError, ValueError) as exc:
+        print(f"glassloop view: {exc}", file=sys.stderr)
+        return 1
+    print(f"glassloop view: wrote {output}", file=sys.stderr)
+    return 0
+
+
+SERVE_USAGE = (
+    "glassloop serve [-h] [APP] [options] [--trace OUT.json] [--detect-blocking S] [--inspect]"
+)
 SERVE_DESCRIPTION = """\
 Serve HTTP on a glassloop loop, in this process, until Ctrl-C.
 
@@ -171,7 +237,42 @@ def _add_serve_parser(commands: Any) -> None:
         choices=["critical", "error", "warning", "info", "debug", "trace"],
         help="uvicorn's own messages (%(default)s)",
     )
+    _add_observe_options(serve.add_argument_group("seeing inside (as with glassloop run)"))
     serve.set_defaults(handler=_cmd_serve, command_parser=serve)
+
+
+def _add_observe_options(group: Any) -> None:
+    """--trace, --detect-blocking, --inspect: the same on run and serve."""
+    group.add_argument(
+        "--trace",
+        metavar="OUT.json",
+        help="record every glassloop loop and write a Chrome/Perfetto trace there at exit",
+    )
+    group.add_argument(
+        "--detect-blocking",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="report (with the blocking line) any step or callback that holds the loop longer",
+    )
+    group.add_argument(
+        "--inspect",
+        action="store_true",
+        help="let 'glassloop ps PID' (same user only) print the task tree",
+    )
+
+
+def _observed(options: argparse.Namespace, run: Callable[[], int]) -> int:
+    """``run()`` with the observation the options ask for; the trace written however it ends."""
+    if options.trace is None and options.detect_blocking is None and not options.inspect:
+        return run()
+    from .observe.env import configure, write_traces
+
+    configure(trace=options.trace, detect_blocking=options.detect_blocking, inspect=options.inspect)
+    try:
+        return run()
+    finally:
+        if options.trace is not None:
+            write_traces()
 
 
 BENCH_USAGE = "glassloop bench [-h] [--full] [RUN_OPTIONS ...]"
@@ -289,6 +390,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cmd_run(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    return _observed(options, lambda: _run_program(parser, options))
+
+
+def _run_program(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
     module: list[str] | None = options.module
     if module is not None:
         if not module:
@@ -328,10 +433,14 @@ def _cmd_serve(parser: argparse.ArgumentParser, options: argparse.Namespace) -> 
         access_log=options.access_log,
         log_level=options.log_level,
     )
-    try:
-        return serve.run(config, glassloop.new_event_loop)
-    except KeyboardInterrupt:  # Ctrl-C before our handlers were in place
-        return 130
+
+    def run() -> int:
+        try:
+            return serve.run(config, glassloop.new_event_loop)
+        except KeyboardInterrupt:  # Ctrl-C before our handlers were in place
+            return 130
+
+    return _observed(options, run)
 
 
 def run_script(path: str, args: Sequence[str]) -> int:

@@ -306,12 +306,16 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
     ) -> asyncio.Handle:
         if self._closed:
             raise RuntimeError("Event loop is closed")
-        if self._debug:
+        if self._careful:  # debug mode or observed (one test for both)
+            if not self._debug:
+                return self._call_soon_observed(callback, args, context)
             self._check_thread()
             _check_callback(callback, "call_soon")
             handle = _Handle(callback, args, self, context)
             _drop_own_frame(handle)
             self._ready.append(handle)
+            if self._hooks is not None:
+                self._hooks.callback_scheduled(handle)
             return handle
         # The hot path (every future's done callback comes through here): a
         # plain function or method is checked inline, and the handle is
@@ -342,6 +346,44 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         self._ready.append(fast)
         return fast  # type: ignore[no-any-return]
 
+    def _call_soon_observed(
+        self, callback: Callable[..., object], args: tuple[Any, ...], context: Any
+    ) -> asyncio.Handle:
+        """call_soon with an observer attached: the fast path's queueing, then the hook.
+
+        The observer learns what was queued (a task woken by its future is
+        queued as itself, as on the fast path) while the code that queued it
+        still runs, which is how it knows who woke whom.
+        """
+        func = callback.__func__ if type(callback) is _MethodType else callback
+        kind = type(func)  # checked as the fast path checks, a call only when in doubt
+        if kind is _FunctionType:
+            if func.__code__.co_flags & _CO_COROUTINE_FLAGS:
+                _check_callback(callback, "call_soon")
+        elif kind is not _BuiltinMethodType:
+            _check_callback(callback, "call_soon")
+        task: Any = getattr(callback, "__self__", None)
+        if func is wakeup_function and task._kernel is self:
+            task._wake_fut = args[0]
+            self._ready.append(task)
+            handle: Any = _UNREACHABLE_HANDLE
+            queued = task
+        else:
+            # Filled in place of Handle.__init__, as on the fast path.
+            handle = queued = _new_handle(_Handle)
+            handle._callback = callback
+            handle._args = args
+            handle._cancelled = False
+            handle._loop = self
+            handle._repr = None
+            handle._source_traceback = None
+            handle._context = _copy_context() if context is None else context
+            self._ready.append(handle)
+        hooks = self._hooks
+        if hooks is not None:
+            hooks.callback_scheduled(queued)
+        return handle  # type: ignore[no-any-return]
+
     def call_soon_threadsafe(
         self,
         callback: Callable[[*Ts], object],
@@ -353,6 +395,9 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         handle = _Handle(callback, args, self, context)
         _drop_own_frame(handle)
         self._ready.append(handle)
+        hooks = self._hooks
+        if hooks is not None:  # called in the calling thread, before the wake-up
+            hooks.threadsafe_scheduled(handle)
         self._write_to_self()
         return handle
 
@@ -390,14 +435,17 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
     ) -> asyncio.TimerHandle:
         if self._closed:
             raise RuntimeError("Event loop is closed")
-        if self._debug:
-            self._check_thread()
+        if self._careful:  # debug mode or observed (one test for both)
+            if self._debug:
+                self._check_thread()
             _check_callback(callback, method)
             timer: Any = _TimerHandle(when, callback, args, self, context)
             # Point the recorded origin at the caller of call_later/call_at.
             if timer._source_traceback:
                 del timer._source_traceback[-2:]
             self._push_timer(timer)
+            if self._hooks is not None:
+                self._hooks.callback_scheduled(timer)
             return timer  # type: ignore[no-any-return]
         # As in call_soon: checked inline, filled in place of __init__.
         func = callback.__func__ if type(callback) is _MethodType else callback
@@ -682,6 +730,8 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
             old = self._poller.set_reader(fileno, handle)
         if old is not None:
             old.cancel()
+        if self._hooks is not None:
+            self._hooks.fd_watched(fileno, writing, handle)
         if type(fd) is not int:
             # Remembered so that the watch can still be removed through the
             # object once it is closed (its fileno() is then -1), as asyncio's
@@ -954,7 +1004,6 @@ class Loop(
         io_fds = self._poller.fd_count() - self._internal_fds - signal_fds
         return jobs, io_fds, signal_fds
 
-
 def new_event_loop(*, virtual_time: bool | VirtualClock = False) -> Loop:
     """A fresh glassloop loop (not set as current: that is the policy's job).
 
@@ -966,11 +1015,22 @@ def new_event_loop(*, virtual_time: bool | VirtualClock = False) -> Loop:
     if virtual_time is False:
         # mypy sees the transport methods of AbstractEventLoop as abstract; at
         # run time they raise NotImplementedError until io/ provides them.
-        return Loop()
-    check_virtual_time(virtual_time)
-    from .testing.virtual_time import VirtualClock
+        loop = Loop()
+    else:
+        check_virtual_time(virtual_time)
+        from .testing.virtual_time import VirtualClock
 
-    return Loop(clock=virtual_time if isinstance(virtual_time, VirtualClock) else VirtualClock())
+        clock = virtual_time if isinstance(virtual_time, VirtualClock) else VirtualClock()
+        loop = Loop(clock=clock)
+    for callback in new_loop_callbacks:
+        callback(loop)
+    return loop
+
+
+#: Called with each loop new_event_loop makes: how ring 3 sees every loop of
+#: a process (observe/env.py, switched on by ``glassloop run --trace`` or
+#: GLASSLOOP_TRACE) without this ring importing it.  Empty by default.
+new_loop_callbacks: list[Callable[[Loop], object]] = []
 
 
 def check_virtual_time(virtual_time: object) -> None:

@@ -3,6 +3,13 @@
 The kernel keeps ``None`` instead of a hooks object while nobody listens, so an
 unobserved loop pays one ``is not None`` test per hook point and nothing more.
 Observers (ring 3) subclass :class:`Hooks` and override what they need.
+
+Causality is reported where it happens: ``callback_scheduled`` is called by
+whoever queues or arms something (``call_soon``, a future waking the task that
+awaits it, ``call_soon_threadsafe`` from another thread, ``call_later``), so
+an observer can note what was running then; ``io_ready`` and ``timers_due``
+say which queued entries the poller and the clock released.  Hooks must not
+schedule anything or change what they are given: observing never reorders.
 """
 
 from __future__ import annotations
@@ -30,3 +37,31 @@ class Hooks:
 
     def poll_waited(self, timeout: float | None, duration: float, nevents: int) -> None:
         """The poller was asked to wait up to ``timeout`` and returned ``nevents``."""
+
+    def callback_started(self, handle: Any) -> None:
+        """A ready entry (a ``Handle``, or a task queued as itself) is about to run."""
+
+    def callback_scheduled(self, handle: Any) -> None:
+        """Something was queued or armed by the code running now, maybe in another thread.
+
+        ``handle`` is a ``Handle``, a ``TimerHandle`` (not due yet), or a task
+        queued as itself with the future that woke it in ``_wake_fut``.
+        """
+
+    def threadsafe_scheduled(self, handle: Any) -> None:
+        """``call_soon_threadsafe`` queued ``handle``; called in the calling thread.
+
+        That thread may or may not be the loop's.  By default the same as
+        :meth:`callback_scheduled`, which is otherwise only called in the
+        loop's thread.
+        """
+        self.callback_scheduled(handle)
+
+    def io_ready(self, handles: list[Any]) -> None:
+        """One poll made these watch handles ready (they join the ready queue now)."""
+
+    def timers_due(self, timers: list[Any]) -> None:
+        """These timers fell due this turn (they join the ready queue now)."""
+
+    def fd_watched(self, fd: int, writing: bool, handle: Any) -> None:
+        """``handle`` now runs when ``fd`` is readable (or writable)."""

@@ -124,6 +124,7 @@ class Scheduler:
     __slots__ = (
         "__dict__",
         "_cancelled_timers",
+        "_careful",
         "_clock",
         "_closed",
         "_debug",
@@ -169,6 +170,7 @@ class Scheduler:
         self._cancelled_timers = 0
         self._stopping = False
         self._closed = False
+        self._hooks: Hooks | None = None
         self._set_debug_flag(False)
         # Descriptors the loop registers for itself (the wake-up fd): they don't
         # make a poll worth a syscall when callbacks are already waiting.
@@ -178,7 +180,6 @@ class Scheduler:
         self._poller: Poller = poller if poller is not None else default_poller()
         self._ready_policy: ReadyPolicy = FifoPolicy()
         self._reorder = False
-        self._hooks: Hooks | None = None
         if ready_policy is not None:
             self.set_ready_policy(ready_policy)
         if hooks is not None:
@@ -210,6 +211,7 @@ class Scheduler:
     def set_hooks(self, hooks: Hooks | None) -> None:
         """Attach an observer; ``None`` (or a bare :class:`Hooks`) detaches it."""
         self._hooks = None if hooks is None or type(hooks) is Hooks else hooks
+        self._update_careful()
 
     # -- what the kernel needs of the loop above it ------------------------
 
@@ -251,6 +253,20 @@ class Scheduler:
         # too): an instance attribute holding a bound C method answers that
         # without a Python frame. The class method above stays the reference.
         self.get_debug = self._debug.__bool__  # type: ignore[method-assign]
+        self._update_careful()
+
+    def _update_careful(self) -> None:
+        """Set ``_careful``: debug mode, or an observer listening to callback_scheduled.
+
+        The loop's call_soon and call_later test this one flag (where they
+        tested ``_debug``) and take their checking, reporting path, so their
+        fast path pays no test for hooks at all; an observer that does not
+        listen there (a blocking detector) leaves them on the fast path.
+        """
+        hooks = self._hooks
+        self._careful = self._debug or (
+            hooks is not None and type(hooks).callback_scheduled is not Hooks.callback_scheduled
+        )
 
     def _push_timer(self, timer: Any) -> None:
         """Schedule a timer (its ``_when`` is set); it runs once the clock reaches it."""
@@ -506,6 +522,8 @@ class Scheduler:
                 t0 = clock.time()
                 events = poller.poll(timeout)
                 hooks.poll_waited(timeout, clock.time() - t0, len(events))
+                if events:
+                    hooks.io_ready(events)
             if events:
                 if self._reorder:
                     events = self._ready_policy.order(events)
@@ -520,6 +538,8 @@ class Scheduler:
                 due = self._due_timers(end)
                 if self._reorder:
                     due = self._ready_policy.order(due)
+                if self._hooks is not None:
+                    self._hooks.timers_due(due)
                 ready.extend(due)
 
         # Only what is ready now runs this turn: callbacks scheduled by these
@@ -546,11 +566,18 @@ class Scheduler:
             handle = ready.popleft()
             if handle._cancelled:
                 continue
-            t0 = now()
-            handle._run()
-            duration = now() - t0
             hooks = self._hooks
             if hooks is not None:
-                hooks.callback_ran(handle, duration)
+                hooks.callback_started(handle)
+            t0 = now()
+            try:
+                handle._run()
+            finally:
+                # Also when KeyboardInterrupt or SystemExit escapes: an observer
+                # must not believe the callback still runs (a block forever).
+                duration = now() - t0
+                hooks = self._hooks
+                if hooks is not None:
+                    hooks.callback_ran(handle, duration)
             if self._debug and duration >= self.slow_callback_duration:
                 self._log_slow_callback(handle, duration)

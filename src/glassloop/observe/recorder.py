@@ -1,0 +1,453 @@
+"""The recorder: one bounded stream of what a loop did, and what caused each thing.
+
+It listens on the kernel's hooks seam and keeps, in a ring buffer, a record
+per task step, ready callback and poll, plus task creations and ends.  Every
+step and callback carries its *waker*: the step or callback that was running
+when it was queued (the one that completed the future a task awaited, or
+called ``call_soon``), the poll whose descriptor readiness released it, the
+timer that fell due (and the step that armed it), the foreign thread that
+called ``call_soon_threadsafe``, or, for a task's first step, its creator.
+Exports (Chrome/Perfetto JSON, the task tree's creators) are views of this
+stream.
+
+Records are plain tuples (cheap to make, a few hundred bytes each); their
+shapes are the ``*_RECORD`` comments below.  Causality is found without
+changing what the loop does: the recorder never queues, arms or reorders
+anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Iterator
+from types import CoroutineType, TracebackType
+from typing import Any
+
+from ..kernel.hooks import Hooks
+from ..kernel.task import Task
+from .attach import attach, detach
+
+#: Records kept by default.  A record costs 300-400 bytes with what it
+#: references (measured with tracemalloc on the scheduling benchmarks), so
+#: the buffer stays within about 30-40 MiB.  Older records are dropped
+#: first, and counted in :attr:`Recorder.dropped`.
+DEFAULT_CAPACITY = 100_000
+
+#: Pending causes (what queued an entry that has not run yet) kept at most;
+#: entries that never run (cancelled handles, timers) would otherwise pile up.
+_MAX_PENDING = 100_000
+
+# Record shapes (first slot is the kind):
+# TASK_RECORD  = ("task", ts, tid, name, coro_name, creator_tid | None, creator_act | None)
+# STEP_RECORD  = ("step", start, end, cpu, tid, act, wake, where, waits_on, done, name)
+# CB_RECORD    = ("cb", start, end, cpu, act, name, wake)
+# POLL_RECORD  = ("poll", start, end, act, timeout, nevents, nready, nfds, ntimers)
+# EXT_RECORD   = ("ext", ts, act, thread_ident, thread_name)
+# DONE_RECORD  = ("done", ts, tid, name)
+# BLOCK_RECORD = ("block", start, end, what, where)   (from a BlockingDetector)
+# A wake is (kind, waker_act | None, ts, detail | None); kinds: "created",
+# "future", "yield", "io", "timer", "thread", "soon", "callback".
+Wake = tuple[str, "int | None", float, "str | None"]
+
+_thread_time = time.thread_time
+_Handle = asyncio.Handle
+_TimerHandle = asyncio.TimerHandle
+_Future = asyncio.Future
+_get_ident = threading.get_ident
+_CoroutineType = CoroutineType
+
+
+def callback_name(handle: Any) -> str:
+    """A ready entry's callback as a short name (``Transport._read_ready``)."""
+    callback = getattr(handle, "_callback", handle)
+    while hasattr(callback, "func"):  # functools.partial
+        callback = callback.func
+    name = getattr(callback, "__qualname__", None) or getattr(callback, "__name__", None)
+    return name if isinstance(name, str) else type(callback).__name__
+
+
+def suspended_at(coro: Any) -> tuple[str, int, str] | None:
+    """Where a suspended coroutine chain stopped: (file, line, function) of its innermost frame."""
+    found = None
+    depth = 0
+    while type(coro) is _CoroutineType and depth < 100:
+        # The common chain, read without getattr's defaults.
+        frame = coro.cr_frame
+        if frame is None:
+            break
+        found = frame
+        coro = coro.cr_await
+        depth += 1
+    while coro is not None and depth < 100:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is None:
+            frame = getattr(coro, "ag_frame", None)
+            if frame is None:
+                break
+        found = frame
+        nxt = getattr(coro, "cr_await", None)
+        if nxt is None:
+            nxt = getattr(coro, "gi_yieldfrom", None)
+            if nxt is None:
+                nxt = getattr(coro, "ag_await", None)
+        coro = nxt
+        depth += 1
+    if found is None:
+        return None
+    return (found.f_code.co_filename, found.f_lineno or 0, found.f_code.co_name)
+
+
+def describe_awaitable(obj: Any) -> str:
+    """What a task waits on, in a few words (``Task 'worker'``, ``Future``)."""
+    if obj is None:
+        return ""
+    kind = type(obj)
+    if kind is _Future:
+        return "Future"
+    if isinstance(obj, Task) or hasattr(obj, "get_name"):
+        try:
+            return f"Task {obj.get_name()!r}"
+        except Exception:  # a foreign task-like object
+            pass
+    return type(obj).__name__
+
+
+class Recorder(Hooks):
+    """Records a loop's timeline with causality, in a ring buffer of ``capacity`` records.
+
+    ``Recorder(loop)`` attaches at once; ``close()`` (or leaving a ``with``
+    block) detaches.  ``cpu_time=False`` skips the thread-CPU clock read per
+    slice (a system call on Linux, about a microsecond in a VM).
+    """
+
+    def __init__(
+        self,
+        loop: Any = None,
+        *,
+        capacity: int = DEFAULT_CAPACITY,
+        cpu_time: bool = True,
+    ) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self.records: deque[tuple[Any, ...]] = deque(maxlen=capacity)
+        #: Records pushed out of the ring buffer (oldest first) so far.
+        self.dropped = 0
+        # float() is 0.0, from C: no Python frame per read when CPU time is off.
+        self._cpu: Any = _thread_time if cpu_time else float
+        #: The thread CPU time read at the last slice's end (or poll): the
+        #: next slice starts from it, so a slice costs one read, not two (the
+        #: loop's own work between two slices is counted in the second).
+        self._cpu_mark = self._cpu()
+        self._acts = itertools.count(1).__next__
+        self._tids = itertools.count(1).__next__
+        #: id(task) -> tid, for tasks seen and not done.
+        self._task_ids: dict[int, int] = {}
+        #: id(entry) -> what queued it, until it runs.
+        self._pending: dict[int, Wake] = {}
+        #: Open slices, innermost last: [act, start, cpu, tid | None, wake, entry].
+        self._stack: list[list[Any]] = []
+        #: The wake of a task queued as itself, from callback_started to its step.
+        self._task_wake: Wake | None = None
+        self._poll_act: int | None = None
+        self._poll_end = 0.0
+        #: watch handle -> (fd, writing); handles are weakly held.
+        self._fds: weakref.WeakKeyDictionary[Any, tuple[int, bool]] = weakref.WeakKeyDictionary()
+        self._loop: Any = None
+        #: The loop's clock function, read once per poll (not per record):
+        #: a clock swapped mid-run is followed from the next poll on.
+        self._time: Any = float  # until attached
+        if loop is not None:
+            self.attach(loop)
+
+    # -- attaching ---------------------------------------------------------
+
+    @property
+    def loop(self) -> Any:
+        return self._loop
+
+    def attach(self, loop: Any) -> None:
+        """Start recording ``loop`` (one loop per recorder)."""
+        if self._loop is not None and self._loop is not loop:
+            raise RuntimeError("this Recorder already records another loop")
+        self._loop = loop
+        self._time = loop._clock.time
+        attach(loop, self)
+
+    def close(self) -> None:
+        """Stop recording; what was recorded stays readable and exportable."""
+        if self._loop is not None:
+            detach(self._loop, self)
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(list(self.records))
+
+    # -- helpers -----------------------------------------------------------
+
+    def _record(self, record: tuple[Any, ...]) -> None:
+        records = self.records
+        if len(records) == self.capacity:
+            self.dropped += 1
+        records.append(record)
+
+    def _expect(self, entry: Any, wake: Wake) -> None:
+        self._pending[id(entry)] = wake
+
+    def _trim_pending(self) -> None:
+        pending = self._pending
+        if len(pending) > _MAX_PENDING:
+            # The oldest causes are those of entries that never ran (cancelled).
+            for key in list(itertools.islice(pending, len(pending) - _MAX_PENDING // 2)):
+                del pending[key]
+
+    def _current(self) -> tuple[int | None, int | None]:
+        """(act, tid) of the innermost open slice, or (None, None) outside any."""
+        stack = self._stack
+        if not stack:
+            return None, None
+        top = stack[-1]
+        return top[0], top[3]
+
+    def _tid_of(self, task: Any) -> int:
+        tid = self._task_ids.get(id(task))
+        if tid is None:
+            # A task created before the recorder was attached.
+            tid = self._task_ids[id(task)] = self._tids()
+            self._record(("task", self._time(), tid, task.get_name(), _coro_name(task), None, None))
+        return tid
+
+    # -- the hooks ---------------------------------------------------------
+
+    def task_created(self, task: Any) -> None:
+        now = self._time()
+        tid = self._task_ids[id(task)] = self._tids()
+        act, creator = self._current()
+        self._record(("task", now, tid, task.get_name(), _coro_name(task), creator, act))
+        self._expect(task, ("created", act, now, None))
+
+    def threadsafe_scheduled(self, handle: Any) -> None:
+        loop_thread = self._loop._thread_id
+        if loop_thread is None or loop_thread == _get_ident():
+            self.callback_scheduled(handle)
+            return
+        now = self._time()
+        ext_act = self._acts()
+        thread = threading.current_thread()
+        self._record(("ext", now, ext_act, thread.ident, thread.name))
+        self._pending[id(handle)] = ("thread", ext_act, now, thread.name)
+
+    def callback_scheduled(self, handle: Any) -> None:
+        # Loop thread only (call_soon, a task's wake-up, call_later): the
+        # innermost open slice is what queued it.
+        now = self._time()
+        stack = self._stack
+        act = stack[-1][0] if stack else None
+        kind = type(handle)
+        if kind is _Handle:
+            wake: Wake = ("soon", act, now, None)
+        elif kind is _TimerHandle:
+            wake = ("timer", act, now, None)
+        else:
+            wake_fut = getattr(handle, "_wake_fut", None)
+            if wake_fut is not None:
+                wake = ("future", act, now, describe_awaitable(wake_fut))
+            elif hasattr(handle, "_when"):
+                wake = ("timer", act, now, None)
+            else:
+                wake = ("soon", act, now, None)
+        self._pending[id(handle)] = wake  # trimmed at each poll
+
+    def io_ready(self, handles: list[Any]) -> None:
+        act = self._poll_act
+        now = self._poll_end
+        fds = self._fds
+        for handle in handles:
+            where = fds.get(handle)
+            if where is None:
+                detail = callback_name(handle)
+            else:
+                detail = f"fd {where[0]} {'writable' if where[1] else 'readable'}"
+            self._expect(handle, ("io", act, now, detail))
+
+    def timers_due(self, timers: list[Any]) -> None:
+        now = self._time()
+        pending = self._pending
+        for timer in timers:
+            armed = pending.get(id(timer))
+            late = f"due {timer._when:.6f}, {1000 * (now - timer._when):.3f} ms late"
+            if armed is None:
+                self._expect(timer, ("timer", None, now, late))
+            else:
+                pending[id(timer)] = ("timer", armed[1], armed[2], late)
+
+    def fd_watched(self, fd: int, writing: bool, handle: Any) -> None:
+        self._fds[handle] = (fd, writing)
+
+    def callback_started(self, handle: Any) -> None:
+        wake = self._pending.pop(id(handle), None)
+        kind = type(handle)
+        if kind is not _Handle and kind is not _TimerHandle and isinstance(handle, Task):
+            self._task_wake = wake  # its step (step_started) is the slice
+            return
+        self._stack.append([self._acts(), self._time(), self._cpu_mark, None, wake, handle])
+
+    def callback_ran(self, handle: Any, duration: float) -> None:
+        stack = self._stack
+        if not stack or stack[-1][5] is not handle:
+            self._task_wake = None
+            return
+        act, start, cpu, _, wake, _ = stack.pop()
+        end = self._time()
+        name = getattr(handle._callback, "__qualname__", None)
+        if type(name) is not str:
+            name = callback_name(handle)
+        records = self.records
+        if len(records) == self.capacity:
+            self.dropped += 1
+        mark = self._cpu_mark = self._cpu()
+        records.append(("cb", start, end, mark - cpu, act, name, wake))
+
+    def step_started(self, task: Any) -> None:
+        wake = self._task_wake
+        if wake is not None:
+            self._task_wake = None
+        else:
+            wake = self._pending.pop(id(task), None)
+            if wake is None and self._stack:
+                # Stepped by a Handle (debug mode, a step with an error to throw).
+                top = self._stack[-1]
+                wake = ("callback", top[0], top[1], None)
+        tid = self._task_ids.get(id(task))
+        if tid is None:
+            tid = self._tid_of(task)
+        self._stack.append([self._acts(), self._time(), self._cpu_mark, tid, wake, task])
+
+    def step_ended(self, task: Any) -> None:
+        stack = self._stack
+        if not stack or stack[-1][5] is not task:
+            return
+        act, start, cpu, tid, wake, _ = stack.pop()
+        end = self._time()
+        done = task.done()
+        if done:
+            where = None
+            waits_on = ""
+        else:
+            where = suspended_at(task._coro)
+            waiter = task._fut_waiter
+            if waiter is None:
+                waits_on = "its turn (a bare yield)"
+                self._pending[id(task)] = ("yield", act, end, None)
+            elif type(waiter) is _Future:
+                waits_on = "Future"
+            else:
+                waits_on = describe_awaitable(waiter)
+        name = task._name
+        if type(name) is not str:
+            name = task.get_name()
+        cpu_end = self._cpu_mark = self._cpu()
+        records = self.records
+        if len(records) == self.capacity:
+            self.dropped += 1
+        records.append(
+            (
+                "step",
+                start,
+                end,
+                cpu_end - cpu,
+                tid,
+                act,
+                wake,
+                where,
+                waits_on,
+                done,
+                name,
+            )
+        )
+
+    def task_done(self, task: Any) -> None:
+        tid = self._task_ids.pop(id(task), None)
+        if tid is not None:
+            if task.cancelled():
+                state = "cancelled"
+            elif task.exception() is not None:
+                state = f"raised {type(task.exception()).__name__}"
+            else:
+                state = "returned"
+            self._record(("done", self._time(), tid, state))
+
+    def poll_waited(self, timeout: float | None, duration: float, nevents: int) -> None:
+        loop = self._loop
+        self._time = loop._clock.time
+        self._cpu_mark = self._cpu()
+        self._trim_pending()
+        end = self._time()
+        act = self._poll_act = self._acts()
+        self._poll_end = end
+        self._record(
+            (
+                "poll",
+                end - duration,
+                end,
+                act,
+                timeout,
+                nevents,
+                len(loop._ready),
+                loop._poller.fd_count() - loop._internal_fds,
+                loop._timer_count(),
+            )
+        )
+
+    # -- views -------------------------------------------------------------
+
+    def creators(self) -> dict[int, tuple[int | None, str]]:
+        """tid -> (creator tid, name), from the task records still in the buffer.
+
+        The name is the one of the task's latest step: on 3.11,
+        ``asyncio.create_task(coro, name=...)`` names the task after creating it.
+        """
+        records = list(self.records)
+        found = {r[2]: (r[5], r[3]) for r in records if r[0] == "task"}
+        for r in records:
+            if r[0] == "step" and r[4] in found:
+                found[r[4]] = (found[r[4]][0], r[10])
+        return found
+
+    def task_id(self, task: Any) -> int | None:
+        """The recorder's id (the trace's track) for a pending task it has seen."""
+        return self._task_ids.get(id(task))
+
+    def note_block(self, start: float, end: float, what: str, where: str) -> None:
+        """A blocking detector's report, put on the timeline (any thread)."""
+        self._record(("block", start, end, what, where))
+
+    def export_chrome_trace(self, path: str) -> None:
+        """Write the buffer as Chrome/Perfetto trace-event JSON (see :mod:`.chrome`)."""
+        from .chrome import write_chrome_trace
+
+        write_chrome_trace(self, path)
+
+
+def _coro_name(task: Any) -> str:
+    coro = getattr(task, "_coro", None)
+    name = getattr(coro, "__qualname__", None)
+    return name if isinstance(name, str) else type(coro).__name__
+
+
+__all__ = ["DEFAULT_CAPACITY", "Recorder", "callback_name", "describe_awaitable", "suspended_at"]

@@ -1,0 +1,123 @@
+"""glassloop.observe.FlightRecorder: nothing written until a stall, an error or SIGUSR1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from trace_checks import check_trace
+
+import glassloop
+from glassloop.observe import FlightRecorder
+
+SAFETY = 10.0
+
+
+def steps_named(path: str, name: str) -> list[dict[str, Any]]:
+    events = check_trace(json.loads(Path(path).read_text()))
+    return [e for e in events if e["ph"] == "X" and e["name"] == name]
+
+
+def test_nothing_is_written_while_all_is_well(tmp_path: Path) -> None:
+    loop = glassloop.new_event_loop()
+    try:
+        with FlightRecorder(loop, str(tmp_path), stall=5.0) as flight:
+
+            async def fine() -> None:
+                for _ in range(50):
+                    await asyncio.sleep(0)
+
+            loop.run_until_complete(loop.create_task(fine(), name="fine"))
+        assert flight.dumps == [] and list(tmp_path.iterdir()) == []
+        assert len(flight.recorder.records) > 50
+    finally:
+        loop.close()
+
+
+def test_sigusr1_dumps_what_led_up_to_it(tmp_path: Path) -> None:
+    loop = glassloop.new_event_loop()
+    before = signal.getsignal(signal.SIGUSR1)
+    try:
+        with FlightRecorder(loop, str(tmp_path), stall=None) as flight:
+
+            async def worker() -> None:
+                for _ in range(3):
+                    await asyncio.sleep(0)
+                os.kill(os.getpid(), signal.SIGUSR1)
+                deadline = time.monotonic() + SAFETY
+                while not flight.dumps and time.monotonic() < deadline:
+                    await asyncio.sleep(0.001)
+
+            loop.run_until_complete(loop.create_task(worker(), name="worker"))
+        (path,) = flight.dumps
+        assert path.endswith("-signal.json") and os.path.dirname(path) == str(tmp_path)
+        assert len(steps_named(path, "worker")) == 3  # those before the one sending it
+        assert signal.getsignal(signal.SIGUSR1) == before  # given back
+    finally:
+        loop.close()
+
+
+def test_an_exception_dumps_once_and_the_previous_handler_still_runs(tmp_path: Path) -> None:
+    loop = glassloop.new_event_loop()
+    seen: list[str] = []
+    loop.set_exception_handler(lambda _, context: seen.append(context["message"]))
+    try:
+        with FlightRecorder(loop, str(tmp_path), stall=None, dump_signal=None) as flight:
+
+            def fail() -> None:
+                raise ValueError("boom")
+
+            async def main() -> None:
+                for _ in range(3):  # a storm: one dump
+                    loop.call_soon(fail)
+                    await asyncio.sleep(0)
+
+            loop.run_until_complete(loop.create_task(main(), name="main"))
+        assert len(seen) == 3
+        (path,) = flight.dumps
+        assert path.endswith("-exception.json")
+        assert steps_named(path, "main")  # what led up to the error
+        assert loop.get_exception_handler() is not None  # ours is gone, the user's is back
+        loop.call_exception_handler({"message": "after"})
+        assert seen[-1] == "after"
+    finally:
+        loop.close()
+
+
+def test_a_stall_dumps_while_it_lasts(tmp_path: Path) -> None:
+    loop = glassloop.new_event_loop()
+    try:
+        with FlightRecorder(loop, str(tmp_path), stall=0.05, dump_signal=None) as flight:
+
+            async def stuck() -> None:
+                deadline = time.monotonic() + SAFETY
+                while not flight.dumps and time.monotonic() < deadline:
+                    time.sleep(0.005)  # blocks the loop until the dump exists
+
+            loop.run_until_complete(loop.create_task(stuck(), name="stuck"))
+        (path,) = flight.dumps
+        assert path.endswith("-stall.json")
+        assert "glassloop-flight-" in path
+    finally:
+        loop.close()
+
+
+def test_the_buffer_stays_bounded(tmp_path: Path) -> None:
+    loop = glassloop.new_event_loop()
+    try:
+        with FlightRecorder(loop, str(tmp_path), capacity=1000, stall=None) as flight:
+
+            async def busy() -> None:
+                for _ in range(3000):
+                    await asyncio.sleep(0)
+
+            loop.run_until_complete(busy())
+        assert len(flight.recorder.records) == 1000
+        assert flight.recorder.dropped > 2000
+    finally:
+        loop.close()

@@ -1,0 +1,340 @@
+"""glassloop.observe.Recorder: causality in the timeline, and its Chrome/Perfetto export.
+
+Glassloop only (the recorder listens on glassloop's kernel hooks), so these
+tests make their own loop.  Every exported trace goes through
+``trace_checks.check_trace``, which holds the structural promises of the format: a
+flow start has its finish, slices of one track never overlap, times never go
+back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import socket
+import threading
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+from trace_checks import arrow_into, check_trace, enclosing, slices_on, track_of
+
+import glassloop
+from glassloop.kernel.hooks import Hooks
+from glassloop.observe import BlockingDetector, HookFanout, Recorder, chrome_trace
+
+
+def record(
+    body: Callable[[asyncio.AbstractEventLoop], Coroutine[Any, Any, Any]], **options: Any
+) -> Recorder:
+    loop = glassloop.new_event_loop()
+    try:
+        recorder = Recorder(loop, **options)
+        loop.run_until_complete(body(loop))
+        recorder.close()
+        return recorder
+    finally:
+        loop.close()
+
+
+def test_a_future_completed_by_task_a_wakes_task_b_with_an_arrow_from_a_to_b() -> None:
+    async def body(loop: asyncio.AbstractEventLoop) -> None:
+        fut = loop.create_future()
+
+        async def a() -> None:
+            await asyncio.sleep(0)
+            fut.set_result("from a")
+
+        async def b() -> str:
+            return await fut  # type: ignore[no-any-return]
+
+        tb = asyncio.create_task(b(), name="B")
+        await asyncio.create_task(a(), name="A")
+        assert await tb == "from a"
+
+    events = check_trace(chrome_trace(record(body)))
+    a_track, b_track = track_of(events, "A"), track_of(events, "B")
+    b_steps = slices_on(events, b_track)
+    assert len(b_steps) == 2  # starts and parks on the future; is woken and returns
+    start, _finish = arrow_into(events, b_steps[1])
+    assert start["tid"] == a_track and start["name"] == "future"
+    waker = enclosing(events, start)
+    assert waker == slices_on(events, a_track)[-1]  # the step that called set_result
+    assert "a future completed by step of Task 'A'" in b_steps[1]["args"]["woken_by"]
+    # B's first step ended parked on the future, at the await line.
+    assert b_steps[0]["args"]["waits_on"] == "Future"
+    assert b_steps[0]["args"]["stopped_at"].endswith(" in b")
+
+
+def test_a_task_is_created_by_the_step_that_made_it() -> None:
+    async def body(loop: asyncio.AbstractEventLoop) -> None:
+        async def child() -> None:
+            pass
+
+        async def parent() -> None:
+            await asyncio.sleep(0)
+            await asyncio.create_task(child(), name="child")
+
+        await asyncio.create_task(parent(), name="parent")
+
+    recorder = record(body)
+    events = check_trace(chrome_trace(recorder))
+    first = slices_on(events, track_of(events, "child"))[0]
+    start, _ = arrow_into(events, first)
+    assert start["name"] == "created"
+    assert enclosing(events, start) == slices_on(events, track_of(events, "parent"))[1]
+    creators = recorder.creators()
+    (child_tid,) = [tid for tid, (_, name) in creators.items() if name == "child"]
+    parent_tid = creators[child_tid][0]
+    assert parent_tid is not None and creators[parent_tid][1] == "parent"
+
+
+def test_fd_readiness_wakes_the_transports_read_callback_which_wakes_the_reader() -> None:
+    left, right = socket.socketpair()
+    fds: list[int] = []
+
+    async def body(loop: asyncio.AbstractEventLoop) -> None:
+        reader, writer = await asyncio.open_connection(sock=left)
+        fds.append(left.fileno())
+
+        async def read() -> bytes:
+            return await reader.readexactly(5)
+
+        task = asyncio.create_task(read(), name="reader")
+        await asyncio.sleep(0)
+        right.sendall(b"hello")
+        assert await task == b"hello"
+        writer.close()
+        await writer.wait_closed()
+
+    try:
+        events = check_trace(chrome_trace(record(body)))
+    finally:
+        right.close()
+    callbacks = [
+        s
+        for s in slices_on(events, track_of(events, "loop callbacks"))
+        if f"fd {fds[0]} readable" in s["args"].get("woken_by", "")
+    ]
+    assert callbacks, "the transport's read callback, woken by fd readiness"
+    read_ready = callbacks[0]
+    assert read_ready["name"].endswith("_read_ready")
+    start, _ = arrow_into(events, read_ready)
+    assert start["name"] == "io" and enclosing(events, start)["name"] == "poll"
+    # ... and that callback completed the future the reader task awaited.
+    woken = slices_on(events, track_of(events, "reader"))[-1]
+    start, _ = arrow_into(events, woken)
+    assert enclosing(events, start) == read_ready
+
+
+def test_a_timer_wakes_a_sleep_armed_by_the_sleeping_step() -> None:
+    async def body(loop: asyncio.AbstractEventLoop) -> None:
+        async def sleeper() -> None:
+            await asyncio.sleep(0.01)
+
+        await asyncio.create_task(sleeper(), name="sleeper")
+
+    events = check_trace(chrome_trace(record(body)))
+    steps = slices_on(events, track_of(events, "sleeper"))
+    assert len(steps) == 2
+    start, _ = arrow_into(events, steps[1])
+    timer_callback = enclosing(events, start)
+    assert timer_callback["name"] == "_set_result_unless_cancelled"
+    assert "a timer armed by step of Task 'sleeper'" in timer_callback["args"]["woken_by"]
+    armed, _ = arrow_into(events, timer_callback)
+    assert armed["name"] == "timer" and enclosing(events, armed) == steps[0]
+
+
+def test_call_soon_threadsafe_from_another_thread_is_an_arrow_from_that_thread() -> None:
+    async def body(loop: asyncio.AbstractEventLoop) -> None:
+        done = loop.create_future()
+
+        def from_thread() -> None:
+            loop.call_soon_threadsafe(done.set_result, None)
+
+        worker = threading.Thread(target=from_thread, name="worker")
+        worker.start()
+        await done
+        worker.join()
+
+    events = check_trace(chrome_trace(record(body)))
+    thread_track = track_of(events, "thread worker")
+    (marker,) = slices_on(events, thread_track)
+    woken = [
+        s
+        for s in slices_on(events, track_of(events, "loop callbacks"))
+        if "call_soon_threadsafe from" in s["args"].get("woken_by", "")
+    ]
+    assert [s["name"] for s in woken] == ["Future.set_result"]
+    start, _ = arrow_into(events, woken[0])
+    assert enclosing(events, start) == marker
+
+
+def test_a_bare_yield_is_the_tasks_own_wake_up() -> None:
+    async def body(loop: asyncio.AbstractEventLoop) -> None:
+        async def spin() -> None:
+            for _ in range(3):
+                await asyncio.sleep(0)
+
+        await asyncio.create_task(spin(), name="spin")
+
+    events = check_trace(chrome_trace(record(body)))
+    steps = slices_on(events, track_of(events, "spin"))
+    assert len(steps) == 4
+    for before, after in itertools.pairwise(steps):
+        start, _ = arrow_into(events, after)
+        assert start["name"] == "yield" and enclosing(events, start) == before
+        assert before["args"]["waits_on"] == "its turn (a bare yield)"
+
+
+def test_polls_and_counters_are_recorded() -> None:
+    async def body(loop: asyncio.AbstractEventLoop) -> None:
+        loop.call_later(10, lambda: None)
+        await asyncio.sleep(0.005)
+
+    events = check_trace(chrome_trace(record(body)))
+    polls = slices_on(events, track_of(events, "poll"))
+    assert any(p["args"]["timeout"] and p["args"]["timeout"] > 0 for p in polls)
+    counters = [e for e in events if e["ph"] == "C"]
+    assert counters and all(set(c["args"]) == {"ready", "fds", "timers"} for c in counters)
+    assert any(c["args"]["timers"] >= 2 for c in counters)  # the sleep's and the 10 s one
+
+
+def test_the_ring_buffer_keeps_the_newest_records_and_counts_the_rest() -> None:
+    async def body(loop: asyncio.AbstractEventLoop) -> None:
+        for _ in range(200):
+            await asyncio.sleep(0)
+
+    recorder = record(body, capacity=50)
+    assert len(recorder.records) == 50
+    assert recorder.dropped > 150
+    trace = chrome_trace(recorder)
+    assert trace["otherData"]["dropped_records"] == recorder.dropped
+    events = check_trace(trace)
+    labels = [e for e in events if e["ph"] == "M" and e["name"] == "process_labels"]
+    assert f"{recorder.dropped} oldest records dropped" in labels[0]["args"]["labels"]
+
+
+def test_export_writes_a_json_file(tmp_path: Path) -> None:
+    async def body(loop: asyncio.AbstractEventLoop) -> None:
+        await asyncio.sleep(0)
+
+    recorder = record(body)
+    path = tmp_path / "trace.json"
+    recorder.export_chrome_trace(str(path))
+    check_trace(json.loads(path.read_text()))
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_observers_share_the_hooks_slot_and_leave_it_empty() -> None:
+    loop = glassloop.new_event_loop()
+    try:
+        recorder = Recorder(loop)
+        assert loop.hooks is recorder
+        with BlockingDetector(1.0, loop=loop) as detector:
+            assert isinstance(loop.hooks, HookFanout)
+            assert loop.hooks.members == (recorder, detector)
+            loop.run_until_complete(asyncio.sleep(0))
+        assert loop.hooks is recorder
+        recorder.close()
+        assert loop.hooks is None
+        assert any(r[0] == "step" for r in recorder.records)
+    finally:
+        loop.close()
+
+
+def test_hooks_do_not_change_the_order_callbacks_run_in() -> None:
+    def run(observe: bool) -> list[str]:
+        loop = glassloop.new_event_loop()
+        order: list[str] = []
+        try:
+            if observe:
+                Recorder(loop)
+
+            async def worker(name: str) -> None:
+                for i in range(3):
+                    order.append(f"{name}{i}")
+                    loop.call_soon(order.append, f"cb-{name}{i}")
+                    await asyncio.sleep(0)
+
+            async def main() -> None:
+                await asyncio.gather(worker("x"), worker("y"))
+
+            loop.run_until_complete(main())
+            return order
+        finally:
+            loop.close()
+
+    assert run(observe=True) == run(observe=False)
+
+
+def test_a_bare_hooks_object_still_hears_the_new_hook_points() -> None:
+    heard: list[str] = []
+
+    class Listener(Hooks):
+        def callback_scheduled(self, handle: Any) -> None:
+            heard.append("scheduled")
+
+        def callback_started(self, handle: Any) -> None:
+            heard.append("started")
+
+        def timers_due(self, timers: list[Any]) -> None:
+            heard.append("due")
+
+    loop = glassloop.Loop(hooks=Listener())
+    try:
+        loop.run_until_complete(asyncio.sleep(0.001))
+    finally:
+        loop.close()
+    assert {"scheduled", "started", "due"} <= set(heard)
+
+
+def test_an_observed_call_soon_refuses_what_the_plain_one_refuses() -> None:
+    loop = glassloop.new_event_loop()
+    try:
+        Recorder(loop)
+
+        async def coroutine_function() -> None:
+            pass
+
+        with pytest.raises(TypeError, match="coroutines cannot be used with call_soon"):
+            loop.call_soon(coroutine_function)
+        with pytest.raises(TypeError, match="a callable object was expected"):
+            loop.call_soon(42)  # type: ignore[arg-type]
+        assert not loop._ready  # nothing was queued
+    finally:
+        loop.close()
+
+
+def test_debug_mode_and_a_recorder_together_still_draw_who_woke_whom() -> None:
+    loop = glassloop.new_event_loop()
+    loop.set_debug(True)  # tasks are stepped by Handles then, not queued as themselves
+    try:
+        recorder = Recorder(loop)
+
+        async def a(fut: asyncio.Future[int]) -> None:
+            await asyncio.sleep(0)
+            fut.set_result(1)
+
+        async def b(fut: asyncio.Future[int]) -> int:
+            return await fut
+
+        async def main() -> None:
+            fut = loop.create_future()
+            tb = loop.create_task(b(fut), name="B")
+            await loop.create_task(a(fut), name="A")
+            assert await tb == 1
+
+        loop.run_until_complete(main())
+        recorder.close()
+    finally:
+        loop.close()
+    events = check_trace(chrome_trace(recorder))
+    woken = slices_on(events, track_of(events, "B"))[-1]
+    start, _ = arrow_into(events, woken)
+    step_handle = enclosing(events, start)  # the Handle that ran B's step ...
+    assert step_handle["tid"] == track_of(events, "loop callbacks")
+    start, _ = arrow_into(events, step_handle)  # ... was queued by A's last step
+    assert enclosing(events, start) == slices_on(events, track_of(events, "A"))[-1]
