@@ -110,10 +110,9 @@ run_conformance() {  # run_conformance PY
 
 # Frameworks' own suites (compat/, issue 10): uvicorn's and anyio's, unchanged, on
 # glassloop and on asyncio; fails when a test that passes on asyncio fails on glassloop
-# and is not in compat/excluded.toml.  Off unless GLASSLOOP_COMPAT=1: issue 10's loop
-# fixes are still landing, and until they have it fails (compat/last-report.md has the
-# list).  It costs about 9 minutes (two runs of ~2 minutes per suite, plus the suites'
-# venvs the first time, kept in .compat-cache/): turn it on by default once it passes.
+# (and fails again when rerun alone) and is not in compat/excluded.toml.  It costs about
+# 9 minutes (two runs of ~2 minutes per suite, plus the suites' venvs the first time,
+# kept in .compat-cache/); GLASSLOOP_COMPAT=0 skips it while iterating.
 run_compat() {  # run_compat PY VER
     local py=$1 ver=$2
     "$py" compat/run.py --suites uvicorn,anyio --python "$ver" --jobs "${COMPAT_JOBS:-1}"
@@ -137,7 +136,7 @@ for ver in $PYTHONS; do
     step "py$ver: stress (small)" run_stress "$py" "$LOGDIR/stress-$ver.log"
     if [ "$ver" = "$LINT_PYTHON" ]; then
         step "py$ver: bench (smoke)" run_bench_smoke "$py"
-        if [ "${GLASSLOOP_COMPAT:-0}" = 1 ]; then
+        if [ "${GLASSLOOP_COMPAT:-1}" = 1 ]; then
             step "py$ver: compat (uvicorn, anyio)" run_compat "$py" "$ver"
         fi
         step "py$ver: ruff" "$py" -m ruff check src tests examples benchmarks compat

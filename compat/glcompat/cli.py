@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import exclusions, prepare, report
-from .results import Comparison, LoopRun, compare
+from .results import Comparison, LoopRun, compare, confirm
 from .runner import load_run, run_suite
 from .suites import SUITES
 
@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-run",
         action="store_true",
         help="report from the last runs kept in the cache (after editing excluded.toml)",
+    )
+    parser.add_argument(
+        "--no-confirm",
+        action="store_true",
+        help="count every regression of the full run (default: rerun them alone on glassloop "
+        "once and count only those that fail again)",
     )
     parser.add_argument(
         "pytest_args", nargs="*", help="after --: extra pytest arguments for every suite"
@@ -152,6 +158,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             by_loop[loop] = run
         if "glassloop" in by_loop and "asyncio" in by_loop:
             comp = compare(name, by_loop["asyncio"], by_loop["glassloop"], matcher)
+            if comp.regressions and not args.no_confirm:
+                ids = [d.id for d in comp.regressions]
+                print(
+                    f"== {name} on glassloop: rerunning {len(ids)} regression(s) alone", flush=True
+                )
+                rerun = run_suite(
+                    suite, "glassloop", venv=venv, tree=tree, glassloop=glassloop,
+                    workdir=cache / "runs" / f"{name}-py{args.python}-glassloop-confirm",
+                    jobs=1, keyword=None, extra=[*args.pytest_args, *ids],
+                    run_timeout=args.run_timeout, nice=args.nice,
+                    exclude=matcher.regexes(name),
+                )  # fmt: skip
+                confirm(comp, rerun)
+                print(f"   {len(comp.regressions)} failed again", flush=True)
             comparisons.append((comp, by_loop["glassloop"]))
 
     versions = {n: SUITES[n].version for n in names}

@@ -127,6 +127,14 @@ def format_comparison(comp: Comparison, glassloop: LoopRun, *, tracebacks: bool)
                 lines = output.splitlines()[-OUTPUT_LINES:]
                 out += ["captured output (tail):", "", "```", *lines, "```", ""]
         out += ["</details>"]
+    if comp.unconfirmed:
+        out += [
+            "",
+            f"Failed in the full run, passed when rerun alone on glassloop "
+            f"({len(comp.unconfirmed)}, not counted: order-dependent or flaky):",
+            "",
+        ]
+        out += [f"- `{d.id}` (full run: {error_summary(d)})" for d in comp.unconfirmed]
     if comp.excluded:
         out += ["", f"Excluded ({len(comp.excluded)}, not counted):", ""]
         out += [f"- `{d.id}` ({_where(d)}): {d.reason}" for d in comp.excluded]

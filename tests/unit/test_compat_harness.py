@@ -281,6 +281,18 @@ def test_compare_lists_regressions_exclusions_and_gains() -> None:
     assert "not run" in text and "asserts the loop class" in text
 
 
+def test_regressions_that_pass_when_rerun_alone_are_listed_not_counted() -> None:
+    reference = _run("asyncio", {"t.py::a": "passed", "t.py::b": "passed", "t.py::c": "passed"})
+    glassloop = _run("glassloop", {"t.py::a": "failed", "t.py::b": "failed", "t.py::c": "error"})
+    comp = results.compare("fw", reference, glassloop, None)
+    rerun = _run("glassloop", {"t.py::a": "passed", "t.py::b": "failed"})  # c did not run
+    results.confirm(comp, rerun)
+    assert [d.id for d in comp.regressions] == ["t.py::b", "t.py::c"]
+    assert [d.id for d in comp.unconfirmed] == ["t.py::a"]
+    text = report.format_comparison(comp, glassloop, tracebacks=False)
+    assert "passed when rerun alone" in text and "`t.py::a`" in text
+
+
 def test_exclusion_brackets_are_literal() -> None:
     assert exclusions.matches("fw::t.py::b[x]", "fw", "t.py::b[x]")
     assert not exclusions.matches("fw::t.py::b[xy]", "fw", "t.py::bx")
