@@ -1004,6 +1004,7 @@ class Loop(
         io_fds = self._poller.fd_count() - self._internal_fds - signal_fds
         return jobs, io_fds, signal_fds
 
+
 def new_event_loop(*, virtual_time: bool | VirtualClock = False) -> Loop:
     """A fresh glassloop loop (not set as current: that is the policy's job).
 

@@ -9,7 +9,8 @@ again when one is left, so a lone observer is called directly.
 
 from __future__ import annotations
 
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from ..kernel.hooks import Hooks
 
@@ -99,3 +100,21 @@ def detach(loop: Any, hooks: Hooks) -> None:
     """Remove ``hooks`` from the loop's observers, if it is one of them."""
     members = observers(loop)
     _install(loop, [member for member in members if member is not hooks])
+
+
+class ClosedOnExit:
+    """``with observer:`` closes it (detaches it from its loop) on the way out."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -25,13 +25,13 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any
 
 from ..kernel.hooks import Hooks
 from ..kernel.scheduler import Scheduler
 from ..kernel.task import Task
-from .attach import attach, detach
+from .attach import ClosedOnExit, attach, detach
 from .recorder import Recorder, callback_name
 
 logger = logging.getLogger("glassloop.observe")
@@ -122,7 +122,7 @@ def _blocker_frames(frame: FrameType | None) -> traceback.StackSummary | None:
     )
 
 
-class BlockingDetector(Hooks):
+class BlockingDetector(ClosedOnExit, Hooks):
     """Reports any step or callback that runs longer than ``threshold`` seconds.
 
     Reports go to the ``glassloop.observe`` logger (a warning while the block
@@ -188,17 +188,6 @@ class BlockingDetector(Hooks):
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join()
-
-    def __enter__(self) -> BlockingDetector:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- the hooks (loop thread) -------------------------------------------
 

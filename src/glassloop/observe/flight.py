@@ -24,9 +24,10 @@ import os
 import signal
 import threading
 import time
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any
 
+from .attach import ClosedOnExit
 from .blocking import BlockingDetector, BlockReport
 from .chrome import write_chrome_trace
 from .recorder import Recorder
@@ -37,7 +38,7 @@ logger = logging.getLogger("glassloop.observe")
 FLIGHT_CAPACITY = 40_000
 
 
-class FlightRecorder:
+class FlightRecorder(ClosedOnExit):
     """Keeps the last ``capacity`` records of ``loop``; dumps them on a stall, error or SIGUSR1."""
 
     def __init__(
@@ -122,14 +123,3 @@ class FlightRecorder:
         if self.detector is not None:
             self.detector.close()
         self.recorder.close()
-
-    def __enter__(self) -> FlightRecorder:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

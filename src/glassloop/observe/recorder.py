@@ -25,12 +25,12 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Iterator
-from types import CoroutineType, TracebackType
+from types import CoroutineType
 from typing import Any
 
 from ..kernel.hooks import Hooks
 from ..kernel.task import Task
-from .attach import attach, detach
+from .attach import ClosedOnExit, attach, detach
 
 #: Records kept by default.  A record costs 300-400 bytes with what it
 #: references (measured with tracemalloc on the scheduling benchmarks), so
@@ -117,7 +117,7 @@ def describe_awaitable(obj: Any) -> str:
     return type(obj).__name__
 
 
-class Recorder(Hooks):
+class Recorder(ClosedOnExit, Hooks):
     """Records a loop's timeline with causality, in a ring buffer of ``capacity`` records.
 
     ``Recorder(loop)`` attaches at once; ``close()`` (or leaving a ``with``
@@ -183,17 +183,6 @@ class Recorder(Hooks):
         """Stop recording; what was recorded stays readable and exportable."""
         if self._loop is not None:
             detach(self._loop, self)
-
-    def __enter__(self) -> Recorder:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         return iter(list(self.records))
