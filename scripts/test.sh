@@ -118,6 +118,10 @@ run_compat() {  # run_compat PY VER
     "$py" compat/run.py --suites uvicorn,anyio --python "$ver" --jobs "${COMPAT_JOBS:-1}"
 }
 
+# The HTML viewer's tests (tests/unit/test_observe_viewer.py) run in a real
+# headless Chromium, Debian's package: installed here when missing (as root).
+bash scripts/ensure_tool.sh chromium chromium "the viewer's browser tests will be skipped"
+
 LOGDIR=$(mktemp -d "${TMPDIR:-/tmp}/glassloop-test.XXXXXX")
 trap 'rm -rf "$LOGDIR"' EXIT
 
