@@ -15,6 +15,7 @@ import contextvars
 import errno
 import functools
 import inspect
+import itertools
 import logging
 import os
 import socket
@@ -59,6 +60,8 @@ _MethodType = types.MethodType
 _FunctionType = types.FunctionType
 _BuiltinMethodType = types.BuiltinMethodType
 _copy_context = contextvars.copy_context
+#: Numbers executor jobs in submission order (BaseLoop._executor_jobs).
+_job_numbers = itertools.count(1)
 _CO_COROUTINE_FLAGS = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE
 
 
@@ -137,11 +140,11 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
     """The asyncio surface over the kernel, before the I/O mixins of ``io/``."""
 
     #: Executor jobs submitted and not yet finished, for a virtual clock
-    #: (_outside_work).  A set, not a counter: a worker thread removes its job,
-    #: and set.discard is atomic where ``n -= 1`` is not.  Made on first use: on
+    #: (_outside_work).  Not a counter: a worker thread removes its job, and
+    #: dict.pop is atomic where ``n -= 1`` is not.  Made on first use: on
     #: 3.11 a 31st key in the instance dict makes every attribute read of the
     #: loop hash its name.
-    _executor_jobs: set[concurrent.futures.Future[Any]] | None = None
+    _executor_jobs: dict[concurrent.futures.Future[Any], int] | None = None
 
     def __init__(
         self,
@@ -394,7 +397,10 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         _check_callback(callback, "call_soon_threadsafe")
         handle = _Handle(callback, args, self, context)
         _drop_own_frame(handle)
-        self._ready.append(handle)
+        # An exploring policy decides on which turn a call from another
+        # thread lands (testing/exploration.py); otherwise it is queued now.
+        if not (self._reorder and self._ready_policy.threadsafe_arrived(handle)):
+            self._ready.append(handle)
         hooks = self._hooks
         if hooks is not None:  # called in the calling thread, before the wake-up
             hooks.threadsafe_scheduled(handle)
@@ -577,11 +583,13 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         # virtual clock that finds the job gone then finds its result ready,
         # and never sees a moment with neither, when it could jump past a
         # timeout the job was about to beat (trio#456).
+        # A dict in submission order (each job to its number): an exploring
+        # policy hands results back in that order (testing/exploration.py).
         jobs = self._executor_jobs
         if jobs is None:
-            jobs = self._executor_jobs = set()
-        jobs.add(job)
-        job.add_done_callback(jobs.discard)
+            jobs = self._executor_jobs = {}
+        jobs[job] = next(_job_numbers)
+        job.add_done_callback(jobs.pop)
         return result
 
     def set_default_executor(self, executor: Any) -> None:

@@ -140,8 +140,8 @@ def test_clock_seam_drives_timers() -> None:
 
 
 class ReversePolicy(FifoPolicy):
-    def order(self, batch: list[T]) -> list[T]:
-        return list(reversed(batch))
+    def order_timers(self, due: list[T]) -> list[T]:
+        return list(reversed(due))
 
 
 def test_ready_policy_reorders_timers_due_together_but_not_call_soon() -> None:

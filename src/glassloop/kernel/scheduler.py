@@ -526,7 +526,7 @@ class Scheduler:
                     hooks.io_ready(events)
             if events:
                 if self._reorder:
-                    events = self._ready_policy.order(events)
+                    events = self._ready_policy.order_io(events)
                 ready.extend(events)
         else:
             self._polled_last_turn = False
@@ -537,7 +537,7 @@ class Scheduler:
             if timers[0] <= (end * _BUCKETS) // 1.0:
                 due = self._due_timers(end)
                 if self._reorder:
-                    due = self._ready_policy.order(due)
+                    due = self._ready_policy.order_timers(due)
                 if self._hooks is not None:
                     self._hooks.timers_due(due)
                 ready.extend(due)
