@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_cmd_run, command_parser=run)
     _add_serve_parser(commands)
     _add_bench_parser(commands)
+    _add_explore_parsers(commands)
     view = commands.add_parser(
         "view",
         help="write a trace (from run --trace) as one self-contained HTML page",
@@ -118,6 +119,130 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("pid", type=int, metavar="PID")
     ps.set_defaults(handler=_cmd_ps, command_parser=ps)
     return parser
+
+
+EXPLORE_EPILOG = """\
+TARGET is FILE::FUNC, an async function taking no arguments, e.g.
+  glassloop explore tests/races/corpus/stampede.py::bug --runs 500
+Only schedules asyncio itself can produce are tried (see glassloop.testing.explore).
+Exit status: 0 when no schedule failed, 1 when one did (its replay line is printed).
+"""
+
+
+def _add_explore_parsers(commands: Any) -> None:
+    explore = commands.add_parser(
+        "explore",
+        help="run an async function under many schedules asyncio can produce",
+        description="Run TARGET under up to N schedules that asyncio can produce "
+        "(seeded), stop at the first that fails, shrink it and print how to replay it.",
+        epilog=EXPLORE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    explore.add_argument("target", metavar="FILE::FUNC")
+    explore.add_argument("--runs", type=_positive_int, default=1000, metavar="N")
+    explore.add_argument("--seed", type=int, default=0, metavar="S")
+    explore.add_argument("--strategy", choices=("pct", "random", "bounded"), default="pct")
+    explore.add_argument("--depth", type=_positive_int, default=3, metavar="D")
+    explore.add_argument(
+        "--deviations", type=int, default=2, metavar="K", help="bounded: the deviation bound"
+    )
+    explore.add_argument(
+        "--real-time", action="store_true", help="the real clock instead of virtual time"
+    )
+    explore.add_argument(
+        "--trace", metavar="OUT.json", help="write the failing run's Chrome/Perfetto trace"
+    )
+    explore.set_defaults(handler=_cmd_explore, command_parser=explore)
+    replay = commands.add_parser(
+        "replay",
+        help="run an async function again under the schedule a token names",
+        description="Replay the schedule TOKEN (printed by glassloop explore) on TARGET: "
+        "exit 1 with the same traceback if it fails again.",
+    )
+    replay.add_argument("token", metavar="TOKEN")
+    replay.add_argument("target", metavar="FILE::FUNC")
+    replay.set_defaults(handler=_cmd_replay, command_parser=replay)
+
+
+def load_target(parser: argparse.ArgumentParser, target: str) -> Callable[[], Any]:
+    """FILE::FUNC, loaded as ``__main__`` is not: its module gets a name of its own."""
+    import importlib.util
+    import inspect
+
+    path, sep, name = target.rpartition("::")
+    if not sep or not path or not name:
+        parser.error(f"TARGET must be FILE::FUNC, not {target!r}")
+    file = Path(path)
+    if not file.is_file():
+        parser.error(f"no such file: {path}")
+    module_name = f"_glassloop_target_{abs(hash(str(file.resolve())))}"
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    if spec is None or spec.loader is None:
+        parser.error(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    sys.path.insert(0, str(file.resolve().parent))
+    spec.loader.exec_module(module)
+    fn = getattr(module, name, None)
+    if fn is None:
+        parser.error(f"{path} has no {name!r}")
+    if not inspect.iscoroutinefunction(fn):
+        parser.error(f"{target} is not an async function (async def {name}(): ...)")
+    result: Callable[[], Any] = fn
+    return result
+
+
+def _cmd_explore(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    import json
+
+    from .testing import explore
+
+    fn = load_target(parser, options.target)
+    show = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if show and (done == total or done % max(1, total // 100) == 0):
+            filled = done * 30 // total
+            print(
+                f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}", end="", file=sys.stderr
+            )
+
+    report = explore(
+        fn,
+        runs=options.runs,
+        seed=options.seed,
+        strategy=options.strategy,
+        depth=options.depth,
+        deviations=options.deviations,
+        virtual_time=not options.real_time,
+        progress=progress,
+        target=options.target,
+    )
+    if show:
+        print(file=sys.stderr)
+    print(report)
+    if report.failed and options.trace and report.timeline is not None:
+        Path(options.trace).write_text(json.dumps(report.timeline))
+        print(f"trace of the failing run: {options.trace}")
+    return 1 if report.failed else 0
+
+
+def _cmd_replay(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    from .testing import replay
+
+    fn = load_target(parser, options.target)
+    try:
+        replay(fn, options.token)
+    except ValueError as exc:
+        if "replay token" in str(exc):
+            parser.error(str(exc))
+        traceback.print_exc()
+        return 1
+    except Exception:
+        traceback.print_exc()
+        return 1
+    print(f"{options.target} did not fail under {options.token}")
+    return 0
 
 
 def _cmd_ps(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
@@ -367,6 +492,16 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
     return value
