@@ -411,3 +411,69 @@ def test_a_function_that_is_not_async_is_refused_as_a_failure_of_its_run() -> No
     report = explore(plain, runs=2)  # type: ignore[arg-type]
     assert report.failed and isinstance(report.error, TypeError)
     assert "async function" in str(report.error)
+
+
+# -- Hypothesis draws the schedule ---------------------------------------------------
+
+
+def test_hypothesis_shrinks_the_data_and_the_schedule_together() -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from glassloop.testing import run_schedule
+
+    failures: list[tuple[int, str]] = []
+
+    @settings(
+        max_examples=150,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(clients=st.integers(1, 4), data=st.data())
+    def check(clients: int, data: st.DataObject) -> None:
+        async def program() -> None:
+            await racy_counter_for(clients)
+
+        try:
+            run_schedule(program, data)
+        except AssertionError as exc:
+            failures.append((clients, str(exc)))
+            raise
+
+    with pytest.raises(AssertionError, match="lost update"):
+        check()
+    # Hypothesis's final, shrunk example: the fewest clients that can race.
+    assert failures[-1][0] == 2, failures[-3:]
+
+
+async def racy_counter_for(clients: int) -> None:
+    """``racy_counter`` with ``clients`` clients, 20 ms apart."""
+    state = {"n": 0}
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()
+        seen = state["n"]
+        await asyncio.sleep(0.01)
+        state["n"] = seen + 1
+        writer.write(b"ok\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+
+    async def client(delay: float) -> None:
+        await asyncio.sleep(delay)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"inc\n")
+        await reader.readline()
+        writer.close()
+
+    try:
+        await asyncio.gather(*(client(0.02 * n) for n in range(clients)))
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert state["n"] == clients, f"lost update: {state['n']} of {clients}"

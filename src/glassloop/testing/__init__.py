@@ -11,7 +11,7 @@ calls as it accepts asyncio's.
 """
 
 from .blockbuster import allow_loop_internals
-from .exploration import Livelock, ReplayDiverged, Report, explore, replay
+from .exploration import Livelock, ReplayDiverged, Report, explore, replay, run_schedule
 from .virtual_time import Deadlock, VirtualClock
 
 __all__ = [
@@ -23,4 +23,5 @@ __all__ = [
     "allow_loop_internals",
     "explore",
     "replay",
+    "run_schedule",
 ]

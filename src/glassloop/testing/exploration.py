@@ -337,6 +337,8 @@ class _Steering:
         # so only between two different deadlines (equal deadlines are due
         # together or not at all), or before the first when callbacks are
         # already waiting to run.
+        if not due:
+            return due  # the clock is inside a timer's bucket, before its deadline
         cuts = [
             n
             for n in range(len(due) - 1, 0, -1)
@@ -858,6 +860,44 @@ def replay(fn: AsyncFn, token: str) -> Any:
             f"trace checksum is {outcome.checksum:08x}, not {checksum:08x}) and did not fail; "
             "the program has nondeterminism glassloop does not control"
         )
+    return None
+
+
+def run_schedule(fn: AsyncFn, data: Any, *, virtual_time: bool = True) -> Any:
+    """Run ``fn`` once under a schedule drawn from Hypothesis's ``data`` (``st.data()``).
+
+    Every decision is one ``data.draw(st.integers(0, options - 1))``, and 0 is
+    asyncio's default: so Hypothesis shrinks the schedule toward asyncio's
+    order together with the test's other inputs, in one failing example.
+    Raises what ``fn`` raised; returns None.  Needs Hypothesis installed.
+    """
+    from hypothesis import strategies as st
+
+    _check_fn(fn)
+    draws: dict[int, Any] = {}
+
+    stopped: list[BaseException] = []
+
+    def plan(index: int, options: int, signature: Signature) -> int:
+        if stopped:
+            return 0
+        strategy = draws.get(options)
+        if strategy is None:
+            strategy = draws[options] = st.integers(0, options - 1)
+        try:
+            value: int = data.draw(strategy, label=f"glassloop decision {index}")
+        except BaseException as exc:  # Hypothesis ended this example
+            # Raised inside a loop callback it would tear the run down half
+            # way; the run finishes in asyncio's order and it is raised after.
+            stopped.append(exc)
+            return 0
+        return value
+
+    outcome = _run(fn, plan, virtual_time)
+    if stopped:
+        raise stopped[0]
+    if outcome.error is not None:
+        raise outcome.error
     return None
 
 
