@@ -477,3 +477,31 @@ async def racy_counter_for(clients: int) -> None:
         server.close()
         await server.wait_closed()
     assert state["n"] == clients, f"lost update: {state['n']} of {clients}"
+
+
+# -- executor jobs take their real time ----------------------------------------------
+
+
+async def timeout_around_a_job(timeout: float) -> str:
+    loop = asyncio.get_running_loop()
+    try:
+        await asyncio.wait_for(loop.run_in_executor(None, time.sleep, 0.05), timeout)
+    except TimeoutError:
+        return "timeout"
+    return "done"
+
+
+def test_a_timeout_longer_than_a_job_never_fires_trio_456() -> None:
+    async def program() -> None:
+        assert await timeout_around_a_job(1.0) == "done"
+
+    report = explore(program, runs=20, strategy="random")
+    assert not report.failed, str(report)
+
+
+def test_a_timeout_shorter_than_a_job_fires_as_under_asyncio() -> None:
+    async def program() -> None:
+        assert await timeout_around_a_job(0.01) == "timeout"
+
+    report = explore(program, runs=10, strategy="random")
+    assert not report.failed, str(report)

@@ -23,11 +23,12 @@ everything at once).  A schedule is the set of decisions that were not 0: a
 event trace), so it replays in any process; shrinking removes deviations while
 the failure stays, so a report names the few that matter.
 
-Under exploration, executor jobs take no virtual time: before each turn the
-loop waits (really, up to :data:`SETTLE_SECONDS`) for the jobs it submitted to
-finish, so that when their results land is a decision, not a race with a
-thread.  A job that waits on the loop itself cannot finish that way: the run
-goes on without it, and a replay may then diverge (reported as such).
+Under exploration, when nothing is ready the loop waits for the executor jobs
+it submitted (for real, and never past the next timer's deadline, virtual
+time moving as long as it waited), so that when their results land is a
+decision, not a race with a thread.  A job that outlives that wait (it waits
+on the loop itself, or a timeout is shorter than it) lands when it lands,
+and a replay may then diverge (reported as such).
 """
 
 from __future__ import annotations
@@ -250,7 +251,9 @@ class _Steering:
         #: ready: the clock may then let time pass (the data comes later).
         self.io_held = False
         self.turns = 0
+        #: Set when a job outlived the wait for it: its landing was a race.
         self.unsettled = False
+        self.long_jobs: weakref.WeakSet[Any] = weakref.WeakSet()
 
     # -- turns
 
@@ -268,15 +271,39 @@ class _Steering:
         Scheduler._run_once(self.loop)
 
     def _settle(self) -> None:
-        """Wait for the executor jobs in flight, so their landing is decided here."""
-        jobs = self.loop._executor_jobs
+        """Wait for the executor jobs in flight, so their landing is decided here.
+
+        Never past the next timer's deadline: the jobs take the real time they
+        take, and virtual time moves with it, so a timeout shorter than a job
+        still fires first, as under asyncio (and one longer never does: the
+        trio#456 false timeout cannot happen).
+        """
+        loop = self.loop
+        jobs = loop._executor_jobs
         if not jobs:
             return
-        deadline = time.monotonic() + SETTLE_SECONDS
-        while jobs and time.monotonic() < deadline:
+        waiting = [job for job in list(jobs) if job not in self.long_jobs]
+        if not waiting:
+            return
+        clock = loop._clock
+        budget = SETTLE_SECONDS
+        deadline = loop._next_deadline()
+        if deadline is not None:
+            budget = min(budget, max(0.0, deadline - clock.time()))
+        start = time.monotonic()
+        # A job leaves ``jobs`` after its result was handed to the loop.
+        while any(job in jobs for job in waiting) and time.monotonic() - start < budget:
             time.sleep(0.0002)
-        if jobs:
+        if isinstance(clock, _SteeredClock):
+            clock.advance(time.monotonic() - start)
+        late = [job for job in waiting if job in jobs]
+        if late:
+            # A timer fell due first, or the job is long (it waits on the
+            # loop itself?): it lands when it lands, and a long one is not
+            # waited for again.
             self.unsettled = True
+            if budget >= SETTLE_SECONDS:
+                self.long_jobs.update(late)
 
     def _land_threadsafe(self) -> None:
         held = sorted(self.held, key=_landing_order)
@@ -421,6 +448,11 @@ class _SteeredClock(VirtualClock):
         # poll with no wait that finds nothing means nothing is coming.
         super().__init__(autojump_threshold=0.0)
         self.steering: _Steering | None = None
+
+    def advance(self, seconds: float) -> None:
+        """Time the loop spent waiting for executor jobs (it passed for the program too)."""
+        if self._flow_start is None:
+            self._now += seconds
 
     def wait_timeout(self, timeout: float | None) -> float | None:
         steering = self.steering
