@@ -344,6 +344,11 @@ class _Steering:
         loop = self.loop
         seen: list[T] = []
         for number, event in enumerate(ordered):
+            if getattr(getattr(event, "_callback", None), "__self__", None) is loop:
+                # The loop's own wake-up or signal pipe: not the program's I/O
+                # (a thread-safe call's landing is decided where it is held).
+                seen.append(event)
+                continue
             last = number == len(ordered) - 1
             if last and not seen and not loop._ready and not loop._timer_count():
                 seen.append(event)  # holding everything back would only spin
@@ -463,7 +468,11 @@ class _SteeredClock(VirtualClock):
                 steering.io_held = False
                 loop = self._loop
                 deadline = loop._next_deadline() if loop is not None else None
-                if deadline is not None and not loop._outside_work()[0]:  # type: ignore[union-attr]
+                if (
+                    deadline is not None
+                    and not loop._outside_work()[0]  # type: ignore[union-attr]
+                    and not self._threads_running()
+                ):
                     # The held-back data arrives after the next timer.
                     self._jump_to(deadline)
                     return 0.0
