@@ -141,6 +141,22 @@ async def test_fine():
 @pytest.mark.glassloop
 async def test_plain_marker():
     await timeout_race()
+
+
+@pytest.mark.asyncio
+async def test_pytest_asyncio_keeps_its_own():
+    # pytest-asyncio's loop, not glassloop's, and not explored.
+    assert not type(asyncio.get_running_loop()).__module__.startswith("glassloop")
+
+
+@pytest.mark.anyio
+async def test_anyio_keeps_its_own():
+    assert not type(asyncio.get_running_loop()).__module__.startswith("glassloop")
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
 """
 
 
@@ -157,9 +173,13 @@ def test_the_marker_explores_and_its_replay_option_reproduces(
         "PYTHONPATH", os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
     )
     pytester.makepyfile(prog=textwrap.dedent(PROGRAM), test_suite=textwrap.dedent(SUITE))
-    result = pytester.runpytest_subprocess(*_plugin_args(), "-rA")
-    result.assert_outcomes(passed=2, failed=1)
+    # pytest-asyncio (installed with glassloop's test extra) and anyio's plugin
+    # are loaded too: each keeps the tests that carry its marker.
+    result = pytester.runpytest_subprocess(*_plugin_args(), "-p", "anyio", "-rA")
+    result.assert_outcomes(passed=4, failed=1)
     output = result.stdout.str()
+    assert "PASSED test_suite.py::test_pytest_asyncio_keeps_its_own" in output
+    assert "PASSED test_suite.py::test_anyio_keeps_its_own" in output
     assert "FAILED test_suite.py::test_racy" in output
     match = re.search(
         r"replay: pytest 'test_suite.py::test_racy' --glassloop-replay (v1-\S+)", output
