@@ -26,6 +26,7 @@ from .loop import Loop, check_virtual_time, new_event_loop
 from .policy import EventLoopPolicy, install
 
 if TYPE_CHECKING:
+    from .testing.simnet import SimNet
     from .testing.virtual_time import VirtualClock
 
 __version__ = "0.1.0"
@@ -45,13 +46,15 @@ def run(
     *,
     debug: bool | None = None,
     virtual_time: bool | VirtualClock = False,
+    network: SimNet | None = None,
 ) -> T:
     """``asyncio.run`` on a fresh glassloop loop.
 
     ``virtual_time`` is ``new_event_loop``'s: ``True``, or a
-    ``glassloop.testing.VirtualClock`` with its options.
+    ``glassloop.testing.VirtualClock`` with its options; so is ``network``,
+    a ``glassloop.testing.SimNet``.
     """
-    if virtual_time is False:
+    if virtual_time is False and network is None:
         factory: Callable[[], Loop] = new_event_loop
     else:
         try:
@@ -60,7 +63,7 @@ def run(
             if inspect.iscoroutine(main):
                 main.close()  # it will never run: no "never awaited" warning on top
             raise
-        factory = functools.partial(new_event_loop, virtual_time=virtual_time)
+        factory = functools.partial(new_event_loop, virtual_time=virtual_time, network=network)
     if sys.version_info >= (3, 12):
         return asyncio.run(main, debug=debug, loop_factory=factory)
     with asyncio.Runner(debug=debug, loop_factory=factory) as runner:

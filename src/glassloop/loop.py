@@ -44,6 +44,7 @@ from .kernel.scheduler import Scheduler
 from .kernel.task import Task, wakeup_function
 
 if TYPE_CHECKING:
+    from .testing.simnet import SimNet
     from .testing.virtual_time import VirtualClock
 
 T = TypeVar("T")
@@ -1013,24 +1014,32 @@ class Loop(
         return jobs, io_fds, signal_fds
 
 
-def new_event_loop(*, virtual_time: bool | VirtualClock = False) -> Loop:
+def new_event_loop(
+    *, virtual_time: bool | VirtualClock = False, network: SimNet | None = None
+) -> Loop:
     """A fresh glassloop loop (not set as current: that is the policy's job).
 
     ``virtual_time=True`` gives it a ``glassloop.testing.VirtualClock``, or
     pass a ``VirtualClock`` to choose its options: sleeps and timeouts then
     finish at once while ``loop.time()`` jumps to each deadline, whenever the
     program is durably idle (see that class for the exact rule).
+    ``network=`` a ``glassloop.testing.SimNet`` routes the loop's networking
+    into that simulated network.
     """
-    if virtual_time is False:
-        # mypy sees the transport methods of AbstractEventLoop as abstract; at
-        # run time they raise NotImplementedError until io/ provides them.
-        loop = Loop()
-    else:
+    seams: dict[str, Any] = {}
+    if virtual_time is not False:
         check_virtual_time(virtual_time)
         from .testing.virtual_time import VirtualClock
 
-        clock = virtual_time if isinstance(virtual_time, VirtualClock) else VirtualClock()
-        loop = Loop(clock=clock)
+        seams["clock"] = virtual_time if isinstance(virtual_time, VirtualClock) else VirtualClock()
+    if network is None:
+        loop = Loop(**seams)
+    else:
+        from .testing.simnet import SimLoop, SimNet
+
+        if not isinstance(network, SimNet):
+            raise TypeError(f"network must be a glassloop.testing.SimNet, not {network!r}")
+        loop = SimLoop(network, **seams)
     for callback in new_loop_callbacks:
         callback(loop)
     return loop

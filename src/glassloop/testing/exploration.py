@@ -46,12 +46,15 @@ import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..kernel.hooks import Hooks
 from ..kernel.scheduler import Scheduler
 from ..observe.recorder import callback_name
 from .virtual_time import VirtualClock
+
+if TYPE_CHECKING:
+    from .simnet import SimNet
 
 T = TypeVar("T")
 AsyncFn = Callable[[], Awaitable[Any]]
@@ -498,6 +501,25 @@ class _RealSteeredClock:
 # -- one run ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Setup:
+    """What every run of one exploration is made with."""
+
+    virtual_time: bool
+    #: A simulated network, copied fresh (``SimNet.fresh``) for each run.
+    network: SimNet | None = None
+
+
+def _check_network(network: object) -> SimNet | None:
+    if network is None:
+        return None
+    from .simnet import SimNet
+
+    if not isinstance(network, SimNet):
+        raise TypeError(f"network must be a glassloop.testing.SimNet, not {network!r}")
+    return network
+
+
 @dataclass
 class _Outcome:
     error: BaseException | None
@@ -512,14 +534,21 @@ class _Outcome:
         return self.error is not None
 
 
-def _run(fn: AsyncFn, plan: Plan, virtual_time: bool, record: bool = False) -> _Outcome:
+def _run(fn: AsyncFn, plan: Plan, setup: _Setup, record: bool = False) -> _Outcome:
     from ..loop import Loop
 
     choices = _Choices(plan)
     names = _Names()
     trace = _Trace(names)
-    clock: Any = _SteeredClock() if virtual_time else _RealSteeredClock()
-    loop = Loop(clock=clock)
+    clock: Any = _SteeredClock() if setup.virtual_time else _RealSteeredClock()
+    if setup.network is None:
+        loop = Loop(clock=clock)
+    else:
+        from .simnet import SimLoop
+
+        network = setup.network.fresh()
+        network.choose = choices.choose
+        loop = SimLoop(network, clock=clock)
     steering = _Steering(loop, choices, names)
     clock.steering = steering
     loop.set_ready_policy(steering)
@@ -576,8 +605,8 @@ def _stuck_tasks(loop: Any) -> str:
 # -- tokens -------------------------------------------------------------------------
 
 
-def _token(outcome: _Outcome, virtual_time: bool) -> str:
-    head = "v" if virtual_time else "w"
+def _token(outcome: _Outcome, setup: _Setup) -> str:
+    head = "v" if setup.virtual_time else "w"
     body = "".join(f"-{index}x{value}" for index, value, _, _ in outcome.choices.deviations)
     return f"{head}1-{outcome.checksum:08x}{body}"
 
@@ -665,7 +694,7 @@ def _same_failure(a: BaseException | None, b: BaseException | None) -> bool:
     return a is not None and b is not None and type(a) is type(b)
 
 
-def _shrink(fn: AsyncFn, outcome: _Outcome, virtual_time: bool) -> tuple[_Outcome, int]:
+def _shrink(fn: AsyncFn, outcome: _Outcome, setup: _Setup) -> tuple[_Outcome, int]:
     """Remove deviations while the same failure stays; returns the smallest run found."""
     best = outcome
     spent = 0
@@ -686,7 +715,7 @@ def _shrink(fn: AsyncFn, outcome: _Outcome, virtual_time: bool) -> tuple[_Outcom
                 if len(kept) == len(deviations):
                     continue
                 spent += 1
-                trial = _run(fn, _signature_plan(kept), virtual_time)
+                trial = _run(fn, _signature_plan(kept), setup)
                 if _same_failure(trial.error, target) and len(trial.choices.deviations) < len(
                     deviations
                 ):
@@ -699,10 +728,10 @@ def _shrink(fn: AsyncFn, outcome: _Outcome, virtual_time: bool) -> tuple[_Outcom
     return best, spent
 
 
-def _check_replays(fn: AsyncFn, outcome: _Outcome, virtual_time: bool) -> tuple[str | None, Any]:
+def _check_replays(fn: AsyncFn, outcome: _Outcome, setup: _Setup) -> tuple[str | None, Any]:
     """Replay the shrunk run with a recorder: same trace?  Returns (problem, timeline)."""
     chosen = {i: v for i, v, _, _ in outcome.choices.deviations}
-    again = _run(fn, _fixed_plan(chosen), virtual_time, record=True)
+    again = _run(fn, _fixed_plan(chosen), setup, record=True)
     if again.checksum == outcome.checksum and _same_failure(again.error, outcome.error):
         return None, again.timeline
     where = next(
@@ -733,6 +762,7 @@ def explore(
     virtual_time: bool = True,
     *,
     deviations: int = 2,
+    network: SimNet | None = None,
     shrink: bool = True,
     progress: Callable[[int, int], None] | None = None,
     target: str | None = None,
@@ -770,9 +800,10 @@ def explore(
         raise TypeError(f"seed must be an int, not {type(seed).__name__}")
     if not isinstance(virtual_time, bool):
         raise TypeError(f"virtual_time must be True or False, not {virtual_time!r}")
+    setup = _Setup(virtual_time, _check_network(network))
 
     plans = (
-        _bounded_plans(fn, deviations, virtual_time)
+        _bounded_plans(fn, deviations, setup)
         if strategy == "bounded"
         else _sampled_plans(strategy, seed, depth)
     )
@@ -783,13 +814,13 @@ def explore(
         if slot is None:
             exhausted = True  # only a bounded exploration runs out of schedules
             break
-        outcome = _run(fn, slot.plan, virtual_time)
+        outcome = _run(fn, slot.plan, setup)
         slot.seen(outcome)
         tried += 1
         if progress is not None:
             progress(tried, runs)
         if outcome.failed:
-            return _failure_report(fn, outcome, tried, strategy, seed, virtual_time, shrink, target)
+            return _failure_report(fn, outcome, tried, strategy, seed, setup, shrink, target)
     if strategy == "bounded" and not exhausted:
         exhausted = next(plans, None) is None
     return Report(False, tried, strategy, seed, exhausted=exhausted, target=target)
@@ -801,14 +832,14 @@ def _failure_report(
     tried: int,
     strategy: str,
     seed: int,
-    virtual_time: bool,
+    setup: _Setup,
     shrink: bool,
     target: str | None,
 ) -> Report:
     before = len(outcome.choices.deviations)
     if shrink and before:
-        outcome, _ = _shrink(fn, outcome, virtual_time)
-    problem, timeline = _check_replays(fn, outcome, virtual_time)
+        outcome, _ = _shrink(fn, outcome, setup)
+    problem, timeline = _check_replays(fn, outcome, setup)
     if problem is None and outcome.unsettled:
         problem = (
             f"an executor job outlived the {SETTLE_SECONDS} s the loop waits for it each "
@@ -820,7 +851,7 @@ def _failure_report(
         strategy,
         seed,
         error=outcome.error,
-        token=_token(outcome, virtual_time),
+        token=_token(outcome, setup),
         choices=[text for _, _, text, _ in outcome.choices.deviations],
         deviations_before_shrinking=before,
         timeline=timeline,
@@ -852,7 +883,7 @@ def _sampled_plans(strategy: str, seed: int, depth: int) -> Iterator[_PlanSlot]:
             yield _PlanSlot(_pct_plan(rng, horizon[0], depth), learn)
 
 
-def _bounded_plans(fn: AsyncFn, bound: int, virtual_time: bool) -> Iterator[_PlanSlot]:
+def _bounded_plans(fn: AsyncFn, bound: int, setup: _Setup) -> Iterator[_PlanSlot]:
     """Every schedule within ``bound`` deviations, breadth first (fewest first)."""
     frontier: deque[tuple[tuple[int, int], ...]] = deque([()])
     while frontier:
@@ -877,7 +908,7 @@ def _bounded_plans(fn: AsyncFn, bound: int, virtual_time: bool) -> Iterator[_Pla
         frontier.extend(children)
 
 
-def replay(fn: AsyncFn, token: str) -> Any:
+def replay(fn: AsyncFn, token: str, *, network: SimNet | None = None) -> Any:
     """Run ``fn`` once more under the schedule ``token`` names; raise what it raised.
 
     Returns ``fn``'s result if that schedule does not fail.  Raises
@@ -886,7 +917,7 @@ def replay(fn: AsyncFn, token: str) -> Any:
     """
     _check_fn(fn)
     virtual_time, checksum, chosen = _parse_token(token)
-    outcome = _run(fn, _fixed_plan(chosen), virtual_time)
+    outcome = _run(fn, _fixed_plan(chosen), _Setup(virtual_time, _check_network(network)))
     diverged = outcome.checksum != checksum or outcome.choices.out_of_range is not None
     if outcome.error is not None:
         if diverged:
@@ -904,7 +935,9 @@ def replay(fn: AsyncFn, token: str) -> Any:
     return None
 
 
-def run_schedule(fn: AsyncFn, data: Any, *, virtual_time: bool = True) -> Any:
+def run_schedule(
+    fn: AsyncFn, data: Any, *, virtual_time: bool = True, network: SimNet | None = None
+) -> Any:
     """Run ``fn`` once under a schedule drawn from Hypothesis's ``data`` (``st.data()``).
 
     Every decision is one ``data.draw(st.integers(0, options - 1))``, and 0 is
@@ -934,7 +967,7 @@ def run_schedule(fn: AsyncFn, data: Any, *, virtual_time: bool = True) -> Any:
             return 0
         return value
 
-    outcome = _run(fn, plan, virtual_time)
+    outcome = _run(fn, plan, _Setup(virtual_time, _check_network(network)))
     if stopped:
         raise stopped[0]
     if outcome.error is not None:

@@ -1,0 +1,927 @@
+"""A simulated network behind the loop's own API: hosts, TCP streams and faults, in memory.
+
+Owns :class:`SimNet` (the network: hosts by name, links with latency, the
+faults scripted on them, and what happened), the loop that routes its
+networking methods into it (:class:`SimLoop`, made by
+``glassloop.new_event_loop(network=net)`` and
+``glassloop.run(main(), network=net, virtual_time=True)``) and the stream
+transport both ends of a simulated connection get (:class:`SimTransport`).
+
+Everything happens through the loop's timers: a write is cut into the
+chunks the network delivers, and each chunk arrives with ``call_at`` at the
+virtual time the link says, in order within its connection.  So under
+virtual time a simulated exchange takes no wall time, and with the same seed
+and program it happens the same way, event for event.  No real socket is
+made: names and addresses exist only in the simulation (every host name
+resolves, to an address in 198.18.0.0/15, the range RFC 2544 sets aside for
+benchmarks), and the loop refuses the calls it cannot simulate.
+
+What is simulated: TCP streams (``create_connection``, ``create_server``,
+``start_server``/``open_connection``, so aiohttp's client and server and
+uvicorn), name resolution, one-way latency per link, bandwidth, a stream
+delivered in chunks, flow control (a reader that stops reading fills the
+sender's buffers until ``pause_writing``), connection refused, a reset after
+a given byte, half-close, partitions between hosts for an interval, and DNS
+failures.  Not yet: UDP, TLS over the simulation, Unix sockets, ``sock_*``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import errno
+import itertools
+import math
+import random
+import socket
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..loop import Loop
+
+ProtocolFactory = Callable[[], asyncio.BaseProtocol]
+
+#: Where simulated addresses come from (RFC 2544's benchmarking range).
+_ADDRESS_BASE = (198 << 24) | (18 << 16)
+#: The receive window: bytes a reader takes in before its sender's buffer fills.
+WINDOW = 64 * 1024
+#: asyncio's default write buffer limits.
+HIGH_WATER = 64 * 1024
+LOW_WATER = HIGH_WATER // 4
+#: The first port ``port=0`` binds.
+_EPHEMERAL = 40000
+#: What a client connects from when it does not say (``local_addr``).
+CLIENT_HOST = "client.sim"
+
+
+@dataclass
+class Link:
+    """One direction between two hosts: its delay, its speed, its counters."""
+
+    latency: float
+    bandwidth: float | None = None  # bytes per second; None: unlimited
+    bytes: int = 0
+    chunks: int = 0
+    writes: int = 0
+
+
+@dataclass
+class _Partition:
+    a: str
+    b: str
+    start: float
+    end: float
+
+    def cuts(self, x: str, y: str, when: float) -> bool:
+        return {x, y} == {self.a, self.b} and self.start <= when < self.end
+
+
+@dataclass
+class _Reset:
+    host: str
+    port: int
+    after: int
+    used: bool = False
+
+
+@dataclass
+class _Listener:
+    server: SimServer
+    factory: ProtocolFactory
+
+
+@dataclass
+class _Flow:
+    """One direction of one connection: what is in flight, in order."""
+
+    link: Link
+    last_arrival: float = -math.inf
+    sent: int = 0
+    in_flight: int = 0
+    reset_after: int | None = None
+    eof_sent: bool = False
+
+
+class SimNet:
+    """An in-memory network: ``SimNet(seed=1, latency=0.05)`` is a whole one.
+
+    ``latency`` is the default one-way delay of every link (seconds);
+    ``link(a, b, latency=..., bandwidth=...)`` sets one pair's.  ``chunked``
+    makes the network deliver each write in pieces of random sizes (seeded),
+    as real TCP may.  Faults are scripted: :meth:`partition`,
+    :meth:`reset_after`, :meth:`fail_dns`.  :meth:`stats` and ``faults`` say
+    what happened.  A simnet serves one loop at a time; ``fresh()`` makes an
+    unused copy with the same settings (exploration makes one per run).
+    """
+
+    def __init__(
+        self,
+        seed: int = 0,
+        latency: float = 0.0,
+        *,
+        bandwidth: float | None = None,
+        chunked: bool = False,
+    ) -> None:
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise TypeError(f"seed must be an int, not {type(seed).__name__}")
+        _check_delay("latency", latency)
+        if bandwidth is not None:
+            _check_rate(bandwidth)
+        self.seed = seed
+        self.latency = float(latency)
+        self.bandwidth = bandwidth
+        self.chunked = bool(chunked)
+        self._link_settings: dict[tuple[str, str], tuple[float, float | None]] = {}
+        self._partitions: list[_Partition] = []
+        self._resets: list[_Reset] = []
+        self._dns_failures: set[str] = set()
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self.random = random.Random(self.seed)
+        self._addresses: dict[str, str] = {"localhost": "127.0.0.1"}
+        self._names: dict[str, str] = {"127.0.0.1": "localhost"}
+        self._links: dict[tuple[str, str], Link] = {}
+        self._listeners: dict[tuple[str, int], _Listener] = {}
+        self._ports = itertools.count(_EPHEMERAL)
+        #: What the network did on its own initiative, in words, in order.
+        self.faults: list[str] = []
+        #: Every delivery and connection event: (virtual time, what).
+        self.log: list[tuple[float, str]] = []
+        self.loop: SimLoop | None = None
+        #: Set by an exploration: chunking then asks its choice source.
+        self.choose: Callable[[str, int, str, Callable[[int], str]], int] | None = None
+
+    def fresh(self) -> SimNet:
+        """An unused network with this one's settings and faults (same seed)."""
+        other = SimNet(self.seed, self.latency, bandwidth=self.bandwidth, chunked=self.chunked)
+        other._link_settings = dict(self._link_settings)
+        other._partitions = [_Partition(p.a, p.b, p.start, p.end) for p in self._partitions]
+        other._resets = [_Reset(r.host, r.port, r.after) for r in self._resets]
+        other._dns_failures = set(self._dns_failures)
+        return other
+
+    # -- settings and faults ------------------------------------------------------
+
+    def link(
+        self, a: str, b: str, *, latency: float | None = None, bandwidth: float | None = None
+    ) -> None:
+        """Set the link between hosts ``a`` and ``b`` (both directions)."""
+        if latency is not None:
+            _check_delay("latency", latency)
+        if bandwidth is not None:
+            _check_rate(bandwidth)
+        settings = (self.latency if latency is None else float(latency), bandwidth)
+        for key in ((a, b), (b, a)):
+            self._link_settings[key] = settings
+
+    def partition(self, a: str, b: str, start: float = 0.0, end: float = math.inf) -> None:
+        """Cut hosts ``a`` and ``b`` apart from virtual time ``start`` to ``end``.
+
+        Bytes sent meanwhile wait (TCP retransmits) and arrive once it heals;
+        a connection attempt waits too, so a caller's timeout decides.
+        """
+        _check_delay("start", start)
+        if not end > start:
+            raise ValueError(f"end must be after start, not {end!r} <= {start!r}")
+        self._partitions.append(_Partition(a, b, float(start), float(end)))
+
+    def reset_after(self, host: str, port: int, after: int) -> None:
+        """Reset the next connection to ``host:port`` once ``after`` bytes of its reply arrived."""
+        if not isinstance(after, int) or after < 0:
+            raise ValueError(f"after must be a number of bytes >= 0, not {after!r}")
+        self._resets.append(_Reset(host, port, after))
+
+    def fail_dns(self, name: str) -> None:
+        """Make resolving ``name`` fail (socket.gaierror, as for an unknown name)."""
+        self._dns_failures.add(name)
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Bytes, chunks and writes per link direction that carried anything (``"a -> b"``)."""
+        return {
+            f"{a} -> {b}": {"bytes": link.bytes, "chunks": link.chunks, "writes": link.writes}
+            for (a, b), link in sorted(self._links.items())
+            if link.writes
+        }
+
+    # -- names ----------------------------------------------------------------------
+
+    def address_of(self, name: str) -> str:
+        """The simulated address of host ``name`` (given on first use)."""
+        name = _host_key(name)
+        if _is_ip(name):
+            return name
+        address = self._addresses.get(name)
+        if address is None:
+            number = _ADDRESS_BASE + len(self._addresses)
+            address = socket.inet_ntoa(number.to_bytes(4, "big"))
+            self._addresses[name] = address
+            self._names[address] = name
+        return address
+
+    def host_of(self, address: str) -> str:
+        """The host an address or name stands for (its name if it has one)."""
+        key = _host_key(address)
+        return self._names.get(key, key)
+
+    def resolve(self, host: str) -> str:
+        key = _host_key(host)
+        if key in self._dns_failures:
+            self.faults.append(f"DNS failed for {host!r}")
+            raise socket.gaierror(socket.EAI_NONAME, f"Name or service not known: {host!r}")
+        return self.address_of(key)
+
+    # -- the wire ----------------------------------------------------------------------
+
+    def _link(self, a: str, b: str) -> Link:
+        link = self._links.get((a, b))
+        if link is None:
+            latency, bandwidth = self._link_settings.get((a, b), (self.latency, self.bandwidth))
+            link = self._links[(a, b)] = Link(latency, bandwidth)
+        return link
+
+    def _arrival(self, a: str, b: str, sent: float, size: int, flow: _Flow | None) -> float:
+        """When ``size`` bytes sent at ``sent`` from ``a`` reach ``b`` (inf: never)."""
+        link = self._link(a, b)
+        when = sent + link.latency
+        if link.bandwidth is not None:
+            when += size / link.bandwidth
+        for cut in self._partitions:
+            if cut.cuts(a, b, sent) or cut.cuts(a, b, when):
+                when = max(when, cut.end + link.latency)
+        if flow is not None:
+            when = max(when, flow.last_arrival)  # in order within a connection
+            flow.last_arrival = when
+        return when
+
+    def _pieces(self, data: bytes, label: str) -> list[bytes]:
+        """The chunks a write arrives in: whole, unless the network splits it."""
+        if len(data) < 2:
+            return [data]
+        choose = self.choose
+        if choose is not None:
+            cut = choose(
+                "net-split",
+                min(len(data), 64),
+                label,
+                lambda value: f"{label} was split after byte {_split_at(data, value)}",
+            )
+            if not cut:
+                return [data]
+            at = _split_at(data, cut)
+            return [data[:at], *self._pieces(data[at:], label)]
+        if not self.chunked:
+            return [data]
+        pieces = []
+        rest = data
+        while len(rest) > 1 and self.random.random() < 0.5:
+            at = self.random.randrange(1, len(rest))
+            pieces.append(rest[:at])
+            rest = rest[at:]
+        pieces.append(rest)
+        if len(pieces) > 1:
+            self.faults.append(f"{label}: {len(data)} bytes arrived as {len(pieces)} chunks")
+        return pieces
+
+    def _take_reset(self, host: str, port: int) -> int | None:
+        for reset in self._resets:
+            if not reset.used and _host_key(reset.host) == host and reset.port == port:
+                reset.used = True
+                return reset.after
+        return None
+
+
+def _split_at(data: bytes, value: int) -> int:
+    """Choice ``value`` (1..63) as a split point inside ``data``, small ones first."""
+    return 1 + (value - 1) * (len(data) - 1) // 63 if len(data) > 64 else value
+
+
+def _host_key(host: str) -> str:
+    return host.lower().rstrip(".")
+
+
+def _is_ip(text: str) -> bool:
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, text)
+        except OSError:
+            continue
+        return True
+    return False
+
+
+def _check_delay(name: str, value: object) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if not 0 <= value < math.inf:
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, not {value!r}")
+
+
+def _check_rate(value: object) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+        raise ValueError(f"bandwidth must be a number of bytes per second > 0, not {value!r}")
+
+
+# -- the transport -------------------------------------------------------------------------
+
+
+class SimTransport(asyncio.Transport):
+    """One end of a simulated TCP connection."""
+
+    def __init__(
+        self,
+        loop: SimLoop,
+        net: SimNet,
+        local: tuple[str, int],
+        remote: tuple[str, int],
+        label: str,
+    ) -> None:
+        super().__init__()
+        self._loop = loop
+        self._net = net
+        self._local = local
+        self._remote = remote
+        self._label = label
+        self._protocol: asyncio.BaseProtocol | None = None
+        self.peer: SimTransport | None = None
+        self._out: _Flow | None = None
+        self._closing = False
+        self._lost = False
+        self._reading = True
+        self._pending: collections.deque[bytes | None] = collections.deque()  # None: EOF
+        self._writing_paused = False
+        self._high = HIGH_WATER
+        self._low = LOW_WATER
+        self._eof_received = False
+        #: The server that accepted this end, which waits for it in wait_closed.
+        self.server: SimServer | None = None
+        #: The socket object a library made for this end (never used): closed with it.
+        self.socket: Any = None
+        self._face: SimSocket | None = None
+
+    # -- BaseTransport
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        local = (self._net.address_of(self._local[0]), self._local[1])
+        remote = (self._net.address_of(self._remote[0]), self._remote[1])
+        if name == "socket":
+            if self._face is None:
+                self._face = SimSocket(local, remote)
+            return self._face
+        return {"peername": remote, "sockname": local}.get(name, default)
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._send_eof()
+        self._loop.call_soon(self._connection_lost, None)
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._protocol = protocol
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        assert self._protocol is not None
+        return self._protocol
+
+    # -- ReadTransport
+
+    def is_reading(self) -> bool:
+        return self._reading and not self._closing
+
+    def pause_reading(self) -> None:
+        self._reading = False
+
+    def resume_reading(self) -> None:
+        if self._reading:
+            return
+        self._reading = True
+        self._loop.call_soon(self._drain_pending)
+
+    # -- WriteTransport
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        if high is None:
+            high = HIGH_WATER if low is None else 4 * low
+        if low is None:
+            low = high // 4
+        if not high >= low >= 0:
+            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+        self._high, self._low = high, low
+        self._check_writing()
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self._low, self._high
+
+    def get_write_buffer_size(self) -> int:
+        out = self._out
+        queued = 0 if out is None else out.in_flight
+        return max(0, queued - WINDOW)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__}")
+        if self._out is not None and self._out.eof_sent:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if not data or self._closing or self._lost:
+            return
+        self._send(bytes(data))
+
+    def writelines(self, list_of_data: Any) -> None:
+        self.write(b"".join(list_of_data))
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        if self._closing or self._lost:
+            return
+        self._send_eof()
+
+    def abort(self) -> None:
+        if self._lost:
+            return
+        self._closing = True
+        peer = self.peer
+        if peer is not None and not peer._lost:
+            arrival = self._net._arrival(
+                self._local[0], self._remote[0], self._loop.time(), 0, self._out
+            )
+            self._loop.call_at(arrival, peer._reset_soon)
+        self._loop.call_soon(self._connection_lost, None)
+
+    # -- the wire
+
+    def _send(self, data: bytes) -> None:
+        out = self._out
+        assert out is not None and self.peer is not None
+        net = self._net
+        out.link.writes += 1
+        now = self._loop.time()
+        for piece in net._pieces(data, f"the data {self._label} sent"):
+            if out.reset_after is not None and out.sent + len(piece) > out.reset_after:
+                keep = piece[: out.reset_after - out.sent]
+                if keep:
+                    self._schedule(keep, now)
+                net.faults.append(
+                    f"the connection {self._label} was reset after byte {out.reset_after}"
+                )
+                arrival = net._arrival(self._local[0], self._remote[0], now, 0, out)
+                self._loop.call_at(arrival, self.peer._reset_soon)
+                self._loop.call_at(arrival, self._reset_soon)
+                out.reset_after = None
+                return
+            self._schedule(piece, now)
+        self._check_writing()
+
+    def _schedule(self, piece: bytes, now: float) -> None:
+        out = self._out
+        assert out is not None and self.peer is not None
+        arrival = self._net._arrival(self._local[0], self._remote[0], now, len(piece), out)
+        out.sent += len(piece)
+        out.in_flight += len(piece)
+        out.link.bytes += len(piece)
+        out.link.chunks += 1
+        if arrival < math.inf:
+            self._loop.call_at(arrival, self.peer._arrive, piece)
+
+    def _send_eof(self) -> None:
+        out = self._out
+        if out is None or out.eof_sent or self.peer is None:
+            return
+        out.eof_sent = True
+        arrival = self._net._arrival(self._local[0], self._remote[0], self._loop.time(), 0, out)
+        if arrival < math.inf:
+            self._loop.call_at(arrival, self.peer._arrive, None)
+
+    def _arrive(self, piece: bytes | None) -> None:
+        if self._lost:
+            return
+        self._net.log.append((self._loop.time(), f"{self._label} <- {_show(piece)}"))
+        self._pending.append(piece)
+        self._drain_pending()
+
+    def _drain_pending(self) -> None:
+        protocol = self._protocol
+        while self._pending and self._reading and not self._lost and protocol is not None:
+            piece = self._pending.popleft()
+            sender = self.peer
+            if piece is None:
+                self._eof_received = True
+                keep_open = protocol.eof_received()  # type: ignore[attr-defined]
+                if not keep_open:
+                    self.close()
+                return
+            if sender is not None and sender._out is not None:
+                sender._out.in_flight -= len(piece)
+                sender._check_writing()
+            try:
+                if isinstance(protocol, asyncio.BufferedProtocol):
+                    _feed_buffered(protocol, piece)
+                else:
+                    protocol.data_received(piece)  # type: ignore[attr-defined]
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._loop.call_exception_handler(
+                    {
+                        "message": "Fatal error: protocol.data_received() call failed.",
+                        "exception": exc,
+                        "transport": self,
+                        "protocol": protocol,
+                    }
+                )
+                self.abort()
+                return
+
+    def _check_writing(self) -> None:
+        protocol = self._protocol
+        if protocol is None:
+            return
+        size = self.get_write_buffer_size()
+        if not self._writing_paused and size > self._high:
+            self._writing_paused = True
+            protocol.pause_writing()
+        elif self._writing_paused and size <= self._low:
+            self._writing_paused = False
+            protocol.resume_writing()
+
+    def _reset_soon(self) -> None:
+        # A reset is a packet of its own: a real loop sees it on a later poll
+        # than the bytes before it, after the callbacks those bytes queued (a
+        # stream reader's waiter) have run.
+        self._loop.call_soon(self._reset)
+
+    def _reset(self) -> None:
+        if self._lost:
+            return
+        self._closing = True
+        self._connection_lost(ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"))
+
+    def _connection_lost(self, exc: Exception | None) -> None:
+        if self._lost:
+            return
+        self._lost = True
+        self._closing = True
+        self._net.log.append((self._loop.time(), f"{self._label} lost ({exc!r})"))
+        try:
+            if self._protocol is not None:
+                self._protocol.connection_lost(exc)
+        finally:
+            if self.socket is not None:
+                self.socket.close()
+            if self.server is not None:
+                self.server._forget(self)
+
+
+def _feed_buffered(protocol: asyncio.BufferedProtocol, piece: bytes) -> None:
+    view = memoryview(piece)
+    while view:
+        buffer = memoryview(protocol.get_buffer(len(view)))
+        size = min(len(buffer), len(view))
+        if not size:
+            raise RuntimeError("get_buffer() returned an empty buffer")
+        buffer[:size] = view[:size]
+        protocol.buffer_updated(size)
+        view = view[size:]
+
+
+def _show(piece: bytes | None) -> str:
+    return "EOF" if piece is None else f"{len(piece)} bytes"
+
+
+# -- the server ------------------------------------------------------------------------------
+
+
+class SimSocket:
+    """A simulated socket's face: what ``server.sockets`` and ``get_extra_info("socket")`` give.
+
+    Libraries read addresses from it (anyio, uvicorn) and set options on it
+    (aiohttp's TCP_NODELAY): options are remembered, nothing is real, and
+    its ``fileno()`` is -1.
+    """
+
+    family = socket.AF_INET
+    type = socket.SOCK_STREAM
+    proto = socket.IPPROTO_TCP
+
+    def __init__(self, address: tuple[str, int], peer: tuple[str, int] | None = None) -> None:
+        self._address = address
+        self._peer = peer
+        self._options: dict[tuple[int, int], Any] = {}
+
+    def getsockname(self) -> tuple[str, int]:
+        return self._address
+
+    def getpeername(self) -> tuple[str, int]:
+        if self._peer is None:
+            raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
+        return self._peer
+
+    def setsockopt(self, level: int, option: int, value: Any, *rest: Any) -> None:
+        self._options[(level, option)] = value
+
+    def getsockopt(self, level: int, option: int, *rest: Any) -> Any:
+        return self._options.get((level, option), 0)
+
+    def fileno(self) -> int:
+        return -1
+
+    def __repr__(self) -> str:
+        return f"<SimSocket {self._address[0]}:{self._address[1]}>"
+
+
+class SimServer(asyncio.AbstractServer):
+    """A listening simulated host:port (or several)."""
+
+    def __init__(self, loop: SimLoop, net: SimNet, addresses: list[tuple[str, int]]) -> None:
+        self._loop = loop
+        self._net = net
+        self._addresses = addresses
+        self._serving = False
+        self._closed = False
+        self._transports: list[SimTransport] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._serving_forever: asyncio.Future[None] | None = None
+
+    @property
+    def sockets(self) -> tuple[SimSocket, ...]:
+        if self._closed:
+            return ()
+        return tuple(SimSocket((self._net.address_of(h), p)) for h, p in self._addresses)
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def is_serving(self) -> bool:
+        return self._serving
+
+    async def start_serving(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"server {self!r} is closed")
+        self._serving = True
+
+    async def serve_forever(self) -> None:
+        if self._serving_forever is not None:
+            raise RuntimeError(f"server {self!r} is already being awaited on serve_forever()")
+        await self.start_serving()
+        self._serving_forever = self._loop.create_future()
+        try:
+            await self._serving_forever
+        except asyncio.CancelledError:
+            self.close()
+            await self.wait_closed()
+            raise
+        finally:
+            self._serving_forever = None
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._serving = False
+        for address in self._addresses:
+            self._net._listeners.pop(address, None)
+        if self._serving_forever is not None and not self._serving_forever.done():
+            self._serving_forever.cancel()
+        self._wake()
+
+    def close_clients(self) -> None:
+        for transport in list(self._transports):
+            transport.close()
+
+    def abort_clients(self) -> None:
+        for transport in list(self._transports):
+            transport.abort()
+
+    def _forget(self, transport: SimTransport) -> None:
+        if transport in self._transports:
+            self._transports.remove(transport)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._closed and not self._transports:
+            for waiter in self._waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            self._waiters.clear()
+
+    async def wait_closed(self) -> None:
+        if not self._closed or not self._transports:
+            if self._closed:
+                return
+        waiter = self._loop.create_future()
+        self._waiters.append(waiter)
+        self._wake()
+        await waiter
+
+    def __repr__(self) -> str:
+        where = ", ".join(f"{h}:{p}" for h, p in self._addresses)
+        return f"<SimServer {where}{' closed' if self._closed else ''}>"
+
+
+# -- the loop ------------------------------------------------------------------------------------
+
+
+def _refuse(name: str) -> Callable[..., Any]:
+    def refused(self: SimLoop, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(
+            f"loop.{name}() is not simulated on a loop with a SimNet (glassloop.testing.simnet): "
+            "it would use a real socket"
+        )
+
+    refused.__name__ = name
+    return refused
+
+
+class SimLoop(Loop):
+    """A glassloop loop whose networking goes through a :class:`SimNet`."""
+
+    def __init__(self, network: SimNet, **seams: Any) -> None:
+        if network.loop is not None:  # first: a refused loop leaves nothing open
+            raise RuntimeError("this SimNet already serves a loop: use net.fresh() for another run")
+        super().__init__(**seams)
+        network.loop = self
+        self.network = network
+        #: Socket objects "connected" by sock_connect, to their client ends.
+        self._connected: weakref.WeakKeyDictionary[Any, SimTransport] = weakref.WeakKeyDictionary()
+
+    async def getaddrinfo(
+        self,
+        host: Any,
+        port: Any,
+        *,
+        family: int = 0,
+        type: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+    ) -> list[Any]:
+        if host is None:
+            host = "localhost"
+        if isinstance(host, bytes):
+            host = host.decode("idna")
+        address = self.network.resolve(str(host))
+        number = _port_number(port)
+        kinds = [socket.SOCK_STREAM] if type in (0, socket.SOCK_STREAM) else [type]
+        return [(socket.AF_INET, kind, socket.IPPROTO_TCP, "", (address, number)) for kind in kinds]
+
+    async def create_connection(  # type: ignore[override]
+        self,
+        protocol_factory: ProtocolFactory,
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        ssl: Any = None,
+        sock: Any = None,
+        local_addr: tuple[str, int] | None = None,
+        server_hostname: str | None = None,
+        **options: Any,
+    ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
+        if ssl:
+            raise NotImplementedError("TLS over a SimNet is not simulated yet")
+        if sock is not None:
+            if host is not None or port is not None:
+                raise ValueError("host/port and sock can not be specified at the same time")
+            # A socket object the caller made (aiohttp's happy eyeballs) and
+            # "connected" with sock_connect: never used for real.
+            client = self._connected.pop(sock, None)
+            if client is None:
+                raise NotImplementedError(
+                    "sock= must be a socket connected with loop.sock_connect on this loop: "
+                    "a real socket cannot join a SimNet"
+                )
+            client.socket = sock
+        else:
+            if host is None or port is None:
+                raise ValueError("host and port was not specified and no sock specified")
+            client = await self._connect(host, port, local_addr)
+        protocol = protocol_factory()
+        client.set_protocol(protocol)
+        protocol.connection_made(client)
+        self.network.log.append((self.time(), f"{client._label} connected"))
+        return client, protocol
+
+    async def sock_connect(self, sock: Any, address: Any) -> None:
+        """Simulated for the socket objects libraries make before create_connection(sock=)."""
+        if not isinstance(address, tuple) or len(address) < 2:
+            raise TypeError(f"address must be a (host, port) tuple, not {address!r}")
+        local = None
+        with contextlib.suppress(OSError):
+            name = sock.getsockname()
+            if isinstance(name, tuple) and name[1]:
+                local = (name[0], name[1])
+        self._connected[sock] = await self._connect(address[0], address[1], local)
+
+    async def _connect(
+        self, host: str, port: Any, local_addr: tuple[str, int] | None
+    ) -> SimTransport:
+        """The handshake: the SYN travels, the listener (if any) accepts, the SYN-ACK returns."""
+        net = self.network
+        address = net.resolve(host)
+        server_host = net.host_of(address)
+        number = _port_number(port)
+        client_host = CLIENT_HOST if local_addr is None else net.host_of(local_addr[0])
+        client_port = next(net._ports) if not local_addr or not local_addr[1] else local_addr[1]
+        now = self.time()
+        there = net._arrival(client_host, server_host, now, 0, None)
+        if there == math.inf:
+            await self.create_future()  # partitioned forever: the caller's timeout decides
+        await asyncio.sleep(max(0.0, there - now))
+        listener = net._listeners.get((server_host, number))
+        label = f"{client_host}:{client_port} -> {server_host}:{number}"
+        back = net._arrival(server_host, client_host, self.time(), 0, None)
+        if listener is None or not listener.server.is_serving():
+            net.log.append((self.time(), f"{label} refused"))
+            await asyncio.sleep(max(0.0, back - self.time()))
+            raise ConnectionRefusedError(
+                errno.ECONNREFUSED, f"Connect call failed ({address!r}, {number})"
+            )
+        client = SimTransport(
+            self, net, (client_host, client_port), (server_host, number), f"{label} (client)"
+        )
+        server = SimTransport(
+            self, net, (server_host, number), (client_host, client_port), f"{label} (server)"
+        )
+        client.peer, server.peer = server, client
+        client._out = _Flow(net._link(client_host, server_host))
+        server._out = _Flow(
+            net._link(server_host, client_host), reset_after=net._take_reset(server_host, number)
+        )
+        listener.server._transports.append(server)
+        server.server = listener.server
+        net.log.append((self.time(), f"{label} accepted"))
+        server_protocol = listener.factory()
+        server.set_protocol(server_protocol)
+        server_protocol.connection_made(server)
+        await asyncio.sleep(max(0.0, back - self.time()))
+        return client
+
+    async def create_server(  # type: ignore[override]
+        self,
+        protocol_factory: ProtocolFactory,
+        host: Any = None,
+        port: int | None = None,
+        *,
+        ssl: Any = None,
+        sock: Any = None,
+        start_serving: bool = True,
+        **options: Any,
+    ) -> SimServer:
+        if ssl:
+            raise NotImplementedError("TLS over a SimNet is not simulated yet")
+        if sock is not None:
+            raise NotImplementedError("sock= is a real socket: not on a loop with a SimNet")
+        net = self.network
+        hosts = [host] if host is None or isinstance(host, str) else list(host)
+        number = _port_number(port)
+        if number == 0:
+            number = next(net._ports)
+        addresses: list[tuple[str, int]] = []
+        for name in hosts:
+            key = "localhost" if name in (None, "", "0.0.0.0", "::") else net.host_of(name)
+            net.address_of(key)
+            if (key, number) in net._listeners:
+                raise OSError(
+                    errno.EADDRINUSE,
+                    f"[Errno {errno.EADDRINUSE}] error while attempting to bind on address "
+                    f"({net.address_of(key)!r}, {number}): address already in use",
+                )
+            addresses.append((key, number))
+        server = SimServer(self, net, addresses)
+        for address in addresses:
+            net._listeners[address] = _Listener(server, protocol_factory)
+        if start_serving:
+            await server.start_serving()
+        return server
+
+    create_unix_connection = _refuse("create_unix_connection")
+    create_unix_server = _refuse("create_unix_server")
+    create_datagram_endpoint = _refuse("create_datagram_endpoint")
+    sock_accept = _refuse("sock_accept")
+    connect_accepted_socket = _refuse("connect_accepted_socket")
+    start_tls = _refuse("start_tls")
+
+
+def _port_number(port: Any) -> int:
+    if port is None:
+        return 0
+    if isinstance(port, bytes):
+        port = port.decode()
+    if isinstance(port, str):
+        if not port.isdigit():
+            try:
+                return socket.getservbyname(port)
+            except OSError:
+                raise socket.gaierror(
+                    socket.EAI_SERVICE, f"Servname not supported: {port!r}"
+                ) from None
+        port = int(port)
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise OverflowError(f"port must be 0-65535, not {port!r}")
+    return port
