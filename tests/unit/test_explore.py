@@ -82,10 +82,12 @@ async def reply_against_timeout(log: list[str]) -> None:
     """A reply sent at once over loopback, awaited with a 5 s timeout."""
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readline()
-        writer.write(b"pong\n")
-        await writer.drain()
-        writer.close()
+        try:
+            await reader.readline()
+            writer.write(b"pong\n")
+            await writer.drain()
+        finally:
+            writer.close()  # also when the run ends first and cancels this
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -248,13 +250,15 @@ async def racy_counter() -> None:
     state = {"n": 0}
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readline()
-        seen = state["n"]
-        await asyncio.sleep(0.01)  # e.g. a database call
-        state["n"] = seen + 1
-        writer.write(b"ok\n")
-        await writer.drain()
-        writer.close()
+        try:
+            await reader.readline()
+            seen = state["n"]
+            await asyncio.sleep(0.01)  # e.g. a database call
+            state["n"] = seen + 1
+            writer.write(b"ok\n")
+            await writer.drain()
+        finally:
+            writer.close()
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -457,13 +461,15 @@ async def racy_counter_for(clients: int) -> None:
     state = {"n": 0}
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readline()
-        seen = state["n"]
-        await asyncio.sleep(0.01)
-        state["n"] = seen + 1
-        writer.write(b"ok\n")
-        await writer.drain()
-        writer.close()
+        try:
+            await reader.readline()
+            seen = state["n"]
+            await asyncio.sleep(0.01)
+            state["n"] = seen + 1
+            writer.write(b"ok\n")
+            await writer.drain()
+        finally:
+            writer.close()
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
