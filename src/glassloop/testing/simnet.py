@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import errno
 import itertools
 import math
@@ -53,8 +54,15 @@ HIGH_WATER = 64 * 1024
 LOW_WATER = HIGH_WATER // 4
 #: The first port ``port=0`` binds.
 _EPHEMERAL = 40000
-#: What a client connects from when it does not say (``local_addr``).
+#: What a client connects from when it does not say (``local_addr``) and is
+#: not code a simulated server runs.
 CLIENT_HOST = "client.sim"
+#: The host the running code belongs to: set for everything a simulated
+#: server's connection runs (its protocol, the tasks it starts, their
+#: connections), so a service's own outgoing calls leave from its host.
+current_host: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "glassloop_simnet_host", default=None
+)
 
 
 @dataclass
@@ -345,6 +353,9 @@ class SimTransport(asyncio.Transport):
         self._local = local
         self._remote = remote
         self._label = label
+        #: The context this end's protocol is called in (its host's, see
+        #: current_host), also for deliveries the other end schedules.
+        self.context = contextvars.copy_context()
         self._protocol: asyncio.BaseProtocol | None = None
         self.peer: SimTransport | None = None
         self._out: _Flow | None = None
@@ -489,7 +500,7 @@ class SimTransport(asyncio.Transport):
         out.link.bytes += len(piece)
         out.link.chunks += 1
         if arrival < math.inf:
-            self._loop.call_at(arrival, self.peer._arrive, piece)
+            self._loop.call_at(arrival, self.peer._arrive, piece, context=self.peer.context)
 
     def _send_eof(self) -> None:
         out = self._out
@@ -498,7 +509,7 @@ class SimTransport(asyncio.Transport):
         out.eof_sent = True
         arrival = self._net._arrival(self._local[0], self._remote[0], self._loop.time(), 0, out)
         if arrival < math.inf:
-            self._loop.call_at(arrival, self.peer._arrive, None)
+            self._loop.call_at(arrival, self.peer._arrive, None, context=self.peer.context)
 
     def _arrive(self, piece: bytes | None) -> None:
         if self._lost:
@@ -826,7 +837,10 @@ class SimLoop(Loop):
         address = net.resolve(host)
         server_host = net.host_of(address)
         number = _port_number(port)
-        client_host = CLIENT_HOST if local_addr is None else net.host_of(local_addr[0])
+        if local_addr is not None:
+            client_host = net.host_of(local_addr[0])
+        else:
+            client_host = current_host.get() or CLIENT_HOST
         client_port = next(net._ports) if not local_addr or not local_addr[1] else local_addr[1]
         now = self.time()
         there = net._arrival(client_host, server_host, now, 0, None)
@@ -856,11 +870,17 @@ class SimLoop(Loop):
         listener.server._transports.append(server)
         server.server = listener.server
         net.log.append((self.time(), f"{label} accepted"))
-        server_protocol = listener.factory()
-        server.set_protocol(server_protocol)
-        server_protocol.connection_made(server)
+        server.context = contextvars.Context()
+        server.context.run(self._accept, server, listener, server_host)
         await asyncio.sleep(max(0.0, back - self.time()))
         return client
+
+    @staticmethod
+    def _accept(server: SimTransport, listener: _Listener, host: str) -> None:
+        current_host.set(host)
+        protocol = listener.factory()
+        server.set_protocol(protocol)
+        protocol.connection_made(server)
 
     async def create_server(  # type: ignore[override]
         self,
