@@ -1,4 +1,4 @@
-"""What exploration costs: schedules per second, and the extra time per loop step.
+"""What the testing ring costs: schedules per second, extra time per step, simulated requests.
 
     python benchmarks/bench_explore.py [--rounds 7] [--runs 300]
 
@@ -10,7 +10,10 @@ time, and at most 5 µs more per loop step than an unexplored loop):
   sleeps of different lengths) for ``--runs`` schedules, against plain
   ``glassloop.run(..., virtual_time=True)`` of the same program;
 - ``µs per step``: one run of 20 tasks x 500 ``sleep(0)`` steps, explored
-  and not, divided by the 10 000 steps.
+  and not, divided by the 10 000 steps;
+- ``simulated requests/s``: 1 000 aiohttp requests from an aiohttp client to
+  an aiohttp server on a ``SimNet`` with 50 ms links, under virtual time
+  (100 s of simulated time), per wall second.
 """
 
 from __future__ import annotations
@@ -76,6 +79,9 @@ def main() -> None:
         step_plain.append(
             _timed(lambda: glassloop.run(many_steps(), virtual_time=True)) / (TASKS * STEPS)
         )
+    simulated = []
+    for _ in range(max(1, options.rounds // 2)):
+        simulated.append(1000 / _timed(lambda: _simulated_requests(1000)))
     extra = statistics.median(step_explored) - statistics.median(step_plain)
     print(f"20-task program, {runs} schedules, median of {options.rounds} rounds:")
     print(f"  explore():            {statistics.median(explored):8.0f} schedules/s")
@@ -84,6 +90,32 @@ def main() -> None:
     print(f"  explored:             {statistics.median(step_explored) * 1e6:8.2f} µs/step")
     print(f"  plain:                {statistics.median(step_plain) * 1e6:8.2f} µs/step")
     print(f"  exploration's extra:  {extra * 1e6:8.2f} µs/step")
+    print("aiohttp client -> aiohttp server on a SimNet, 50 ms links, virtual time:")
+    print(f"  simulated requests:   {statistics.median(simulated):8.0f} requests/wall s")
+
+
+def _simulated_requests(count: int) -> None:
+    import aiohttp
+    from aiohttp import web
+
+    from glassloop.testing import SimNet
+
+    async def main() -> None:
+        async def hello(request: web.Request) -> web.Response:
+            return web.Response(text="hello")
+
+        app = web.Application()
+        app.router.add_get("/", hello)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "api.sim", 80).start()
+        async with aiohttp.ClientSession() as session:
+            for _ in range(count):
+                async with session.get("http://api.sim/") as response:
+                    await response.read()
+        await runner.cleanup()
+
+    glassloop.run(main(), network=SimNet(seed=1, latency=0.05), virtual_time=True)
 
 
 if __name__ == "__main__":
