@@ -12,10 +12,37 @@ detector aiohttp's and anyio's own suites enable) accept glassloop's internal
 calls as it accepts asyncio's.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .blockbuster import allow_loop_internals
-from .exploration import Livelock, ReplayDiverged, Report, explore, replay, run_schedule
-from .simnet import SimNet
 from .virtual_time import Deadlock, VirtualClock
+
+if TYPE_CHECKING:
+    from .exploration import Livelock, ReplayDiverged, Report, explore, replay, run_schedule
+    from .simnet import SimNet
+
+#: Loaded on first use: the pytest plugin imports this package in every
+#: pytest run of every environment glassloop is installed in.
+_LAZY = {
+    "Livelock": "exploration",
+    "ReplayDiverged": "exploration",
+    "Report": "exploration",
+    "explore": "exploration",
+    "replay": "exploration",
+    "run_schedule": "exploration",
+    "SimNet": "simnet",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "Deadlock",
