@@ -62,7 +62,7 @@ tests_summary() {
 run_pytest() {  # run_pytest PY LOG
     local py=$1 log=$2 rc
     "$py" -m pytest -p no:cacheprovider tests/unit tests/conformance \
-        tests/integration tests/examples 2>&1 | tee "$log"
+        tests/integration tests/examples tests/races 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     count_tests "$(grep -E '^=+ .*(passed|failed|skipped|error|no tests ran).* in [0-9.]+s' "$log" | tail -n1)"
     if [ "$rc" -eq 5 ]; then

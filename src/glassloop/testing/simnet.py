@@ -107,6 +107,9 @@ class _Flow:
 
     link: Link
     last_arrival: float = -math.inf
+    #: The turns after its arrival time the last delivery lands (see _deliver).
+    last_hops: int = 0
+    hops_at: float = -math.inf
     sent: int = 0
     in_flight: int = 0
     reset_after: int | None = None
@@ -132,6 +135,7 @@ class SimNet:
         *,
         bandwidth: float | None = None,
         chunked: bool = False,
+        explored: tuple[str, ...] = ("split",),
     ) -> None:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise TypeError(f"seed must be an int, not {type(seed).__name__}")
@@ -142,6 +146,13 @@ class SimNet:
         self.latency = float(latency)
         self.bandwidth = bandwidth
         self.chunked = bool(chunked)
+        unknown = set(explored) - set(EXPLORED_FAULTS)
+        if isinstance(explored, str) or unknown:
+            raise ValueError(
+                f"explored must be a tuple of {', '.join(EXPLORED_FAULTS)}, not {explored!r}"
+            )
+        #: The faults an exploration may inject, each a decision of its schedule.
+        self.explored = tuple(explored)
         self._link_settings: dict[tuple[str, str], tuple[float, float | None]] = {}
         self._partitions: list[_Partition] = []
         self._resets: list[_Reset] = []
@@ -165,7 +176,13 @@ class SimNet:
 
     def fresh(self) -> SimNet:
         """An unused network with this one's settings and faults (same seed)."""
-        other = SimNet(self.seed, self.latency, bandwidth=self.bandwidth, chunked=self.chunked)
+        other = SimNet(
+            self.seed,
+            self.latency,
+            bandwidth=self.bandwidth,
+            chunked=self.chunked,
+            explored=self.explored,
+        )
         other._link_settings = dict(self._link_settings)
         other._partitions = [_Partition(p.a, p.b, p.start, p.end) for p in self._partitions]
         other._resets = [_Reset(r.host, r.port, r.after) for r in self._resets]
@@ -270,18 +287,19 @@ class SimNet:
         if len(data) < 2:
             return [data]
         choose = self.choose
-        if choose is not None:
+        if choose is not None and "split" in self.explored:
+            points = _split_points(len(data))
             cut = choose(
                 "net-split",
-                min(len(data), 64),
+                len(points) + 1,
                 label,
-                lambda value: f"{label} was split after byte {_split_at(data, value)}",
+                lambda value: f"{label} was split after byte {points[value - 1]}",
             )
             if not cut:
                 return [data]
-            at = _split_at(data, cut)
+            at = points[cut - 1]
             return [data[:at], *self._pieces(data[at:], label)]
-        if not self.chunked:
+        if choose is not None or not self.chunked:
             return [data]
         pieces = []
         rest = data
@@ -302,9 +320,26 @@ class SimNet:
         return None
 
 
-def _split_at(data: bytes, value: int) -> int:
-    """Choice ``value`` (1..63) as a split point inside ``data``, small ones first."""
-    return 1 + (value - 1) * (len(data) - 1) // 63 if len(data) > 64 else value
+#: The faults an exploration may inject (``SimNet(explored=...)``).
+EXPLORED_FAULTS = ("split", "delay", "reset")
+#: The extra delays a "delay" decision chooses among (seconds; 0 first).
+_DELAYS = (0.0, 0.1, 1.0, 10.0)
+
+
+def _says(text: str) -> Callable[[int], str]:
+    return lambda _value: text
+
+
+def _split_points(size: int) -> list[int]:
+    """Where a split of ``size`` bytes may fall: the first bytes (headers, length
+    prefixes), powers of two, the middle and the last byte: the boundaries
+    framing bugs live on, a handful of options rather than one per byte."""
+    points = {1, 2, 3, 4, size // 2, size - 1}
+    power = 8
+    while power < size:
+        points.add(power)
+        power *= 2
+    return sorted(point for point in points if 0 < point < size)
 
 
 def _host_key(host: str) -> str:
@@ -464,7 +499,7 @@ class SimTransport(asyncio.Transport):
             arrival = self._net._arrival(
                 self._local[0], self._remote[0], self._loop.time(), 0, self._out
             )
-            self._loop.call_at(arrival, peer._reset_soon)
+            self._deliver(arrival, _RESET, 1)
         self._loop.call_soon(self._connection_lost, None)
 
     # -- the wire
@@ -475,23 +510,49 @@ class SimTransport(asyncio.Transport):
         net = self._net
         out.link.writes += 1
         now = self._loop.time()
-        for piece in net._pieces(data, f"the data {self._label} sent"):
+        label = f"the data {self._label} sent"
+        choose = net.choose
+        if choose is not None:
+            if "reset" in net.explored and choose(
+                "net-reset",
+                2,
+                label,
+                _says(f"the connection {self._label} was reset after byte {out.sent}"),
+            ):
+                out.reset_after = out.sent
+            if "delay" in net.explored:
+                extra = _DELAYS[
+                    choose(
+                        "net-delay",
+                        len(_DELAYS),
+                        label,
+                        lambda value: f"{label} was delayed by {_DELAYS[value]:g} s",
+                    )
+                ]
+                now += extra
+        for hops, piece in enumerate(net._pieces(data, label)):
             if out.reset_after is not None and out.sent + len(piece) > out.reset_after:
                 keep = piece[: out.reset_after - out.sent]
                 if keep:
-                    self._schedule(keep, now)
+                    self._schedule(keep, now, hops)
                 net.faults.append(
                     f"the connection {self._label} was reset after byte {out.reset_after}"
                 )
                 arrival = net._arrival(self._local[0], self._remote[0], now, 0, out)
-                self._loop.call_at(arrival, self.peer._reset_soon)
+                self._deliver(arrival, _RESET, hops + 1)
                 self._loop.call_at(arrival, self._reset_soon)
                 out.reset_after = None
                 return
-            self._schedule(piece, now)
+            self._schedule(piece, now, hops)
         self._check_writing()
 
-    def _schedule(self, piece: bytes, now: float) -> None:
+    def _schedule(self, piece: bytes, now: float, hops: int = 0) -> None:
+        """Send ``piece``; the ``hops``-th piece of a split write lands that many turns later.
+
+        The pieces of one write arrive at one virtual time, but as separate
+        packets: a real loop reads them on separate polls, and the reader's
+        task runs in between (that is what makes a split matter).
+        """
         out = self._out
         assert out is not None and self.peer is not None
         arrival = self._net._arrival(self._local[0], self._remote[0], now, len(piece), out)
@@ -499,8 +560,31 @@ class SimTransport(asyncio.Transport):
         out.in_flight += len(piece)
         out.link.bytes += len(piece)
         out.link.chunks += 1
-        if arrival < math.inf:
-            self._loop.call_at(arrival, self.peer._arrive, piece, context=self.peer.context)
+        self._deliver(arrival, piece, hops)
+
+    def _deliver(self, arrival: float, item: Any, hops: int) -> None:
+        """Land ``item`` (bytes, None for EOF, or _RESET) at the peer at ``arrival``.
+
+        It lands ``hops`` turns after the timer fires, and never before what
+        this connection delivered earlier at the same time: a later packet
+        is read on a later (or the same) poll, never an earlier one.
+        """
+        out = self._out
+        peer = self.peer
+        if out is None or peer is None or arrival == math.inf:
+            return
+        if arrival == out.hops_at:
+            hops = max(hops, out.last_hops)
+        out.hops_at, out.last_hops = arrival, hops
+        self._loop.call_at(arrival, peer._hop, item, hops, context=peer.context)
+
+    def _hop(self, item: Any, hops: int) -> None:
+        if hops:
+            self._loop.call_soon(self._hop, item, hops - 1, context=self.context)
+        elif item is _RESET:
+            self._reset()
+        else:
+            self._arrive(item)
 
     def _send_eof(self) -> None:
         out = self._out
@@ -508,8 +592,7 @@ class SimTransport(asyncio.Transport):
             return
         out.eof_sent = True
         arrival = self._net._arrival(self._local[0], self._remote[0], self._loop.time(), 0, out)
-        if arrival < math.inf:
-            self._loop.call_at(arrival, self.peer._arrive, None, context=self.peer.context)
+        self._deliver(arrival, None, 0)
 
     def _arrive(self, piece: bytes | None) -> None:
         if self._lost:
@@ -589,6 +672,10 @@ class SimTransport(asyncio.Transport):
                 self.socket.close()
             if self.server is not None:
                 self.server._forget(self)
+
+
+#: What _deliver lands for a reset (a packet of its own, after the bytes before it).
+_RESET = object()
 
 
 def _feed_buffered(protocol: asyncio.BufferedProtocol, piece: bytes) -> None:
@@ -815,6 +902,8 @@ class SimLoop(Loop):
         protocol = protocol_factory()
         client.set_protocol(protocol)
         protocol.connection_made(client)
+        # Bytes the server sent at once may have arrived with the SYN-ACK.
+        self.call_soon(client._drain_pending, context=client.context)
         self.network.log.append((self.time(), f"{client._label} connected"))
         return client, protocol
 
