@@ -9,20 +9,19 @@ fault, its token replays it, and the fixed twin never fails.
 
 The shapes come from public bug reports:
 
-- ``framing``: one ``data_received`` taken as one message.  asyncio's docs
-  warn that "the data is buffered and can be split"; hand-rolled protocols
-  keep getting it wrong (e.g. python/cpython#72489, a protocol that parsed
-  each ``data_received`` chunk as a whole message).
+- ``framing``: one ``data_received`` taken as one message:
+  happyleavesaoc/python-snapcast#9 ("data_received sometimes receives less
+  than complete JSON message"), ufodone/pyenvisalink#38 (frames split across
+  reads parsed as malformed).
 - ``length_prefix``: ``reader.read(4)`` for a 4-byte length header, which may
-  return fewer bytes (asyncpg and aioredis-era clients moved to
-  ``readexactly`` for this; redis/redis-py#2806 discusses partial reads).
+  return fewer bytes: the length-prefixed form of the same framing bug.
 - ``stale_reply``: a request times out, the connection goes back to the pool
   with its reply still in flight, and the next request on it reads the old
-  reply: redis/redis-py#2624 / #2665 (the CVE-2023-28858/28859 shape).
+  reply: redis/redis-py#2624 and #2665 (CVE-2023-28858/28859).
 - ``double_charge``: a client retries a non-idempotent request after the
   connection was reset while the reply was in flight, and the server runs it
-  twice (aiohttp's own retry is limited to idempotent methods for this reason:
-  aio-libs/aiohttp#6853).
+  twice (why HTTP clients, aiohttp's among them, retry only idempotent
+  methods).
 """
 
 from __future__ import annotations
