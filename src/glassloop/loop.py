@@ -578,18 +578,24 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
                 executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="glassloop")
                 self._default_executor = executor
         job = executor.submit(func, *args)
-        result = asyncio.wrap_future(job, loop=self)
-        # Forgotten only after wrap_future's own done callback (added first, so
-        # run first) has queued the result with call_soon_threadsafe: a
-        # virtual clock that finds the job gone then finds its result ready,
-        # and never sees a moment with neither, when it could jump past a
-        # timeout the job was about to beat (trio#456).
-        # A dict in submission order (each job to its number): an exploring
-        # policy hands results back in that order (testing/exploration.py).
+        # Known (in a dict in submission order, each job to its number: an
+        # exploring policy hands results back in that order, see
+        # testing/exploration.py) before wrap_future: a job already done
+        # queues its result from wrap_future itself.  Forgotten only after
+        # wrap_future's own done callback (added first, so run first) has
+        # queued the result with call_soon_threadsafe: a virtual clock that
+        # finds the job gone then finds its result ready, and never sees a
+        # moment with neither, when it could jump past a timeout the job was
+        # about to beat (trio#456).
         jobs = self._executor_jobs
         if jobs is None:
             jobs = self._executor_jobs = {}
         jobs[job] = next(_job_numbers)
+        try:
+            result = asyncio.wrap_future(job, loop=self)
+        except BaseException:
+            jobs.pop(job, None)  # not a future we can follow: never waited for
+            raise
         job.add_done_callback(jobs.pop)
         return result
 

@@ -232,7 +232,13 @@ class _Trace(Hooks):
         self.events.append("new " + self.names.task(task))
 
     def callback_started(self, handle: Any) -> None:
-        self.events.append(self.names.handle(handle))
+        # The loop's own callbacks (draining a thread's wake-up byte) run when
+        # threads' timing says, not the program's schedule: left out.
+        if not _is_loops_own(handle, self.loop):
+            self.events.append(self.names.handle(handle))
+
+    #: The loop traced (set when it is made).
+    loop: Any = None
 
     def checksum(self) -> int:
         return zlib.crc32("\n".join(self.events).encode())
@@ -334,7 +340,12 @@ class _Steering:
 
     def order_io(self, events: list[T]) -> list[T]:
         names = self.names
-        pending = list(events)
+        loop = self.loop
+        # The loop's own wake-up (or signal) pipe is not the program's I/O:
+        # it is seen at once and asks nothing, so whether a thread's wake-up
+        # byte came in this poll or the next never shifts the decisions.
+        own = [event for event in events if _is_loops_own(event, loop)]
+        pending = [event for event in events if not _is_loops_own(event, loop)]
         ordered: list[T] = []
         while len(pending) > 1:
             labels = [names.handle(event) for event in pending]
@@ -346,16 +357,10 @@ class _Steering:
             )
             ordered.append(pending.pop(pick))
         ordered.extend(pending)
-        loop = self.loop
-        seen: list[T] = []
+        seen: list[T] = list(own)
         for number, event in enumerate(ordered):
-            if getattr(getattr(event, "_callback", None), "__self__", None) is loop:
-                # The loop's own wake-up or signal pipe: not the program's I/O
-                # (a thread-safe call's landing is decided where it is held).
-                seen.append(event)
-                continue
             last = number == len(ordered) - 1
-            if last and not seen and not loop._ready and not loop._timer_count():
+            if last and len(seen) == len(own) and not loop._ready and not loop._timer_count():
                 seen.append(event)  # holding everything back would only spin
                 break
             label = names.handle(event)
@@ -364,7 +369,7 @@ class _Steering:
             )
             if not late:
                 seen.append(event)
-        self.io_held = not seen and not loop._ready
+        self.io_held = len(seen) == len(own) and bool(ordered) and not loop._ready
         return seen
 
     def order_timers(self, due: list[T]) -> list[T]:
@@ -429,6 +434,10 @@ def _says(text: str) -> Callable[[int], str]:
 
 def _first_seen(labels: list[str]) -> Callable[[int], str]:
     return lambda value: f"{labels[value]}'s I/O was seen before {labels[0]}'s"
+
+
+def _is_loops_own(event: Any, loop: Any) -> bool:
+    return getattr(getattr(event, "_callback", None), "__self__", None) is loop
 
 
 def _hashable(value: Any) -> bool:
@@ -553,6 +562,7 @@ def _run(fn: AsyncFn, plan: Plan, setup: _Setup, record: bool = False) -> _Outco
         network = setup.network.fresh()
         network.choose = choices.choose
         loop = SimLoop(network, clock=clock)
+    trace.loop = loop
     steering = _Steering(loop, choices, names)
     clock.steering = steering
     loop.set_ready_policy(steering)
