@@ -108,15 +108,16 @@ run_conformance() {  # run_conformance PY
     "$py" tests/conformance/run.py
 }
 
-# Frameworks' own suites (compat/, issue 10): uvicorn's, unchanged, on glassloop and on
-# asyncio; fails when a test that passes on asyncio fails on glassloop (and fails again
-# when rerun alone) and is not in compat/excluded.toml.  It costs about 5 minutes (two
-# runs of ~2 minutes, plus the suite's venv, kept in .compat-cache/).  anyio's and
-# aiohttp's suites (another 5 and 50 minutes) are run by hand: python compat/run.py.
+# Frameworks' own suites (compat/, issue 10): uvicorn's and anyio's, unchanged, on
+# glassloop, compared with asyncio's stored outcomes (compat/baseline/); fails when a test
+# that passes on asyncio fails on glassloop (again when rerun alone, and passes on asyncio
+# when rerun alone here) and is not in compat/excluded.toml.  It costs about 5 minutes (a
+# run of ~2 minutes per suite, plus the suites' venvs, kept in .compat-cache/).  Both
+# loops live, and aiohttp's suite (50 minutes), are run by hand: python compat/run.py.
 # GLASSLOOP_COMPAT=0 skips it while iterating.
 run_compat() {  # run_compat PY VER
     local py=$1 ver=$2
-    "$py" compat/run.py --suites uvicorn --python "$ver" --jobs "${COMPAT_JOBS:-1}"
+    "$py" compat/run.py --suites uvicorn,anyio --baseline --python "$ver" --jobs "${COMPAT_JOBS:-1}"
 }
 
 # The HTML viewer's tests (tests/unit/test_observe_viewer.py) run in a real
@@ -142,7 +143,7 @@ for ver in $PYTHONS; do
     if [ "$ver" = "$LINT_PYTHON" ]; then
         step "py$ver: bench (smoke)" run_bench_smoke "$py"
         if [ "${GLASSLOOP_COMPAT:-1}" = 1 ]; then
-            step "py$ver: compat (uvicorn)" run_compat "$py" "$ver"
+            step "py$ver: compat (uvicorn, anyio)" run_compat "$py" "$ver"
         fi
         step "py$ver: ruff" "$py" -m ruff check src tests examples benchmarks compat
         step "py$ver: mypy --strict" "$py" -m mypy --strict

@@ -9,6 +9,14 @@ passed, failed (the test body, or a strict xpass), error (setup or teardown) and
 the loops constructed in the test's process while it ran, so the report can name the tests
 of a glassloop run that still made asyncio loops.
 
+After a test whose setup or body failed, its teardown collects garbage (``gc.collect()``)
+before pytest looks for unraisable exceptions: a failure often leaves what it held in a
+reference cycle through its traceback (anyio's ``server_sock`` fixture makes an IPv6 socket,
+fails to bind it and never closes it), and the ``ResourceWarning`` of its collection would
+otherwise land in whichever later test the collector happens to run in, a different one on
+each loop since their allocations differ.  Collected here, it is charged to the test that
+leaked it, on both loops alike.
+
 At start-up it refuses to run (a usage error, so the run fails loudly) when the process was
 not started by the harness with the start-up hook active: a glassloop run that silently ran
 on asyncio would report a false parity.
@@ -16,6 +24,7 @@ on asyncio would report a false parity.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -25,6 +34,11 @@ from typing import Any
 import glcompat_boot
 import pytest
 
+try:  # pytest >= 8.4 checks for unraisable exceptions after each phase with this
+    from _pytest.unraisableexception import collect_unraisable as _collect_unraisable
+except ImportError:  # older: its own per-phase hook wrappers catch them as they happen
+    _collect_unraisable = None
+
 RESULTS_VAR = "GLCOMPAT_RESULTS"
 #: A JSON file: {"suite": name, "patterns": [regex, ...]} of the tests not to run.
 EXCLUDE_VAR = "GLCOMPAT_EXCLUDE"
@@ -32,6 +46,8 @@ EXCLUDE_VAR = "GLCOMPAT_EXCLUDE"
 LONGREPR_LIMIT = 12000
 OUTPUT_LIMIT = 4000
 _RANK = {"failed": 3, "error": 2, "passed": 1, "skipped": 0}
+#: Tests whose setup or call failed, until their teardown has collected garbage.
+_failed: set[str] = set()
 
 
 def _outcome(report: pytest.TestReport) -> str | None:
@@ -79,6 +95,8 @@ class Recorder:
             ]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed and report.when != "teardown":
+            _failed.add(report.nodeid)
         if self.path is None:
             return
         record = self.pending.setdefault(
@@ -108,6 +126,25 @@ class Recorder:
             record["outcome"] = record["outcome"] or "passed"
             with open(self.path, "a", encoding="utf-8") as out:
                 out.write(json.dumps(record) + "\n")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, object, object]:
+    """After a failed setup or body, collect garbage once the test is fully torn down.
+
+    The outermost wrapper: the fixtures are finalized and pytest's setup state has let go of
+    the failure by the time ``yield`` returns, so the failed test's cycles are unreachable.
+    What their collection reports (a ``ResourceWarning`` from ``__del__``) is then checked at
+    once, as pytest checks it after each phase, and so belongs to this test's teardown.
+    """
+    try:
+        return (yield)
+    finally:
+        if item.nodeid in _failed:
+            _failed.discard(item.nodeid)
+            gc.collect()
+            if _collect_unraisable is not None:
+                _collect_unraisable(item.config)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -9,8 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import exclusions, prepare, report
-from .results import Comparison, LoopRun, compare, confirm
+from . import baseline, exclusions, prepare, report
+from .results import Comparison, LoopRun, compare, confirm, confirm_reference
 from .runner import load_run, run_suite
 from .suites import SUITES
 
@@ -60,6 +60,21 @@ def build_parser() -> argparse.ArgumentParser:
         "once and count only those that fail again)",
     )
     parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="compare with asyncio's stored outcomes (compat/baseline/) instead of running the "
+        "suite on asyncio; regressions are still checked against asyncio live (CI's mode)",
+    )
+    parser.add_argument(
+        "--baseline-dir", type=Path, default=baseline.DIRECTORY, help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--write-baseline",
+        action="store_true",
+        help="store this asyncio run's outcomes as the suite's baseline (with --no-run: the "
+        "last asyncio run in the cache)",
+    )
+    parser.add_argument(
         "pytest_args", nargs="*", help="after --: extra pytest arguments for every suite"
     )
     return parser
@@ -73,6 +88,19 @@ def _git_describe(path: Path) -> str:
         ).stdout.strip()[:90]  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return "?"
+
+
+def _add_reference(
+    stored: LoopRun | None, by_loop: dict[str, LoopRun], runs: list[LoopRun], *, partial: bool
+) -> None:
+    """Make a stored asyncio run the suite's reference, cut to the tests run when partial."""
+    if stored is None:
+        return
+    ran = by_loop.get("glassloop")
+    if partial and ran is not None:
+        stored.tests = {k: v for k, v in stored.tests.items() if k in ran.tests}
+    runs.append(stored)
+    by_loop["asyncio"] = stored
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,14 +129,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A run of a selection (-k, extra pytest args) keeps its own folder: it must not replace
     # the last full run, which --no-run reports from.
     partial = "-partial" if args.keyword or args.pytest_args else ""
+    if args.write_baseline and (partial or args.baseline or "asyncio" not in loops):
+        print(
+            "error: --write-baseline needs a whole-suite asyncio run (no -k, no pytest "
+            "arguments, no --baseline)",
+            file=sys.stderr,
+        )
+        return 2
     runs: list[LoopRun] = []
     comparisons: list[tuple[Comparison, LoopRun]] = []
     broken: list[str] = []
     for name in names:
         suite = SUITES[name]
         by_loop: dict[str, LoopRun] = {}
+        stored_ref: LoopRun | None = None
+        if args.baseline:
+            where = baseline.path_for(name, suite.version, args.python, args.baseline_dir)
+            try:
+                stored_ref = baseline.load(where, name, suite.version, args.python)
+            except (ValueError, KeyError) as exc:
+                broken.append(f"**{name}: unreadable baseline**: {exc}")
+            if stored_ref is None:
+                print(f"== {name}: no stored baseline ({where.name}): asyncio runs too", flush=True)
+        suite_loops = [lp for lp in loops if not (stored_ref and lp == "asyncio")]
         if args.no_run:
-            for loop in loops:
+            for loop in suite_loops:
                 workdir = cache / "runs" / f"{name}-py{args.python}-{loop}{partial}"
                 stored = load_run(suite, loop, workdir)
                 if stored is None:
@@ -116,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     continue
                 runs.append(stored)
                 by_loop[loop] = stored
+            _add_reference(stored_ref, by_loop, runs, partial=bool(partial))
             if "glassloop" in by_loop and "asyncio" in by_loop:
                 comp = compare(name, by_loop["asyncio"], by_loop["glassloop"], matcher)
                 comparisons.append((comp, by_loop["glassloop"]))
@@ -131,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             broken.append(f"**{name}: could not prepare**: {exc}")
             print(f"   {exc}", flush=True)
             continue
-        for loop in loops:
+        for loop in suite_loops:
             print(f"== {name} on {loop}: running", flush=True)
             run = run_suite(
                 suite, loop, venv=venv, tree=tree, glassloop=glassloop,
@@ -156,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             runs.append(run)
             by_loop[loop] = run
+        _add_reference(stored_ref, by_loop, runs, partial=bool(partial))
         if "glassloop" in by_loop and "asyncio" in by_loop:
             comp = compare(name, by_loop["asyncio"], by_loop["glassloop"], matcher)
             if comp.regressions and not args.no_confirm:
@@ -172,7 +219,32 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )  # fmt: skip
                 confirm(comp, rerun)
                 print(f"   {len(comp.regressions)} failed again", flush=True)
+                if stored_ref is not None and comp.regressions:
+                    ids = [d.id for d in comp.regressions]
+                    print(f"== {name} on asyncio: rerunning {len(ids)} alone", flush=True)
+                    live = run_suite(
+                        suite, "asyncio", venv=venv, tree=tree, glassloop=glassloop,
+                        workdir=cache / "runs" / f"{name}-py{args.python}-asyncio-confirm",
+                        jobs=1, keyword=None, extra=[*args.pytest_args, *ids],
+                        run_timeout=args.run_timeout, nice=args.nice,
+                        exclude=matcher.regexes(name),
+                    )  # fmt: skip
+                    confirm_reference(comp, live)
+                    print(f"   {len(comp.regressions)} pass on asyncio", flush=True)
             comparisons.append((comp, by_loop["glassloop"]))
+
+    if args.write_baseline:
+        for run in runs:
+            if run.loop != "asyncio" or run.baseline:
+                continue
+            version = SUITES[run.suite].version
+            where = baseline.path_for(run.suite, version, args.python, args.baseline_dir)
+            try:
+                baseline.write(run, version, args.python, where)
+            except ValueError as exc:
+                broken.append(f"**{run.suite}: {exc}**")
+                continue
+            print(f"== {run.suite}: asyncio's outcomes stored in {where}", flush=True)
 
     versions = {n: SUITES[n].version for n in names}
     header = [

@@ -25,7 +25,7 @@ def format_table(runs: Sequence[LoopRun], versions: dict[str, str]) -> str:
         rows.append(
             (
                 f"{run.suite} {versions.get(run.suite, '')}".strip(),
-                run.loop,
+                f"{run.loop} (baseline {run.baseline})" if run.baseline else run.loop,
                 *(str(tally.get(o, 0)) for o in OUTCOMES),
                 str(run.loop_counts.get("glassloop", 0)),
                 str(run.loop_counts.get("asyncio", 0)),
@@ -135,6 +135,14 @@ def format_comparison(comp: Comparison, glassloop: LoopRun, *, tracebacks: bool)
             "",
         ]
         out += [f"- `{d.id}` (full run: {error_summary(d)})" for d in comp.unconfirmed]
+    if comp.reference_fails:
+        out += [
+            "",
+            f"Passed in asyncio's stored baseline, fail on glassloop and on asyncio when rerun "
+            f"alone here ({len(comp.reference_fails)}, not counted):",
+            "",
+        ]
+        out += [f"- `{d.id}` (asyncio: {d.reference})" for d in comp.reference_fails]
     if comp.excluded:
         out += ["", f"Excluded ({len(comp.excluded)}, not counted):", ""]
         out += [f"- `{d.id}` ({_where(d)}): {d.reason}" for d in comp.excluded]

@@ -60,6 +60,8 @@ class LoopRun:
     timed_out: bool = False
     #: The pytest output's tail, shown when the run broke (no results, a crash, a timeout).
     output_tail: str = ""
+    #: The date a stored run was recorded (baseline.py); "" for a run made now.
+    baseline: str = ""
 
     def tally(self) -> Counter[str]:
         """passed/failed/error/skipped counts."""
@@ -130,6 +132,9 @@ class Comparison:
     #: order-dependent or flaky (a resource leaked by an earlier test and collected
     #: during this one, a timeout on loaded cores).  Listed, not counted.
     unconfirmed: list[Difference] = field(default_factory=list)
+    #: Regressions against a stored asyncio run that also fail on asyncio when rerun alone
+    #: here: the machine's or the suite's, not glassloop's.  Listed, not counted.
+    reference_fails: list[Difference] = field(default_factory=list)
 
 
 def confirm(comparison: Comparison, rerun: LoopRun) -> None:
@@ -145,6 +150,23 @@ def confirm(comparison: Comparison, rerun: LoopRun) -> None:
             comparison.unconfirmed.append(diff)
         else:
             kept.append(diff)
+    comparison.regressions = kept
+
+
+def confirm_reference(comparison: Comparison, rerun: LoopRun) -> None:
+    """Keep as regressions only the tests that pass in ``rerun``, a live asyncio run of them.
+
+    Used when the reference was a stored baseline: the regression must still be one
+    against asyncio on this machine, now.
+    """
+    kept: list[Difference] = []
+    for diff in comparison.regressions:
+        again = rerun.tests.get(diff.id)
+        if again is not None and again.outcome == "passed":
+            kept.append(diff)
+        else:
+            diff.reference = f"passed in the baseline, {again.outcome if again else 'not run'} now"
+            comparison.reference_fails.append(diff)
     comparison.regressions = kept
 
 

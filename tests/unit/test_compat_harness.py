@@ -21,7 +21,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "compat"))
 
-from glcompat import exclusions, report, results  # noqa: E402
+from glcompat import baseline, exclusions, report, results  # noqa: E402
 from glcompat.runner import BOOT, load_run, pytest_command  # noqa: E402
 from glcompat.suites import SUITES  # noqa: E402
 
@@ -388,3 +388,123 @@ def test_error_line_of_an_exception_group() -> None:
     result = results.TestResult("t.py::a", "failed", longrepr=tb)
     diff = results.Difference("t.py::a", "passed", "failed", result)
     assert report.error_summary(diff) == "ResourceWarning: subprocess 1 is still running"
+
+
+LEAKY_SUITE = """
+import gc, warnings
+import pytest
+
+class Leaky:
+    '''Left in a cycle by a failing fixture, as anyio's unbound IPv6 socket is.'''
+    def __init__(self):
+        self.me = self
+    def __del__(self):
+        warnings.warn("unclosed leaky", ResourceWarning)
+
+@pytest.fixture
+def leaks():
+    thing = Leaky()
+    raise OSError("bind failed")
+    yield thing
+
+def test_leaks(leaks):
+    pass
+
+def test_next():
+    gc.collect()  # any later test in which the collector runs
+"""
+
+
+def test_a_failed_test_collects_its_garbage_before_the_next_test(tmp_path: Path) -> None:
+    """The ResourceWarning of a failing test's leak is charged to it, not to a later test."""
+    (tmp_path / "test_fake.py").write_text(LEAKY_SUITE)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "glcompat_plugin", "-p", "no:cacheprovider",
+         "-W", "error", "-q", "test_fake.py"],
+        cwd=tmp_path, env=_env(tmp_path, "asyncio"), capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    got = results.read_results(tmp_path / "results.jsonl")
+    assert got["test_fake.py::test_leaks"].outcome == "error", proc.stdout
+    assert got["test_fake.py::test_next"].outcome == "passed", proc.stdout
+    assert "ERROR at teardown of test_leaks" in proc.stdout, proc.stdout
+    assert "unclosed leaky" in proc.stdout.split("ERROR at teardown of test_leaks")[1]
+
+
+def _finished_run(folder: Path, outcomes: dict[str, str], seconds: float = 3.0) -> None:
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(
+        json.dumps({"seconds": seconds, "exit_code": 1, "timed_out": False})
+    )
+    (folder / "results.jsonl").write_text(
+        "".join(json.dumps({"id": k, "outcome": v}) + "\n" for k, v in outcomes.items())
+    )
+    (folder / "pytest.log").write_text("done\n")
+
+
+def test_baseline_round_trip_and_refusals(tmp_path: Path) -> None:
+    run = _run("asyncio", {"t.py::b": "passed", "t.py::a": "failed"})
+    run.seconds, run.loop_counts, run.processes = 7.25, {"glassloop": 0, "asyncio": 4}, 2
+    path = baseline.path_for("fw", "1.0", "3.11", tmp_path)
+    assert path.name == "fw-1.0-py3.11.json"
+    assert baseline.load(path, "fw", "1.0", "3.11") is None  # none stored yet
+    baseline.write(run, "1.0", "3.11", path)
+    assert path.read_text().splitlines()[1:3] == ['  "t.py::a": "failed",', '  "t.py::b": "passed"']
+    got = baseline.load(path, "fw", "1.0", "3.11")
+    assert got is not None and got.baseline and got.loop == "asyncio"
+    assert {k: v.outcome for k, v in got.tests.items()} == {
+        "t.py::a": "failed",
+        "t.py::b": "passed",
+    }
+    assert (got.seconds, got.loop_counts, got.processes) == (7.2, run.loop_counts, 2)
+    with pytest.raises(ValueError, match=r"not the baseline of fw 2\.0"):
+        baseline.load(path, "fw", "2.0", "3.11")  # another version's file is never used
+    with pytest.raises(ValueError, match="live asyncio run"):
+        baseline.write(_run("glassloop", {"t.py::a": "passed"}), "1.0", "3.11", path)
+    with pytest.raises(ValueError, match="live asyncio run"):
+        baseline.write(got, "1.0", "3.11", path)
+    with pytest.raises(ValueError, match="did not finish"):
+        baseline.write(_run("asyncio", {}), "1.0", "3.11", path)
+
+
+def test_a_baseline_regression_counts_only_if_asyncio_passes_it_live() -> None:
+    ref = _run("asyncio", {"t.py::a": "passed", "t.py::b": "passed", "t.py::c": "passed"})
+    ref.baseline = "2026-12-01"
+    comp = results.compare("fw", ref, _run("glassloop", dict.fromkeys(ref.tests, "failed")), None)
+    live = _run("asyncio", {"t.py::a": "passed", "t.py::b": "failed"})  # c: not run
+    results.confirm_reference(comp, live)
+    assert [d.id for d in comp.regressions] == ["t.py::a"]
+    assert [(d.id, d.reference) for d in comp.reference_fails] == [
+        ("t.py::b", "passed in the baseline, failed now"),
+        ("t.py::c", "passed in the baseline, not run now"),
+    ]
+    text = report.format_comparison(comp, _run("glassloop", {}), tracebacks=False)
+    assert "fail on glassloop and on asyncio when rerun alone here (2, not counted)" in text
+    assert "| asyncio (baseline 2026-12-01) |" in report.format_table([ref], {"fw": "1"})
+
+
+def test_cli_compares_a_glassloop_run_with_the_stored_baseline(tmp_path: Path) -> None:
+    from glcompat import cli
+
+    suite = SUITES["uvicorn"]
+    cache, stored = tmp_path / "cache", tmp_path / "baseline"
+    _finished_run(
+        cache / "runs" / "uvicorn-py3.11-asyncio",
+        {"t.py::a": "passed", "t.py::b": "passed", "t.py::c": "failed"},
+    )
+    argv = ["--suites", "uvicorn", "--cache", str(cache), "--baseline-dir", str(stored), "--no-run"]
+    assert cli.main([*argv, "--loops", "asyncio", "--write-baseline"]) == 0
+    assert baseline.path_for("uvicorn", suite.version, "3.11", stored).exists()
+    _finished_run(
+        cache / "runs" / "uvicorn-py3.11-glassloop",
+        {"t.py::a": "passed", "t.py::b": "error", "t.py::c": "passed"},
+    )
+    (cache / "runs" / "uvicorn-py3.11-asyncio" / "run.json").unlink()  # only the file is left
+    out = tmp_path / "report.md"
+    assert cli.main([*argv, "--baseline", "--out", str(out)]) == 1
+    text = out.read_text()
+    assert "### uvicorn: pass on asyncio, not on glassloop (1)" in text
+    assert "- `t.py::b` (error" in text
+    assert "`t.py::c` (asyncio: failed)" in text  # a gain, noted
+    assert "compat: 1 regression(s) in uvicorn 1" in text
+    assert cli.main([*argv, "--write-baseline", "-k", "x"]) == 2  # a part is never a baseline
