@@ -120,6 +120,58 @@ def test_held_back_io_lets_virtual_time_pass_so_a_reply_can_lose_to_a_timeout() 
     assert outcomes(reply_against_timeout, 60) == {("reply",), ("timeout",)}
 
 
+async def reply_never_late() -> None:
+    log: list[str] = []
+    await reply_against_timeout(log)
+    assert log == ["reply"], "the reply lost to the timeout"
+
+
+def test_pct_finds_a_reply_losing_to_a_timeout_on_every_seed() -> None:
+    for seed in range(10):
+        report = explore(reply_never_late, runs=200, seed=seed)
+        assert report.failed, f"seed {seed}: {report}"
+        assert report.runs <= 100, f"seed {seed}: {report.runs} schedules"
+        assert 1 <= len(report.choices) <= 2, report.choices
+        with pytest.raises(AssertionError, match="lost to the timeout"):
+            replay(reply_never_late, report.token)
+
+
+def test_a_pct_delay_persists_over_the_same_events_next_asks() -> None:
+    """PCT lowers a priority until a later change point: a delay chosen at a
+    change point goes on, each time the same event is asked about again, with
+    probability PCT_PERSIST; other events and other kinds are not touched."""
+    lengths = set()
+    for number in range(200):
+        plan = exploration._pct_plan(random.Random(number), 1, 1)  # change point: decision 0
+        assert plan(0, 2, ("io-late|sock a", 0)) == 1
+        held = 1
+        for index in range(1, 30):
+            other = plan(index, 3, ("io-order|sock a,sock b", index))
+            assert other == 0  # not a change point, not a delay
+            if plan(index, 2, ("io-late|sock a", held)) == 0:
+                break
+            held += 1
+        assert plan(99, 2, ("io-late|sock b", 0)) == 0
+        lengths.add(held)
+    assert {1, 2, 3} <= lengths  # geometric: 1 with probability 1/2, 2 with 1/4 ...
+
+
+def test_a_delay_over_consecutive_turns_is_described_as_one_deviation() -> None:
+    said = "fd 7's I/O was seen a turn later"
+    deviations = [
+        (3, 1, said, ("io-late|fd 7", 0)),
+        (5, 1, said, ("io-late|fd 7", 1)),
+        (8, 1, said, ("io-late|fd 7", 2)),
+        (9, 1, "t ran after the callbacks ready before it", ("timer-late|t", 0)),
+        (12, 1, said, ("io-late|fd 7", 4)),  # a later delay of the same socket: its own
+    ]
+    assert exploration._described(deviations) == [
+        "fd 7's I/O was seen 3 turns later",
+        "t ran after the callbacks ready before it",
+        said,
+    ]
+
+
 async def timer_and_callback(log: list[str]) -> None:
     """A timer due in the same turn as a callback queued before the loop looked at the clock."""
     loop = asyncio.get_running_loop()

@@ -125,18 +125,42 @@ class _Choices:
         return value
 
 
+#: Decisions whose deviation is a delay ("seen a turn later"), asked again for as
+#: long as the delay lasts.
+_DELAYS = ("io-late", "thread")
+#: The chance that a delay chosen at a change point lasts one more re-ask.
+PCT_PERSIST = 0.5
+
+
 def _pct_plan(rng: random.Random, horizon: int, depth: int) -> Plan:
-    """PCT's change points: 1..depth decisions among the first ``horizon`` deviate."""
+    """PCT's change points: 1..depth decisions among the first ``horizon`` deviate.
+
+    A change point that delays an event (I/O, a thread's result) lowers its
+    priority for a while, as PCT's priority changes persist: each time the same
+    event is asked about again, the delay goes on with probability
+    ``PCT_PERSIST``.  Bugs of the "the reply came after the timeout" kind need
+    an event held across a clock jump, which is two consecutive asks; as
+    independent change points that is a depth-2 bug, found ``horizon`` times
+    less often.
+    """
     count = rng.randint(1, max(1, depth))
     points = {rng.randrange(max(1, horizon)) for _ in range(count)}
     values: dict[int, int] = {}
+    delayed: set[str] = set()
 
     def plan(index: int, options: int, signature: Signature) -> int:
-        if index not in points:
-            return 0
-        if index not in values:
-            values[index] = 1 + rng.randrange(options - 1)
-        return values[index]
+        key = signature[0]
+        if index in points:
+            if index not in values:
+                values[index] = 1 + rng.randrange(options - 1)
+            if key.split("|", 1)[0] in _DELAYS:
+                delayed.add(key)
+            return values[index]
+        if key in delayed:
+            if rng.random() < PCT_PERSIST:
+                return 1
+            delayed.discard(key)
+        return 0
 
     return plan
 
@@ -430,6 +454,26 @@ class _Steering:
 def _says(text: str) -> Callable[[int], str]:
     """A decision's description that does not depend on the value chosen."""
     return lambda _value: text
+
+
+def _described(deviations: list[tuple[int, int, str, Signature]]) -> list[str]:
+    """The deviations in words, a delay over consecutive asks of one event as one line.
+
+    An event held back on several turns in a row is one fact about the world
+    (its data came that much later), so it is one deviation: "seen 4 turns
+    later", not four lines.
+    """
+    lines: list[str] = []
+    run = 0
+    for n, (_, _, text, (key, occurrence)) in enumerate(deviations):
+        previous = deviations[n - 1][3] if n else None
+        if previous == (key, occurrence - 1) and key.split("|", 1)[0] in _DELAYS:
+            run += 1
+            lines[-1] = text.replace("a turn later", f"{run} turns later")
+        else:
+            run = 1
+            lines.append(text)
+    return lines
 
 
 def _first_seen(labels: list[str]) -> Callable[[int], str]:
@@ -788,10 +832,13 @@ def explore(
     - ``"pct"`` (probabilistic concurrency testing): each run deviates from
       the default order at 1 to ``depth`` decision points drawn uniformly
       among the first ``H`` decisions (``H``, the most any run made so far).
-      A failure that needs ``k <= depth`` particular deviations, among
-      decisions of at most ``m`` options, is hit by a run with probability at
-      least ``1 / (depth * H**k * (m - 1)**k)``: so small ``k`` is found
-      fast, and the bound does not depend on how many runs came before.
+      A delay chosen at a change point lasts over the same event's next asks
+      with probability ``PCT_PERSIST`` each.  A failure that needs
+      ``k <= depth`` particular deviations, among decisions of at most ``m``
+      options, delays lasting ``R`` asks in all, is hit by a run with
+      probability at least ``1 / (depth * H**k * (m - 1)**k * 2**R)``: so
+      small ``k`` is found fast, and the bound does not depend on how many
+      runs came before.
     - ``"random"``: every decision drawn uniformly.
     - ``"bounded"``: every schedule within ``deviations`` deviations of the
       default order, fewest first (``runs`` caps it); a clean, complete run
@@ -850,7 +897,7 @@ def _failure_report(
     shrink: bool,
     target: str | None,
 ) -> Report:
-    before = len(outcome.choices.deviations)
+    before = len(_described(outcome.choices.deviations))
     if shrink and before:
         outcome, _ = _shrink(fn, outcome, setup)
     problem, timeline = _check_replays(fn, outcome, setup)
@@ -866,7 +913,7 @@ def _failure_report(
         seed,
         error=outcome.error,
         token=_token(outcome, setup),
-        choices=[text for _, _, text, _ in outcome.choices.deviations],
+        choices=_described(outcome.choices.deviations),
         deviations_before_shrinking=before,
         timeline=timeline,
         nondeterminism=problem,
