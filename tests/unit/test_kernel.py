@@ -201,6 +201,40 @@ def test_detached_hooks_cost_nothing_and_base_hooks_count_as_detached() -> None:
         loop.close()
 
 
+def test_a_tape_records_each_entry_and_poll_without_hooks() -> None:
+    from collections import deque
+
+    loop = glassloop.Loop()
+    try:
+        with pytest.raises(TypeError, match=r"collections\.deque"):
+            loop.set_tape([])  # type: ignore[arg-type]
+        tape: deque[list[Any]] = deque(maxlen=100)
+        loop.set_tape(tape)
+        assert loop.tape is tape and loop._observed and loop.hooks is None
+        seen_running: list[Any] = []
+
+        def cb() -> None:
+            seen_running.append(list(loop._running or ()))
+
+        handle = loop.call_soon(cb)
+        timer = loop.call_later(0.001, loop.stop)  # a poll that waits for it
+        loop.run_forever()
+        runs = [e for e in tape if type(e[0]) is not int]
+        polls = [e for e in tape if type(e[0]) is int]
+        assert [e[0] for e in runs] == [handle, timer]
+        assert all(start <= end for _, start, end in tape)
+        assert polls and all(e[0] >= 0 for e in polls)
+        assert seen_running == [[handle, runs[0][1], None]]  # the entry running, no end yet
+        assert loop._running is None  # nothing runs between batches
+        loop.set_tape(None)
+        assert not loop._observed
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+        assert len(tape) == len(runs) + len(polls)  # detached: nothing more
+    finally:
+        loop.close()
+
+
 def test_cancelled_timers_are_compacted_when_they_dominate_the_heap() -> None:
     loop = glassloop.Loop()
     try:

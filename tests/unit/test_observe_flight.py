@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from trace_checks import check_trace
 
 import glassloop
@@ -103,6 +104,10 @@ def test_a_stall_dumps_while_it_lasts(tmp_path: Path) -> None:
         (path,) = flight.dumps
         assert path.endswith("-stall.json")
         assert "glassloop-flight-" in path
+        events = check_trace(json.loads(Path(path).read_text()))
+        (block,) = [e for e in events if e["ph"] == "X" and e.get("cat") == "block"]
+        assert block["name"] == "blocked by Task 'stuck'"
+        assert "test_observe_flight.py" in block["args"]["at"] and "in stuck" in block["args"]["at"]
     finally:
         loop.close()
 
@@ -118,6 +123,63 @@ def test_the_buffer_stays_bounded(tmp_path: Path) -> None:
 
             loop.run_until_complete(busy())
         assert len(flight.recorder.records) == 1000
-        assert flight.recorder.dropped > 2000
+        assert flight.recorder.dropped  # the ring is full: the oldest went
+    finally:
+        loop.close()
+
+
+def test_the_tape_names_steps_callbacks_and_polls_and_goes_when_closed(tmp_path: Path) -> None:
+    loop = glassloop.new_event_loop()
+    try:
+        with FlightRecorder(loop, str(tmp_path), stall=None, dump_signal=None) as flight:
+            assert loop.tape is not None
+
+            def tick() -> None:
+                pass
+
+            async def worker() -> None:
+                for _ in range(4):
+                    loop.call_soon(tick)
+                    await asyncio.sleep(0.001)  # a poll with a timeout each time
+
+            loop.run_until_complete(loop.create_task(worker(), name="worker"))
+            path = flight.dump()
+        assert path is not None
+        assert len(steps_named(path, "worker")) == 5
+        assert len(steps_named(path, tick.__qualname__)) == 4
+        assert len(steps_named(path, "poll")) >= 4
+        assert loop.tape is None and not loop._observed  # the plain path again
+    finally:
+        loop.close()
+
+
+def test_one_tape_per_loop(tmp_path: Path) -> None:
+    loop = glassloop.new_event_loop()
+    try:
+        with FlightRecorder(loop, str(tmp_path), stall=None, dump_signal=None):
+            with pytest.raises(RuntimeError, match="already has a tape"):
+                FlightRecorder(loop, str(tmp_path), stall=None, dump_signal=None)
+    finally:
+        loop.close()
+
+
+def test_causal_mode_records_what_woke_each_step(tmp_path: Path) -> None:
+    loop = glassloop.new_event_loop()
+    try:
+        with FlightRecorder(
+            loop, str(tmp_path), capacity=1000, stall=None, dump_signal=None, causal=True
+        ) as flight:
+
+            async def busy() -> None:
+                for _ in range(3000):
+                    await asyncio.sleep(0)
+
+            loop.run_until_complete(busy())
+            assert len(flight.recorder.records) == 1000
+            assert flight.recorder.dropped > 2000  # counted, one by one
+            path = flight.dump()
+        assert path is not None
+        events = check_trace(json.loads(Path(path).read_text()))
+        assert any(e["ph"] in ("s", "f") for e in events)  # flow arrows: waker to woken
     finally:
         loop.close()

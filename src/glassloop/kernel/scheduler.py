@@ -130,13 +130,16 @@ class Scheduler:
         "_debug",
         "_hooks",
         "_internal_fds",
+        "_observed",
         "_polled_last_turn",
         "_poller",
         "_ready",
         "_ready_policy",
         "_reorder",
+        "_running",
         "_sorted_key",
         "_stopping",
+        "_tape",
         "_timer_total",
         "_timers",
         "_timers_at",
@@ -171,6 +174,9 @@ class Scheduler:
         self._stopping = False
         self._closed = False
         self._hooks: Hooks | None = None
+        self._tape: deque[Any] | None = None
+        #: The ready entry running now, ``[entry, start, None]``, while a tape is set.
+        self._running: list[Any] | None = None
         self._set_debug_flag(False)
         # Descriptors the loop registers for itself (the wake-up fd): they don't
         # make a poll worth a syscall when callbacks are already waiting.
@@ -211,6 +217,27 @@ class Scheduler:
     def set_hooks(self, hooks: Hooks | None) -> None:
         """Attach an observer; ``None`` (or a bare :class:`Hooks`) detaches it."""
         self._hooks = None if hooks is None or type(hooks) is Hooks else hooks
+        self._update_careful()
+
+    @property
+    def tape(self) -> deque[Any] | None:
+        return self._tape
+
+    def set_tape(self, tape: deque[Any] | None) -> None:
+        """Record every ready entry and poll on ``tape``, a bounded deque; ``None`` stops.
+
+        The cheapest observer there is, for one that must stay on (the flight
+        recorder): no Python call per entry, one list appended to a deque.
+        An entry run is ``[entry, start, end]``, ``entry`` the Handle or the
+        task queued as itself, held until the deque drops it; a poll is
+        ``[nevents, start, end]``.  While a tape is set, ``_running`` is the
+        list of the entry that runs now (its end None), for a watchdog thread
+        to read.  Hooks and a tape can be set together.
+        """
+        if tape is not None and not isinstance(tape, deque):
+            raise TypeError(f"a tape is a collections.deque, not {type(tape).__name__}")
+        self._tape = tape
+        self._running = None
         self._update_careful()
 
     # -- what the kernel needs of the loop above it ------------------------
@@ -267,6 +294,8 @@ class Scheduler:
         self._careful = self._debug or (
             hooks is not None and type(hooks).callback_scheduled is not Hooks.callback_scheduled
         )
+        # _run_once's one test for its plain path (hooks, debug mode or a tape).
+        self._observed = self._debug or hooks is not None or self._tape is not None
 
     def _push_timer(self, timer: Any) -> None:
         """Schedule a timer (its ``_when`` is set); it runs once the clock reaches it."""
@@ -515,15 +544,20 @@ class Scheduler:
         if timeout != 0.0 or (not self._polled_last_turn and fd_count() > self._internal_fds):
             self._polled_last_turn = True
             timeout = clock.wait_timeout(timeout)
-            hooks = self._hooks
-            if hooks is None:
+            if not self._observed:
                 events = poller.poll(timeout)
             else:
                 t0 = clock.time()
                 events = poller.poll(timeout)
-                hooks.poll_waited(timeout, clock.time() - t0, len(events))
-                if events:
-                    hooks.io_ready(events)
+                t1 = clock.time()
+                hooks = self._hooks
+                if hooks is not None:
+                    hooks.poll_waited(timeout, t1 - t0, len(events))
+                    if events:
+                        hooks.io_ready(events)
+                tape = self._tape
+                if tape is not None:
+                    tape.append([len(events), t0, t1])
             if events:
                 if self._reorder:
                     events = self._ready_policy.order_io(events)
@@ -545,7 +579,7 @@ class Scheduler:
         # Only what is ready now runs this turn: callbacks scheduled by these
         # callbacks wait for the next turn, after I/O has had its chance.
         ntodo = len(ready)
-        if self._hooks is None and not self._debug:
+        if not self._observed:
             # ``ready.popleft()`` in the loop, not a bound method made per
             # turn: most turns run one or two callbacks.
             for _ in _BATCH_RANGES[ntodo] if ntodo < 256 else range(ntodo):
@@ -559,9 +593,26 @@ class Scheduler:
             self._run_ready_observed(ntodo)
 
     def _run_ready_observed(self, ntodo: int) -> None:
-        """The ready batch with timing, for hooks and debug mode's slow-callback log."""
+        """The ready batch with timing, for hooks, a tape and debug mode's slow-callback log."""
         ready = self._ready
         now = self._clock.time
+        tape = self._tape
+        entry: Any = None
+        if tape is not None and self._hooks is None and not self._debug:
+            # The tape alone (an always-on flight recorder): no call per entry.
+            for _ in range(ntodo):
+                handle = ready.popleft()
+                if handle._cancelled:
+                    continue
+                entry = self._running = [handle, now(), None]
+                try:
+                    handle._run()
+                finally:
+                    entry[2] = now()
+                    tape.append(entry)
+            self._running = None
+            handle = entry = None
+            return
         for _ in range(ntodo):
             handle = ready.popleft()
             if handle._cancelled:
@@ -570,12 +621,19 @@ class Scheduler:
             if hooks is not None:
                 hooks.callback_started(handle)
             t0 = now()
+            if tape is not None:
+                entry = self._running = [handle, t0, None]
             try:
                 handle._run()
             finally:
                 # Also when KeyboardInterrupt or SystemExit escapes: an observer
                 # must not believe the callback still runs (a block forever).
-                duration = now() - t0
+                t1 = now()
+                duration = t1 - t0
+                if tape is not None:
+                    entry[2] = t1
+                    tape.append(entry)
+                    self._running = None
                 hooks = self._hooks
                 if hooks is not None:
                     hooks.callback_ran(handle, duration)

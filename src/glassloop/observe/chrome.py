@@ -141,17 +141,18 @@ def chrome_trace(recorder: Any) -> dict[str, Any]:
                     "args": {"timeout": timeout, "events": nevents},
                 },
             )
-            add(
-                te,
-                1,
-                {
-                    "ph": "C",
-                    "name": "loop",
-                    "pid": pid,
-                    "ts": te,
-                    "args": {"ready": nready, "fds": nfds, "timers": ntimers},
-                },
-            )
+            if nready is not None:  # (the flight recorder's tape has no counters)
+                add(
+                    te,
+                    1,
+                    {
+                        "ph": "C",
+                        "name": "loop",
+                        "pid": pid,
+                        "ts": te,
+                        "args": {"ready": nready, "fds": nfds, "timers": ntimers},
+                    },
+                )
         elif kind == "ext":
             _, when, act, ident, thread_name = r
             tid = ext_tids.setdefault(ident, EXT_TID_BASE + len(ext_tids))

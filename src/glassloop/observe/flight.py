@@ -1,20 +1,33 @@
 """The flight recorder: always recording, in a small ring, dumped when something goes wrong.
 
-A :class:`Recorder` with a small buffer (the last ``capacity`` records,
-12-16 MiB at the default) runs all the time; nothing is written until one
-of three things happens:
+It is meant to stay on in production, so it records on the kernel's *tape*
+(``Scheduler.set_tape``), not its hooks: the kernel appends
+``[entry, start, end]`` for each ready entry it runs and ``[nevents, start,
+end]`` for each poll to a bounded deque, with no Python call per entry.
+Nothing more is done until one of three things happens:
 
-- a **stall**: a step or callback holds the loop longer than ``stall``
-  seconds (a :class:`BlockingDetector` notices it while it lasts, so the dump
-  is written from the watchdog thread even if the loop never recovers);
+- a **stall**: one entry holds the loop longer than ``stall`` seconds.  A
+  watchdog thread reads the entry running now (``Scheduler._running``); a
+  stall is dumped while it lasts, with the loop thread's stack at that moment
+  on the timeline, so the dump exists even if the loop never recovers;
 - an **exception** reaches the loop's exception handler (the previous
   handler still runs afterwards);
 - the process receives ``SIGUSR1`` (``kill -USR1 PID``), to look at a
   process that seems wrong.
 
 Each dump is a Chrome/Perfetto trace of what led up to it, in ``directory``,
-named ``glassloop-flight-PID-N-REASON.json``.  Dumps of one reason are at
-least ``min_interval`` seconds apart, so an exception storm writes one file.
+named ``glassloop-flight-PID-N-REASON.json``: a slice per step (on its
+task's track) and per callback, and the polls.  Names are read when the dump
+is written.  Dumps of one reason are at least ``min_interval`` seconds apart,
+so an exception storm writes one file.
+
+What the tape does not know, the causal :class:`Recorder` does (what woke
+each step, where it stopped, who created each task); ``causal=True`` runs one
+of those instead, at its price (see benchmarks/results, the observe rows).
+
+The ring holds each entry it recorded, a Handle (its callback and
+arguments) or a task, until ``capacity`` newer entries push it out: that is
+what it costs in memory besides the lists, and why the default is small.
 """
 
 from __future__ import annotations
@@ -22,24 +35,72 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 import time
+import traceback
+from collections import deque
+from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
+from ..kernel.task import Task
 from .attach import ClosedOnExit
-from .blocking import BlockingDetector, BlockReport
+from .blocking import BlockingDetector, BlockReport, _blocker_frames, _describe
 from .chrome import write_chrome_trace
-from .recorder import Recorder
+from .recorder import Recorder, callback_name
 
 logger = logging.getLogger("glassloop.observe")
 
-#: Records kept by default: 12-16 MiB (300-400 bytes a record, measured).
-FLIGHT_CAPACITY = 40_000
+#: Entries kept by default (the last ~1-4 s of a busy server).
+FLIGHT_CAPACITY = 20_000
+
+
+class TapeView:
+    """The tape as the causal recorder's record shapes, for the Chrome exporter."""
+
+    def __init__(self, tape: deque[list[Any]], capacity: int) -> None:
+        self.tape = tape
+        self.capacity = capacity
+        #: Stall reports put on the timeline: BLOCK_RECORD shapes.
+        self.blocks: list[tuple[Any, ...]] = []
+
+    @property
+    def dropped(self) -> int:
+        # The kernel does not count what the ring drops (a count per entry is
+        # a cost on every entry); a full ring has dropped at least one.
+        return 1 if len(self.tape) == self.capacity else 0
+
+    @property
+    def records(self) -> list[tuple[Any, ...]]:
+        out: list[tuple[Any, ...]] = []
+        task_ids: dict[int, int] = {}
+        act = 0
+        for entry, start, end in list(self.tape):  # a C copy: atomic under the GIL
+            act += 1
+            if type(entry) is int:
+                out.append(("poll", start, end, act, None, entry, None, None, None))
+            elif isinstance(entry, Task):
+                tid = task_ids.get(id(entry))
+                if tid is None:
+                    tid = task_ids[id(entry)] = len(task_ids) + 1
+                name = entry.get_name()
+                out.append(("step", start, end, 0.0, tid, act, None, None, "", False, name))
+            elif getattr(entry, "_callback", None) is None:
+                # Cancelled after it ran (asyncio.sleep cancels its timer when
+                # it wakes): the handle let go of its callback.
+                out.append(("cb", start, end, 0.0, act, "a handle cancelled since", None))
+            else:
+                out.append(("cb", start, end, 0.0, act, callback_name(entry), None))
+        out.extend(self.blocks)
+        return out
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self.records)
 
 
 class FlightRecorder(ClosedOnExit):
-    """Keeps the last ``capacity`` records of ``loop``; dumps them on a stall, error or SIGUSR1."""
+    """Keeps the last ``capacity`` entries of ``loop``; dumps them on a stall, error or SIGUSR1."""
 
     def __init__(
         self,
@@ -51,8 +112,13 @@ class FlightRecorder(ClosedOnExit):
         dump_signal: int | None = signal.SIGUSR1,
         on_exception: bool = True,
         min_interval: float = 10.0,
+        causal: bool = False,
         cpu_time: bool = False,
     ) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        if stall is not None and stall <= 0:
+            raise ValueError("stall must be positive (or None: no stall dumps)")
         self.loop = loop
         self.directory = directory
         self.min_interval = min_interval
@@ -61,12 +127,31 @@ class FlightRecorder(ClosedOnExit):
         self._last: dict[str, float] = {}
         self._count = 0
         self._lock = threading.Lock()
-        self.recorder = Recorder(loop, capacity=capacity, cpu_time=cpu_time)
+        self.recorder: Recorder | TapeView
         self.detector: BlockingDetector | None = None
-        if stall is not None:
-            self.detector = BlockingDetector(
-                stall, loop=loop, callback=self._on_block, recorder=self.recorder
-            )
+        self._tape: deque[list[Any]] | None = None
+        self._stop = threading.Event()
+        self._watchdog: threading.Thread | None = None
+        if causal:
+            self.recorder = Recorder(loop, capacity=capacity, cpu_time=cpu_time)
+            if stall is not None:
+                self.detector = BlockingDetector(
+                    stall, loop=loop, callback=self._on_block, recorder=self.recorder
+                )
+        else:
+            if loop.tape is not None:
+                raise RuntimeError("this loop already has a tape (another FlightRecorder?)")
+            self._tape = deque(maxlen=capacity)
+            self.recorder = TapeView(self._tape, capacity)
+            loop.set_tape(self._tape)
+            if stall is not None:
+                self._watchdog = threading.Thread(
+                    target=self._watch,
+                    args=(stall, min(stall / 5, 0.01)),
+                    name="glassloop-flight-watchdog",
+                    daemon=True,
+                )
+                self._watchdog.start()
         self._signal = None
         self._previous_signal: Any = None
         if dump_signal is not None and threading.current_thread() is threading.main_thread():
@@ -98,6 +183,48 @@ class FlightRecorder(ClosedOnExit):
         logger.warning("glassloop: flight recorder dump (%s) written to %s", reason, path)
         return path
 
+    # -- triggers ------------------------------------------------------------
+
+    def _watch(self, stall: float, interval: float) -> None:
+        """The watchdog thread: the same entry still running ``stall`` seconds on is a stall."""
+        seen: list[Any] | None = None
+        since = 0.0
+        dumped: list[Any] | None = None
+        while not self._stop.wait(interval):
+            if self.loop.is_closed():
+                break
+            running = self.loop._running
+            if running is None or running[2] is not None:
+                seen = None
+                continue
+            now = time.monotonic()
+            if running is not seen:
+                seen, since = running, now
+                continue
+            if now - since < stall or running is dumped:
+                continue
+            dumped = running
+            where = "?"
+            thread = self.loop._thread_id
+            frame: FrameType | None = sys._current_frames().get(thread) if thread else None
+            stack = _blocker_frames(frame)
+            del frame
+            if stack and self.loop._running is running:
+                last = stack[-1]
+                where = f"{last.filename}:{last.lineno} in {last.name}"
+                logger.warning(
+                    "glassloop: the loop is stalled by %s for %.3f s so far, at:\n%s",
+                    _describe(running[0]),
+                    now - since,
+                    "".join(traceback.format_list(stack)).rstrip(),
+                )
+            assert isinstance(self.recorder, TapeView)
+            clock_now = self.loop.time()
+            self.recorder.blocks.append(
+                ("block", running[1], clock_now, _describe(running[0]), where)
+            )
+            self.dump("stall")
+
     def _on_block(self, report: BlockReport) -> None:
         if not report.ended:
             self.dump("stall")
@@ -120,6 +247,13 @@ class FlightRecorder(ClosedOnExit):
         if self._handling_exceptions and self.loop.get_exception_handler() == self._on_exception:
             self.loop.set_exception_handler(self._previous_handler)
         self._handling_exceptions = False
+        self._stop.set()
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None and watchdog is not threading.current_thread():
+            watchdog.join()
+        if self._tape is not None and self.loop.tape is self._tape:
+            self.loop.set_tape(None)
         if self.detector is not None:
             self.detector.close()
-        self.recorder.close()
+        if isinstance(self.recorder, Recorder):
+            self.recorder.close()
