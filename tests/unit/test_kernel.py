@@ -208,29 +208,41 @@ def test_a_tape_records_each_entry_and_poll_without_hooks() -> None:
     try:
         with pytest.raises(TypeError, match=r"collections\.deque"):
             loop.set_tape([])  # type: ignore[arg-type]
-        tape: deque[list[Any]] = deque(maxlen=100)
+        with pytest.raises(ValueError, match="even maxlen"):
+            loop.set_tape(deque(maxlen=7))
+        tape: deque[Any] = deque(maxlen=100)
         loop.set_tape(tape)
         assert loop.tape is tape and loop._observed and loop.hooks is None
-        seen_running: list[Any] = []
+        newest: list[Any] = []
 
         def cb() -> None:
-            seen_running.append(list(loop._running or ()))
+            newest.append(list(tape)[-2:])
 
-        handle = loop.call_soon(cb)
-        timer = loop.call_later(0.001, loop.stop)  # a poll that waits for it
+        async def step() -> None:
+            pass
+
+        loop.call_soon(cb)
+        task = loop.create_task(step())
+        loop.call_later(0.001, loop.stop)  # a poll that waits for it
         loop.run_forever()
-        runs = [e for e in tape if type(e[0]) is not int]
-        polls = [e for e in tape if type(e[0]) is int]
-        assert [e[0] for e in runs] == [handle, timer]
-        assert all(start <= end for _, start, end in tape)
-        assert polls and all(e[0] >= 0 for e in polls)
-        assert seen_running == [[handle, runs[0][1], None]]  # the entry running, no end yet
-        assert loop._running is None  # nothing runs between batches
+        items = list(tape)
+        entries, starts = items[0::2], items[1::2]
+        assert all(type(t) is float for t in starts) and starts == sorted(starts)
+        # Each entry by its callback (not its Handle), a task by itself, a poll by None
+        # before it and its number of events after it.
+        assert [e for e in entries if e is not None and type(e) is not int] == [
+            cb,
+            task,
+            loop.stop,
+        ]
+        assert newest == [[cb, starts[0]]]  # the newest record: what runs now
+        polls = [n for n, e in enumerate(entries) if e is None]
+        assert polls and all(type(entries[n + 1]) is int for n in polls)
         loop.set_tape(None)
         assert not loop._observed
         loop.call_soon(loop.stop)
         loop.run_forever()
-        assert len(tape) == len(runs) + len(polls)  # detached: nothing more
+        assert list(tape) == items  # detached: nothing more
     finally:
         loop.close()
 

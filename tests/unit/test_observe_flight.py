@@ -57,7 +57,7 @@ def test_sigusr1_dumps_what_led_up_to_it(tmp_path: Path) -> None:
             loop.run_until_complete(loop.create_task(worker(), name="worker"))
         (path,) = flight.dumps
         assert path.endswith("-signal.json") and os.path.dirname(path) == str(tmp_path)
-        assert len(steps_named(path, "worker")) == 3  # those before the one sending it
+        assert len(steps_named(path, "worker")) == 4  # 3 before it, and the one sending it
         assert signal.getsignal(signal.SIGUSR1) == before  # given back
     finally:
         loop.close()

@@ -165,6 +165,9 @@ class Task(asyncio.Future[T]):
     # What most tasks never change is a class default; the few that do (a
     # cancelled task, a generator-style body) get an instance dict for it.
     _num_cancels_requested: int = 0
+    #: A ready entry's callback, as a Handle has one: a task queued as itself
+    #: has none (the scheduler's tape records ``entry._callback or entry``).
+    _callback: None = None
     #: What the next step sends into a generator-style body.
     _send_value: Any = None
     #: The CancelledError the body raised, re-raised as the same object by

@@ -7,7 +7,7 @@ end]`` for each poll to a bounded deque, with no Python call per entry.
 Nothing more is done until one of three things happens:
 
 - a **stall**: one entry holds the loop longer than ``stall`` seconds.  A
-  watchdog thread reads the entry running now (``Scheduler._running``); a
+  watchdog thread reads the newest record (what the loop does now); a
   stall is dumped while it lasts, with the loop thread's stack at that moment
   on the timeline, so the dump exists even if the loop never recovers;
 - an **exception** reaches the loop's exception handler (the previous
@@ -25,9 +25,9 @@ What the tape does not know, the causal :class:`Recorder` does (what woke
 each step, where it stopped, who created each task); ``causal=True`` runs one
 of those instead, at its price (see benchmarks/results, the observe rows).
 
-The ring holds each entry it recorded, a Handle (its callback and
-arguments) or a task, until ``capacity`` newer entries push it out: that is
-what it costs in memory besides the lists, and why the default is small.
+The ring holds each entry's callback (a function or bound method, not the
+Handle and its arguments) or task until ``capacity`` newer records push it
+out.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from typing import Any
 
 from ..kernel.task import Task
 from .attach import ClosedOnExit
-from .blocking import BlockingDetector, BlockReport, _blocker_frames, _describe
+from .blocking import BlockingDetector, BlockReport, _blocker_frames
 from .chrome import write_chrome_trace
 from .recorder import Recorder, callback_name
 
@@ -59,9 +59,11 @@ FLIGHT_CAPACITY = 20_000
 class TapeView:
     """The tape as the causal recorder's record shapes, for the Chrome exporter."""
 
-    def __init__(self, tape: deque[list[Any]], capacity: int) -> None:
+    def __init__(self, tape: deque[Any], capacity: int, now: Any) -> None:
         self.tape = tape
         self.capacity = capacity
+        #: The loop's clock: the newest record ends now.
+        self.now = now
         #: Stall reports put on the timeline: BLOCK_RECORD shapes.
         self.blocks: list[tuple[Any, ...]] = []
 
@@ -69,27 +71,33 @@ class TapeView:
     def dropped(self) -> int:
         # The kernel does not count what the ring drops (a count per entry is
         # a cost on every entry); a full ring has dropped at least one.
-        return 1 if len(self.tape) == self.capacity else 0
+        return 1 if len(self.tape) == self.tape.maxlen else 0
 
     @property
     def records(self) -> list[tuple[Any, ...]]:
+        items = list(self.tape)  # a C copy: atomic under the GIL
+        if items and type(items[0]) is float:
+            del items[0]  # the ring dropped this record's entry, not its time yet
         out: list[tuple[Any, ...]] = []
         task_ids: dict[int, int] = {}
-        act = 0
-        for entry, start, end in list(self.tape):  # a C copy: atomic under the GIL
-            act += 1
+        starts = items[1::2]
+        entries = items[0::2]
+        for n, entry in enumerate(entries):
             if type(entry) is int:
-                out.append(("poll", start, end, act, None, entry, None, None, None))
+                continue  # a poll's end: the loop's own work until the next record
+            act = n + 1
+            start = starts[n] if n < len(starts) else self.now()
+            end = starts[n + 1] if n + 1 < len(starts) else self.now()
+            if entry is None:
+                after = entries[n + 1] if n + 1 < len(entries) else None
+                nevents = after if type(after) is int else None
+                out.append(("poll", start, end, act, None, nevents, None, None, None))
             elif isinstance(entry, Task):
                 tid = task_ids.get(id(entry))
                 if tid is None:
                     tid = task_ids[id(entry)] = len(task_ids) + 1
                 name = entry.get_name()
                 out.append(("step", start, end, 0.0, tid, act, None, None, "", False, name))
-            elif getattr(entry, "_callback", None) is None:
-                # Cancelled after it ran (asyncio.sleep cancels its timer when
-                # it wakes): the handle let go of its callback.
-                out.append(("cb", start, end, 0.0, act, "a handle cancelled since", None))
             else:
                 out.append(("cb", start, end, 0.0, act, callback_name(entry), None))
         out.extend(self.blocks)
@@ -97,6 +105,16 @@ class TapeView:
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         return iter(self.records)
+
+
+def _describe_entry(entry: Any) -> str:
+    """A tape entry (a task, or a Handle's callback) as a block report names it."""
+    if isinstance(entry, Task):
+        return f"Task {entry.get_name()!r}"
+    owner = getattr(entry, "__self__", None)
+    if isinstance(owner, Task):
+        return f"Task {owner.get_name()!r}"
+    return f"callback {callback_name(entry)}"
 
 
 class FlightRecorder(ClosedOnExit):
@@ -129,7 +147,7 @@ class FlightRecorder(ClosedOnExit):
         self._lock = threading.Lock()
         self.recorder: Recorder | TapeView
         self.detector: BlockingDetector | None = None
-        self._tape: deque[list[Any]] | None = None
+        self._tape: deque[Any] | None = None
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
         if causal:
@@ -141,13 +159,13 @@ class FlightRecorder(ClosedOnExit):
         else:
             if loop.tape is not None:
                 raise RuntimeError("this loop already has a tape (another FlightRecorder?)")
-            self._tape = deque(maxlen=capacity)
-            self.recorder = TapeView(self._tape, capacity)
+            self._tape = deque(maxlen=2 * capacity)
+            self.recorder = TapeView(self._tape, capacity, loop.time)
             loop.set_tape(self._tape)
             if stall is not None:
                 self._watchdog = threading.Thread(
                     target=self._watch,
-                    args=(stall, min(stall / 5, 0.01)),
+                    args=(stall, stall / 5),  # 10 looks a second at the default
                     name="glassloop-flight-watchdog",
                     daemon=True,
                 )
@@ -186,43 +204,52 @@ class FlightRecorder(ClosedOnExit):
     # -- triggers ------------------------------------------------------------
 
     def _watch(self, stall: float, interval: float) -> None:
-        """The watchdog thread: the same entry still running ``stall`` seconds on is a stall."""
-        seen: list[Any] | None = None
+        """The watchdog thread: the same entry newest on the tape ``stall`` seconds on is a stall.
+
+        The newest record is what the loop does now; a poll's (its entry
+        None) means it waits, which is never a stall.
+        """
+        tape = self._tape
+        assert tape is not None and isinstance(self.recorder, TapeView)
+        seen: float | None = None
         since = 0.0
-        dumped: list[Any] | None = None
+        dumped: float | None = None
         while not self._stop.wait(interval):
             if self.loop.is_closed():
                 break
-            running = self.loop._running
-            if running is None or running[2] is not None:
-                seen = None
+            try:
+                started = tape[-1]
+                entry = tape[-2]
+            except IndexError:
+                continue
+            if type(started) is not float or type(entry) is float:
+                continue  # caught between a record's two appends: look again next time
+            if entry is None or type(entry) is int:
+                seen = None  # waiting in a poll, or just out of one
                 continue
             now = time.monotonic()
-            if running is not seen:
-                seen, since = running, now
+            if started is not seen:
+                seen, since = started, now
                 continue
-            if now - since < stall or running is dumped:
+            if now - since < stall or started is dumped:
                 continue
-            dumped = running
+            dumped = started
             where = "?"
             thread = self.loop._thread_id
             frame: FrameType | None = sys._current_frames().get(thread) if thread else None
             stack = _blocker_frames(frame)
             del frame
-            if stack and self.loop._running is running:
+            what = _describe_entry(entry)
+            if stack and tape[-1] is started:
                 last = stack[-1]
                 where = f"{last.filename}:{last.lineno} in {last.name}"
                 logger.warning(
                     "glassloop: the loop is stalled by %s for %.3f s so far, at:\n%s",
-                    _describe(running[0]),
+                    what,
                     now - since,
                     "".join(traceback.format_list(stack)).rstrip(),
                 )
-            assert isinstance(self.recorder, TapeView)
-            clock_now = self.loop.time()
-            self.recorder.blocks.append(
-                ("block", running[1], clock_now, _describe(running[0]), where)
-            )
+            self.recorder.blocks.append(("block", started, self.loop.time(), what, where))
             self.dump("stall")
 
     def _on_block(self, report: BlockReport) -> None:
