@@ -352,6 +352,29 @@ def test_a_race_is_found_shrunk_and_replayed_exactly() -> None:
             replay(racy_counter, report.token)
 
 
+async def leaves_work_behind() -> None:
+    async def background() -> None:
+        while True:
+            await asyncio.sleep(0.01)
+
+    asyncio.get_running_loop().create_task(background())
+    await asyncio.sleep(0.05)
+
+
+def test_the_trace_and_the_decisions_end_with_the_program() -> None:
+    """What the runner does after the main task (cancelling what it left
+    running) can't change how the run ended: it is neither traced nor steered,
+    so a replay's trace can't differ by when the kernel delivered a late FIN."""
+    outcome = exploration._run(
+        leaves_work_behind, exploration._default_plan, exploration._Setup(True, None)
+    )
+    assert outcome.error is None and outcome.choices.closed
+    assert outcome.events[-1] == "task #1"  # main's last step; task #2's cancellation: not
+    assert outcome.events.count("task #2") == 5  # its steps while main ran
+    assert outcome.choices.choose("io-late", 2, "x", lambda v: "") == 0
+    assert not outcome.choices.decisions  # asked after the end: asyncio's order, unrecorded
+
+
 def test_the_default_schedule_of_the_racy_counter_passes() -> None:
     # The race needs a deviation: asyncio's own order gets it right.
     report = explore(racy_counter, runs=1, seed=0)

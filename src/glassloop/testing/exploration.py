@@ -97,7 +97,7 @@ def _default_plan(index: int, options: int, signature: Signature) -> int:
 class _Choices:
     """One run's decisions: asks the plan, records what was chosen and why."""
 
-    __slots__ = ("_occurrences", "decisions", "deviations", "out_of_range", "plan")
+    __slots__ = ("_occurrences", "closed", "decisions", "deviations", "out_of_range", "plan")
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
@@ -108,8 +108,12 @@ class _Choices:
         #: Set when a replayed value did not fit its decision: the run diverged.
         self.out_of_range: int | None = None
         self._occurrences: dict[str, int] = {}
+        #: Set when the program's main task is done: the rest is asyncio's order.
+        self.closed = False
 
     def choose(self, kind: str, options: int, subject: str, describe: Callable[[int], str]) -> int:
+        if self.closed:
+            return 0
         index = len(self.decisions)
         key = f"{kind}|{subject}"
         occurrence = self._occurrences[key] = self._occurrences.get(key, -1) + 1
@@ -246,19 +250,36 @@ def _task_waiting_on(future: Any) -> Any:
 
 
 class _Trace(Hooks):
-    """The run's event trace, for comparing a replay with its original run."""
+    """The run's event trace, for comparing a replay with its original run.
 
-    def __init__(self, names: _Names) -> None:
+    It ends when the program's main task does: what follows is the runner's
+    clean-up (cancelling what the program left running, the executor's
+    shutdown), which cannot change how the run ended, so it is neither traced
+    nor steered (``choices.closed``).  Left in, it made replays of programs
+    that end with sockets still closing differ by when the kernel delivered
+    the last FIN.
+    """
+
+    def __init__(self, names: _Names, choices: _Choices) -> None:
         self.names = names
+        self.choices = choices
         self.events: list[str] = []
+        self.main: Any = None
 
     def task_created(self, task: Any) -> None:
-        self.events.append("new " + self.names.task(task))
+        if self.main is None:
+            self.main = task  # the runner's first task runs the program
+        if not self.choices.closed:
+            self.events.append("new " + self.names.task(task))
+
+    def task_done(self, task: Any) -> None:
+        if task is self.main:
+            self.choices.closed = True
 
     def callback_started(self, handle: Any) -> None:
         # The loop's own callbacks (draining a thread's wake-up byte) run when
         # threads' timing says, not the program's schedule: left out.
-        if not _is_loops_own(handle, self.loop):
+        if not self.choices.closed and not _is_loops_own(handle, self.loop):
             self.events.append(self.names.handle(handle))
 
     #: The loop traced (set when it is made).
@@ -596,7 +617,7 @@ def _run(fn: AsyncFn, plan: Plan, setup: _Setup, record: bool = False) -> _Outco
 
     choices = _Choices(plan)
     names = _Names()
-    trace = _Trace(names)
+    trace = _Trace(names, choices)
     clock: Any = _SteeredClock() if setup.virtual_time else _RealSteeredClock()
     if setup.network is None:
         loop = Loop(clock=clock)
