@@ -549,21 +549,7 @@ class Scheduler:
             if not self._observed:
                 events = poller.poll(timeout)
             else:
-                tape = self._tape
-                t0 = clock.time()
-                if tape is not None:
-                    tape.append(None)
-                    tape.append(t0)
-                events = poller.poll(timeout)
-                t1 = clock.time()
-                if tape is not None:
-                    tape.append(len(events))
-                    tape.append(t1)
-                hooks = self._hooks
-                if hooks is not None:
-                    hooks.poll_waited(timeout, t1 - t0, len(events))
-                    if events:
-                        hooks.io_ready(events)
+                events = self._poll_observed(timeout)
             if events:
                 if self._reorder:
                     events = self._ready_policy.order_io(events)
@@ -595,26 +581,45 @@ class Scheduler:
             # A frame kept alive by a traceback (through f_back links) must
             # not keep the last callback, often a task, alive with it.
             handle = None
-        elif self._hooks is None and not self._debug:
-            # A tape alone (an always-on flight recorder): no call per entry,
-            # inline here (a call per turn is a tenth of a one-callback turn).
-            record = self._tape.append  # type: ignore[union-attr]
-            now = clock.time
-            for _ in range(ntodo):
-                handle = ready.popleft()
-                if not handle._cancelled:
-                    record(handle._callback or handle)
-                    record(now())
-                    handle._run()
-            handle = None
         else:
+            # (Out of line: every local of this function costs each turn.)
             self._run_ready_observed(ntodo)
+
+    def _poll_observed(self, timeout: float | None) -> list[Any]:
+        """The poll, timed for hooks and recorded on a tape."""
+        clock = self._clock
+        tape = self._tape
+        t0 = clock.time()
+        if tape is not None:
+            tape.append(None)
+            tape.append(t0)
+        events = self._poller.poll(timeout)
+        t1 = clock.time()
+        if tape is not None:
+            tape.append(len(events))
+            tape.append(t1)
+        hooks = self._hooks
+        if hooks is not None:
+            hooks.poll_waited(timeout, t1 - t0, len(events))
+            if events:
+                hooks.io_ready(events)
+        return events
 
     def _run_ready_observed(self, ntodo: int) -> None:
         """The ready batch with timing, for hooks, a tape and debug mode's slow-callback log."""
         ready = self._ready
         now = self._clock.time
         tape = self._tape
+        if tape is not None and self._hooks is None and not self._debug:
+            # A tape alone (an always-on flight recorder): no call per entry.
+            record = tape.append
+            for _ in range(ntodo):
+                handle = ready.popleft()
+                if not handle._cancelled:
+                    record(handle._callback or handle)
+                    record(now())
+                    handle._run()
+            return
         for _ in range(ntodo):
             handle = ready.popleft()
             if handle._cancelled:

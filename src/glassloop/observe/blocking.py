@@ -36,9 +36,9 @@ from .recorder import Recorder, callback_name
 
 logger = logging.getLogger("glassloop.observe")
 
-#: The kernel's frames that run each ready callback while observed (hooks,
-#: or a tape alone): the blocker's frames are the ones inside them.
-_DISPATCH_CODES = (Scheduler._run_ready_observed.__code__, Scheduler._run_once.__code__)
+#: The kernel's frame that runs each ready callback while observed (hooks,
+#: a tape): the blocker's frames are the ones inside it.
+_DISPATCH_CODE = Scheduler._run_ready_observed.__code__
 #: Wrappers between that frame and the callback's own code (Handle._run, a
 #: task's step machinery).
 _WRAPPER_FILES = ("glassloop/kernel/task.py", "asyncio/events.py")
@@ -106,7 +106,7 @@ def _blocker_frames(frame: FrameType | None) -> traceback.StackSummary | None:
     wrappers that call the callback (Handle._run, a task's step).
     """
     frames: list[FrameType] = []
-    while frame is not None and frame.f_code not in _DISPATCH_CODES:
+    while frame is not None and frame.f_code is not _DISPATCH_CODE:
         frames.append(frame)
         frame = frame.f_back
     frames.reverse()
