@@ -60,7 +60,15 @@ def start(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subp
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as a terminal delivers it: a test runner started in the
+        # background by a shell without job control ignores SIGINT, the child
+        # would inherit that, and Python keeps an ignored SIGINT ignored.
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
