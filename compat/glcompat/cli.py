@@ -12,7 +12,7 @@ from pathlib import Path
 from . import baseline, exclusions, prepare, report
 from .results import Comparison, LoopRun, compare, confirm, confirm_reference
 from .runner import load_run, run_suite
-from .suites import SUITES
+from .suites import SUITES, Suite
 
 REPO = Path(__file__).resolve().parents[2]
 LOOPS = ("glassloop", "asyncio")
@@ -206,30 +206,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "glassloop" in by_loop and "asyncio" in by_loop:
             comp = compare(name, by_loop["asyncio"], by_loop["glassloop"], matcher)
             if comp.regressions and not args.no_confirm:
-                ids = [d.id for d in comp.regressions]
-                print(
-                    f"== {name} on glassloop: rerunning {len(ids)} regression(s) alone", flush=True
-                )
-                rerun = run_suite(
-                    suite, "glassloop", venv=venv, tree=tree, glassloop=glassloop,
-                    workdir=cache / "runs" / f"{name}-py{args.python}-glassloop-confirm",
-                    jobs=1, keyword=None, extra=[*args.pytest_args, *ids],
-                    run_timeout=args.run_timeout, nice=args.nice,
-                    exclude=matcher.regexes(name),
-                )  # fmt: skip
-                confirm(comp, rerun)
-                print(f"   {len(comp.regressions)} failed again", flush=True)
-                if stored_ref is not None and comp.regressions:
+
+                def alone(
+                    loop: str,
+                    comp: Comparison = comp,
+                    suite: Suite = suite,
+                    venv: Path = venv,
+                    tree: Path = tree,
+                ) -> LoopRun:
+                    """The regressions of ``comp`` rerun on their own, on ``loop``."""
                     ids = [d.id for d in comp.regressions]
-                    print(f"== {name} on asyncio: rerunning {len(ids)} alone", flush=True)
-                    live = run_suite(
-                        suite, "asyncio", venv=venv, tree=tree, glassloop=glassloop,
-                        workdir=cache / "runs" / f"{name}-py{args.python}-asyncio-confirm",
+                    print(f"== {suite.name} on {loop}: rerunning {len(ids)} alone", flush=True)
+                    return run_suite(
+                        suite, loop, venv=venv, tree=tree, glassloop=glassloop,
+                        workdir=cache / "runs" / f"{suite.name}-py{args.python}-{loop}-confirm",
                         jobs=1, keyword=None, extra=[*args.pytest_args, *ids],
                         run_timeout=args.run_timeout, nice=args.nice,
-                        exclude=matcher.regexes(name),
+                        exclude=matcher.regexes(suite.name),
                     )  # fmt: skip
-                    confirm_reference(comp, live)
+
+                confirm(comp, alone("glassloop"))
+                print(f"   {len(comp.regressions)} failed again", flush=True)
+                if stored_ref is not None and comp.regressions:
+                    confirm_reference(comp, alone("asyncio"))
                     print(f"   {len(comp.regressions)} pass on asyncio", flush=True)
             comparisons.append((comp, by_loop["glassloop"]))
 
