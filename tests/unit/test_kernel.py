@@ -201,6 +201,46 @@ def test_detached_hooks_cost_nothing_and_base_hooks_count_as_detached() -> None:
         loop.close()
 
 
+def test_the_kernel_calls_only_the_hook_groups_an_observer_listens_to() -> None:
+    class TurnsOnly(Hooks):
+        def __init__(self) -> None:
+            self.polls = 0
+
+        def poll_waited(self, timeout: float | None, duration: float, nevents: int) -> None:
+            self.polls += 1
+
+    class Steps(Hooks):
+        def __init__(self) -> None:
+            self.steps = 0
+
+        def step_started(self, task: Any) -> None:
+            self.steps += 1
+
+    loop = glassloop.Loop()
+    try:
+        turns = TurnsOnly()
+        loop.set_hooks(turns)
+        # Tasks and the dispatch stay on their plain paths, calls stay unchecked.
+        assert loop._task_hooks is None and not loop._entry_hooks and not loop._careful
+        assert loop._observed  # the poll is timed for it
+
+        async def work() -> None:
+            for _ in range(3):
+                await asyncio.sleep(0.001)
+
+        loop.run_until_complete(work())
+        assert turns.polls >= 3
+        steps = Steps()
+        loop.set_hooks(steps)
+        assert loop._task_hooks is steps and not loop._entry_hooks
+        loop.run_until_complete(work())
+        assert steps.steps == 4
+        loop.set_debug(True)
+        assert loop._entry_hooks  # debug mode times each entry (slow-callback log)
+    finally:
+        loop.close()
+
+
 def test_a_tape_records_each_entry_and_poll_without_hooks() -> None:
     from collections import deque
 
@@ -229,11 +269,12 @@ def test_a_tape_records_each_entry_and_poll_without_hooks() -> None:
         entries, starts = items[0::2], items[1::2]
         assert all(type(t) is float for t in starts) and starts == sorted(starts)
         # Each entry by its callback (not its Handle), a task by itself, a poll by None
-        # before it and its number of events after it.
+        # before it and its number of events after it, and the loop's stop by False.
         assert [e for e in entries if e is not None and type(e) is not int] == [
             cb,
             task,
             loop.stop,
+            False,
         ]
         assert newest == [[cb, starts[0]]]  # the newest record: what runs now
         polls = [n for n, e in enumerate(entries) if e is None]

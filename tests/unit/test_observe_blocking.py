@@ -12,11 +12,13 @@ import logging
 import socket
 import threading
 import time
+from typing import Any
 
 import pytest
 
 import glassloop
-from glassloop.observe import BlockingDetector, BlockReport, Recorder
+from glassloop.observe import BlockingDetector, BlockReport, FlightRecorder, Recorder
+from glassloop.observe.attach import share_tape, tape_owners
 
 #: A blocker gives up after this long if no report came (the test then fails).
 SAFETY = 10.0
@@ -212,3 +214,91 @@ def test_descriptors_ready_during_a_block_are_named_after_it() -> None:
     assert after.late_io == [
         "test_descriptors_ready_during_a_block_are_named_after_it.<locals>.on_readable"
     ]
+
+
+def test_the_detector_reads_the_tape_and_leaves_tasks_and_callbacks_unhooked() -> None:
+    loop = glassloop.new_event_loop()
+    try:
+        with BlockingDetector(0.05, loop=loop) as detector:
+            # What it pays per entry is the tape's two appends: no hook call.
+            assert tape_owners(loop) == [detector]
+            assert loop._task_hooks is None and not loop._entry_hooks
+        assert loop.tape is None and loop.hooks is None
+    finally:
+        loop.close()
+
+
+def test_a_block_in_a_runs_last_entry_is_ended_with_its_full_duration() -> None:
+    # No descriptor and no timer: the run ends with no poll after the block,
+    # so the loop thread has no turn to end it in; the watchdog or close() does.
+    reports: list[BlockReport] = []
+    loop = glassloop.new_event_loop()
+    try:
+        with BlockingDetector(0.05, loop=loop, callback=reports.append):
+
+            async def last() -> None:
+                time.sleep(0.3)
+
+            loop.run_until_complete(last())
+        during, after = reports
+        assert not during.ended and after.ended
+        assert 0.3 <= after.duration < 0.3 + SAFETY
+    finally:
+        loop.close()
+
+
+def test_a_stopped_loop_is_never_a_block() -> None:
+    reports: list[BlockReport] = []
+    loop = glassloop.new_event_loop()
+    try:
+        with BlockingDetector(0.02, loop=loop, callback=reports.append, interval=0.002):
+            loop.run_until_complete(asyncio.sleep(0))
+            time.sleep(0.2)  # the loop is not running: its last entry is long over
+            loop.run_until_complete(asyncio.sleep(0))
+    finally:
+        loop.close()
+    assert reports == []
+
+
+def test_a_detector_and_a_flight_recorder_share_one_tape(tmp_path: Any) -> None:
+    reports: list[BlockReport] = []
+    loop = glassloop.new_event_loop()
+    try:
+        with BlockingDetector(0.05, loop=loop, callback=reports.append) as detector:
+            small = loop.tape
+            assert small is not None and small.maxlen == 2 * 1024
+            with FlightRecorder(
+                loop, str(tmp_path), capacity=5000, stall=None, dump_signal=None
+            ) as flight:
+                assert loop.tape is not small and loop.tape.maxlen == 2 * 5000
+                assert tape_owners(loop) == [detector, flight]
+
+                async def blocked() -> None:
+                    for _ in range(100):
+                        await asyncio.sleep(0)
+                    time.sleep(0.1)
+                    await asyncio.sleep(0.001)
+
+                loop.run_until_complete(loop.create_task(blocked(), name="blocked"))
+                assert len(flight.recorder.records) > 100
+            # The flight recorder gone, the detector's own length again.
+            assert loop.tape is not None and loop.tape.maxlen == 2 * 1024
+            assert [r.ended for r in reports] == [False, True]
+            assert reports[0].what == "Task 'blocked'"
+        assert loop.tape is None
+    finally:
+        loop.close()
+
+
+def test_a_tape_set_by_hand_is_not_shared() -> None:
+    import collections
+
+    loop = glassloop.new_event_loop()
+    try:
+        loop.set_tape(collections.deque(maxlen=10))
+        with pytest.raises(RuntimeError, match="set by hand"):
+            share_tape(loop, object(), 10)
+        with pytest.raises(RuntimeError, match="set by hand"):
+            BlockingDetector(0.05, loop=loop)
+    finally:
+        loop.close()

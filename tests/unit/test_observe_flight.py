@@ -122,7 +122,10 @@ def test_the_buffer_stays_bounded(tmp_path: Path) -> None:
                     await asyncio.sleep(0)
 
             loop.run_until_complete(busy())
-        assert len(flight.recorder.records) == 1000
+        assert len(flight.recorder.tape) == 2000  # 1000 records of two items
+        # The newest record says the loop stopped: the rest are its entries and polls.
+        assert flight.recorder.tape[-2] is False
+        assert len(flight.recorder.records) == 999
         assert flight.recorder.dropped  # the ring is full: the oldest went
     finally:
         loop.close()
@@ -157,7 +160,7 @@ def test_one_tape_per_loop(tmp_path: Path) -> None:
     loop = glassloop.new_event_loop()
     try:
         with FlightRecorder(loop, str(tmp_path), stall=None, dump_signal=None):
-            with pytest.raises(RuntimeError, match="already has a tape"):
+            with pytest.raises(RuntimeError, match="already has a FlightRecorder"):
                 FlightRecorder(loop, str(tmp_path), stall=None, dump_signal=None)
     finally:
         loop.close()

@@ -16,9 +16,24 @@ from __future__ import annotations
 
 from typing import Any
 
+#: The hooks about a task's life, called by the Task itself.
+TASK_HOOKS = ("task_created", "step_started", "step_ended", "task_done")
+#: The hooks around each ready entry, called by the kernel's dispatch.
+ENTRY_HOOKS = ("callback_started", "callback_ran")
+
 
 class Hooks:
-    """No-op base for observers of the kernel; every method may be overridden."""
+    """No-op base for observers of the kernel; every method may be overridden.
+
+    The kernel calls only the hooks an observer listens to (see
+    :meth:`listens`), group by group: an observer that does not override
+    the task or per-entry hooks (a blocking detector on the tape) leaves
+    tasks and the dispatch on their plain paths.
+    """
+
+    def listens(self, name: str) -> bool:
+        """Whether this observer overrides hook ``name`` (a no-op base method is not listening)."""
+        return getattr(type(self), name) is not getattr(Hooks, name)
 
     def task_created(self, task: Any) -> None:
         """A task was created (before its first step is scheduled)."""

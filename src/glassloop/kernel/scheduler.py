@@ -39,7 +39,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .clock import Clock, MonotonicClock, PatchedClock
-from .hooks import Hooks
+from .hooks import ENTRY_HOOKS, TASK_HOOKS, Hooks
 from .poller import Poller, default_poller
 from .ready import FifoPolicy, ReadyPolicy
 
@@ -128,6 +128,7 @@ class Scheduler:
         "_clock",
         "_closed",
         "_debug",
+        "_entry_hooks",
         "_hooks",
         "_internal_fds",
         "_observed",
@@ -139,6 +140,7 @@ class Scheduler:
         "_sorted_key",
         "_stopping",
         "_tape",
+        "_task_hooks",
         "_timer_total",
         "_timers",
         "_timers_at",
@@ -173,6 +175,7 @@ class Scheduler:
         self._stopping = False
         self._closed = False
         self._hooks: Hooks | None = None
+        self._task_hooks: Hooks | None = None
         self._tape: deque[Any] | None = None
         self._set_debug_flag(False)
         # Descriptors the loop registers for itself (the wake-up fd): they don't
@@ -228,7 +231,8 @@ class Scheduler:
         of objects that exist anyway.  Records are pairs of items: before an
         entry runs, its callback (or the task queued as itself) and the
         clock's time; before a poll, ``None`` and the time; after it, the
-        number of events and the time.  Each record ends where the next
+        number of events and the time; when ``run_forever`` returns, ``False``
+        and the time (the loop is not running).  Each record ends where the next
         begins, and the newest is what the loop does now: a watchdog thread
         reads ``tape[-2:]``.  Recording the callback, not its Handle, holds
         nothing that would otherwise die young (Handles and tuples made per
@@ -293,8 +297,14 @@ class Scheduler:
         listen there (a blocking detector) leaves them on the fast path.
         """
         hooks = self._hooks
-        self._careful = self._debug or (
-            hooks is not None and type(hooks).callback_scheduled is not Hooks.callback_scheduled
+        self._careful = self._debug or (hooks is not None and hooks.listens("callback_scheduled"))
+        # What a task reads: its step takes the hooked path only for these.
+        self._task_hooks = (
+            hooks if hooks is not None and any(map(hooks.listens, TASK_HOOKS)) else None
+        )
+        # Each ready entry timed and reported (debug mode's slow-callback log too).
+        self._entry_hooks = self._debug or (
+            hooks is not None and any(map(hooks.listens, ENTRY_HOOKS))
         )
         # _run_once's one test for its plain path (hooks, debug mode or a tape).
         self._observed = self._debug or hooks is not None or self._tape is not None
@@ -610,8 +620,16 @@ class Scheduler:
         ready = self._ready
         now = self._clock.time
         tape = self._tape
-        if tape is not None and self._hooks is None and not self._debug:
-            # A tape alone (an always-on flight recorder): no call per entry.
+        if not self._entry_hooks:
+            if tape is None:
+                # Observers of turns only (polls, due timers): entries run plain.
+                for _ in range(ntodo):
+                    handle = ready.popleft()
+                    if not handle._cancelled:
+                        handle._run()
+                return
+            # A tape (an always-on flight recorder, a blocking detector): no
+            # call per entry.
             record = tape.append
             for _ in range(ntodo):
                 handle = ready.popleft()

@@ -242,8 +242,8 @@ class Task(asyncio.Future[T]):
         #: queue to be woken by it (see wakeup_function).
         self._wake_fut: asyncio.Future[Any] | None = None
         self._kernel = kernel
-        if kernel is not None and kernel._hooks is not None:
-            kernel._hooks.task_created(self)
+        if kernel is not None and kernel._task_hooks is not None:
+            kernel._task_hooks.task_created(self)
         if eager_start and _swap_current_task is not None and loop.is_running():
             self.__eager_start()
         else:
@@ -491,7 +491,7 @@ class Task(asyncio.Future[T]):
         loop = self._loop if kernel is None else kernel
         _enter_task(loop, self)
         try:
-            if self._stack is not None or (kernel is not None and kernel._hooks is not None):
+            if self._stack is not None or (kernel is not None and kernel._task_hooks is not None):
                 self.__run_step(exc)
                 return
             # The common case, inlined: a coroutine, nobody observing.
@@ -543,7 +543,7 @@ class Task(asyncio.Future[T]):
     def __run_step(self, exc: BaseException | None) -> None:
         """A step with its hooks, or of a generator-style body."""
         kernel = self._kernel
-        hooks = kernel._hooks if kernel is not None else None
+        hooks = kernel._task_hooks if kernel is not None else None
         if hooks is not None:
             hooks.step_started(self)
         try:

@@ -1,14 +1,21 @@
-"""Sharing a loop's one hooks slot between several observers.
+"""Sharing a loop's one hooks slot, and its one tape, between several observers.
 
 The kernel holds a single hooks object (``None`` while nobody listens, so an
 unobserved loop pays one test per hook point).  A recorder and a blocking
 detector may both want to listen: :func:`attach` puts a :class:`HookFanout`
 in the slot when a second observer arrives, and :func:`detach` takes it away
 again when one is left, so a lone observer is called directly.
+
+The kernel also holds a single tape (``Scheduler.set_tape``).  A flight
+recorder wants the last thousands of records, a blocking detector only the
+newest: :func:`share_tape` keeps one tape as long as the longest request and
+swaps in a longer copy when a bigger one arrives, so observers of a tape read
+``loop.tape`` each time and never keep the deque itself.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from types import TracebackType
 from typing import Any, Self
 
@@ -20,6 +27,9 @@ class HookFanout(Hooks):
 
     def __init__(self, members: list[Hooks]) -> None:
         self.members = tuple(members)
+
+    def listens(self, name: str) -> bool:
+        return any(member.listens(name) for member in self.members)
 
     def task_created(self, task: Any) -> None:
         for member in self.members:
@@ -100,6 +110,78 @@ def detach(loop: Any, hooks: Hooks) -> None:
     """Remove ``hooks`` from the loop's observers, if it is one of them."""
     members = observers(loop)
     _install(loop, [member for member in members if member is not hooks])
+
+
+class SharedTape(deque[Any]):
+    """A loop's tape with the observers it serves: observer -> records it wants kept."""
+
+    owners: dict[object, int]
+
+
+def share_tape(loop: Any, owner: object, records: int) -> None:
+    """Put ``owner`` on the loop's tape, keeping at least its last ``records`` records."""
+    if records < 1:
+        raise ValueError("a tape keeps at least 1 record")
+    tape = loop.tape
+    if tape is not None and not isinstance(tape, SharedTape):
+        raise RuntimeError("this loop's tape was set by hand (loop.set_tape): it is not shared")
+    owners = dict(tape.owners) if tape is not None else {}
+    owners[owner] = records
+    _install_tape(loop, tape, owners)
+
+
+def release_tape(loop: Any, owner: object) -> None:
+    """Take ``owner`` off the loop's tape; the last one out removes the tape."""
+    tape = loop.tape
+    if not isinstance(tape, SharedTape) or owner not in tape.owners:
+        return
+    owners = {other: n for other, n in tape.owners.items() if other is not owner}
+    _install_tape(loop, tape, owners)
+
+
+def running_entry(loop: Any) -> tuple[Any, float] | None:
+    """What ``loop`` runs now, from its tape: (entry, the float its record started at).
+
+    ``None`` while it waits in a poll, is stopped, or has no tape.  Read from
+    any thread: the two items are the tape's newest, read without a lock, so
+    a read that falls between a record's two appends says ``None`` too.
+    The float is the record's identity: the same object newest on the tape
+    at two looks means the same entry still runs.
+    """
+    if loop._thread_id is None:
+        return None  # not running: its last entry is over
+    tape = loop.tape
+    try:
+        started = tape[-1]
+        entry = tape[-2]
+    except (IndexError, TypeError):
+        return None
+    if type(started) is not float or entry is None or entry is False:
+        return None
+    if type(entry) is int or type(entry) is float:
+        return None  # just out of a poll, or between a record's two appends
+    return entry, started
+
+
+def tape_owners(loop: Any) -> list[object]:
+    """The observers on the loop's tape, in the order they came."""
+    tape = loop.tape
+    return list(tape.owners) if isinstance(tape, SharedTape) else []
+
+
+def _install_tape(loop: Any, old: SharedTape | None, owners: dict[object, int]) -> None:
+    if not owners:
+        loop.set_tape(None)
+        return
+    length = 2 * max(owners.values())
+    if old is not None and old.maxlen == length:
+        old.owners = owners
+        return
+    # A copy keeps the newest records (pairs: the length is even), so a
+    # dump taken just after a bigger observer arrives still has the past.
+    tape = SharedTape(old if old is not None else (), maxlen=length)
+    tape.owners = owners
+    loop.set_tape(tape)
 
 
 class ClosedOnExit:

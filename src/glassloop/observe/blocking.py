@@ -1,18 +1,22 @@
 """The blocking detector: who holds the loop, caught while they still hold it.
 
 asyncio's debug mode says "Executing <Handle> took 0.5 seconds" after the
-fact, with no stack.  Here a watchdog thread looks at what the loop thread is
-running (the hooks tell it when each ready callback, a task's step included,
-starts and ends) and, once one has run longer than the threshold, takes the
-loop thread's stack with ``sys._current_frames()``: its innermost frame is the
-blocking line (the ``time.sleep``, the CPU-bound loop, the blocking read).
-While the block lasts the watchdog keeps sampling that stack, every
-``interval``; the report made when the block ends has its full duration and
-that small profile (which lines the time went to), and a last line names
-the victims: timers that fell due during the block and ran late, by how much.
+fact, with no stack.  Here a watchdog thread reads what the loop thread runs
+now from the loop's *tape* (``Scheduler.set_tape``: the kernel appends each
+ready entry, a task's step included, with its start time, and no Python call
+per entry) and, once the same entry has run longer than the threshold, takes
+the loop thread's stack with ``sys._current_frames()``: its innermost frame
+is the blocking line (the ``time.sleep``, the CPU-bound loop, the blocking
+read).  While the block lasts the watchdog keeps sampling that stack, every
+``interval``.  The loop thread ends the block at its next poll or due timers
+(the only hooks the detector listens to, once per turn): the end report has
+the full duration (the tape says when the next record began) and that small
+profile (which lines the time went to), and a last line names the victims:
+timers that fell due during the block and ran late, by how much, and the
+descriptors found ready when it ended.
 
 The loop waiting in its poller runs no callback, so an idle loop is never
-reported.  The hooks only store a tuple; all the work is in the watchdog.
+reported.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Any
 from ..kernel.hooks import Hooks
 from ..kernel.scheduler import Scheduler
 from ..kernel.task import Task
-from .attach import ClosedOnExit, attach, detach
+from .attach import ClosedOnExit, attach, detach, release_tape, running_entry, share_tape
 from .recorder import Recorder, callback_name
 
 logger = logging.getLogger("glassloop.observe")
@@ -122,12 +126,18 @@ def _blocker_frames(frame: FrameType | None) -> traceback.StackSummary | None:
     )
 
 
+#: Records a detector keeps on the tape: enough that the record after a
+#: block's is still there when the loop thread ends it (a turn later).
+_TAPE_RECORDS = 1024
+
+
 class BlockingDetector(ClosedOnExit, Hooks):
     """Reports any step or callback that runs longer than ``threshold`` seconds.
 
     Reports go to the ``glassloop.observe`` logger (a warning while the block
     lasts, another when it ends), to ``callback`` if given (called in the
-    watchdog thread while the block lasts, in the loop thread when it ends),
+    watchdog thread while the block lasts, in the loop thread when it ends, or
+    in the watchdog or ``close()`` if the loop stopped right after the block),
     and to ``recorder``'s timeline if given.  ``interval`` is how often the
     watchdog looks (default: a fifth of the threshold, at most 10 ms).
     """
@@ -150,12 +160,11 @@ class BlockingDetector(ClosedOnExit, Hooks):
         #: Reports made so far (start and end reports), newest last; bounded.
         self.reports: list[BlockReport] = []
         self._loop: Any = None
-        #: (sequence number, start time, entry) of the callback running now, or None.
-        self._running: tuple[int, float, Any] | None = None
-        self._seq = 0
-        #: Sequence number -> its start report, while the block is reported and not over.
-        self._reported: dict[int, BlockReport] = {}
-        #: Sequence number -> where the loop thread was, sample by sample.
+        #: Block number -> its start report and the tape's start float of its
+        #: record, while the block is reported and not over.  Whoever pops it
+        #: (the loop thread, or the watchdog when the loop stopped) ends it.
+        self._reported: dict[int, tuple[BlockReport, float]] = {}
+        #: Block number -> where the loop thread was, sample by sample.
         self._samples: dict[int, collections.Counter[str]] = {}
         #: The last block's end report, until the timers it delayed are known.
         self._last_ended: BlockReport | None = None
@@ -172,6 +181,7 @@ class BlockingDetector(ClosedOnExit, Hooks):
         if self._loop is not None and self._loop is not loop:
             raise RuntimeError("this BlockingDetector already watches another loop")
         self._loop = loop
+        share_tape(loop, self, _TAPE_RECORDS)
         attach(loop, self)
         if self._thread is None:
             self._stop.clear()
@@ -184,43 +194,27 @@ class BlockingDetector(ClosedOnExit, Hooks):
         """Stop watching and join the watchdog."""
         if self._loop is not None:
             detach(self._loop, self)
+            release_tape(self._loop, self)
         self._stop.set()
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join()
+        for number in list(self._reported):
+            self._end_block(number)  # the loop's last entry blocked: it is over now
 
-    # -- the hooks (loop thread) -------------------------------------------
+    def flush(self) -> None:
+        """End the reports of blocks that are over (before writing a trace, say)."""
+        now_running = running_entry(self._loop) if self._loop is not None else None
+        for number, (_, tape_start) in list(self._reported.items()):
+            if now_running is None or now_running[1] is not tape_start:
+                self._end_block(number)
 
-    def callback_started(self, handle: Any) -> None:
-        self._seq += 1
-        self._running = (self._seq, time.monotonic(), handle)
-
-    def callback_ran(self, handle: Any, duration: float) -> None:
-        running = self._running
-        self._running = None
-        if running is None or not self._reported:
-            return
-        start = self._reported.pop(running[0], None)
-        if start is not None:
-            end = time.monotonic()
-            samples = self._samples.pop(running[0], collections.Counter())
-            ended = dataclasses.replace(
-                start,
-                duration=end - running[1],
-                ended=True,
-                stack=traceback.StackSummary(),
-                profile=tuple(samples.most_common(_PROFILE_LINES)),
-                late_timers=[],
-                late_io=[],
-            )
-            self._last_ended = ended
-            self._polls_since_end = 0
-            self._report(ended)
-            if self.recorder is not None:
-                self.recorder.note_block(running[1], end, start.what, start.where)
+    # -- the hooks (loop thread, once per turn) ------------------------------
 
     def poll_waited(self, timeout: float | None, duration: float, nevents: int) -> None:
-        if self._last_ended is not None:
+        if self._reported:
+            self._end_blocks(polled=True)
+        elif self._last_ended is not None:
             self._polls_since_end += 1
             if self._polls_since_end > 1:
                 # The first poll after the block saw what was waiting, and the
@@ -250,6 +244,8 @@ class BlockingDetector(ClosedOnExit, Hooks):
         return poller.get_reader(wakeup) if poller is not None and wakeup is not None else None
 
     def timers_due(self, timers: list[Any]) -> None:
+        if self._reported:
+            self._end_blocks(polled=False)
         report = self._last_ended
         if report is None:
             return  # (kept until the second poll after the block: see poll_waited)
@@ -270,72 +266,117 @@ class BlockingDetector(ClosedOnExit, Hooks):
                 more,
             )
 
+    def _end_blocks(self, polled: bool) -> None:
+        """The loop thread is between turns: any block reported so far is over."""
+        for number in list(self._reported):
+            self._end_block(number)
+        if self._last_ended is not None:
+            # This poll is the first after the block: what it found was waiting.
+            self._polls_since_end = 1 if polled else 0
+
+    def _end_block(self, number: int) -> None:
+        taken = self._reported.pop(number, None)
+        if taken is None:
+            return  # the other thread ended it
+        start, tape_start = taken
+        end = self._end_of(tape_start)
+        in_loop_thread = threading.get_ident() == self._loop._thread_id
+        samples = self._samples.pop(number, collections.Counter())
+        ended = dataclasses.replace(
+            start,
+            duration=end - start.started,
+            ended=True,
+            stack=traceback.StackSummary(),
+            profile=tuple(samples.most_common(_PROFILE_LINES)),
+            late_timers=[],
+            late_io=[],
+        )
+        if in_loop_thread:
+            # Between turns: the victims are what this turn and the next poll find.
+            self._last_ended = ended
+            self._polls_since_end = 0
+        self._report(ended)
+        if self.recorder is not None:
+            self.recorder.note_block(start.started, end, start.what, start.where)
+
+    def _real_clock(self) -> bool:
+        """The loop's clock is ``time.monotonic``: the tape's times are the watchdog's."""
+        return bool(self._loop.time is time.monotonic)
+
+    def _end_of(self, tape_start: float) -> float:
+        """When the block that began at ``tape_start`` ended (``time.monotonic``).
+
+        The next record on the tape began then.  Under another clock (virtual
+        time), or if the tape has moved past it, now: the block ended before.
+        """
+        if self._real_clock():
+            items = list(self._loop.tape or ())  # a C copy: atomic under the GIL
+            for at in range(len(items) - 1, 0, -1):
+                if items[at] is tape_start:
+                    if at + 2 < len(items) and type(items[at + 2]) is float:
+                        return float(items[at + 2])
+                    break
+        return time.monotonic()
+
     # -- the watchdog (its own thread) -------------------------------------
 
     def _watch(self) -> None:
+        seen: float | None = None
+        since = 0.0
+        number = 0
         while not self._stop.wait(self.interval):
-            if self._loop is not None and self._loop.is_closed():
-                break  # nothing more to watch: don't outlive the loop
-            running = self._running
-            if running is None:
+            loop = self._loop
+            if loop is None:
                 continue
-            seq, started, handle = running
-            held = time.monotonic() - started
+            if self._reported:
+                # Ended by the loop thread at its next poll or due timers; a
+                # run with neither (no I/O, no timers) ends it from here.
+                self.flush()
+            if loop.is_closed():
+                break  # nothing more to watch: don't outlive the loop
+            now_running = running_entry(loop)
+            if now_running is None:
+                seen = None  # waiting in a poll, or stopped: never a block
+                continue
+            entry, started = now_running
+            now = time.monotonic()
+            if started is not seen:
+                seen, number = started, number + 1
+                since = started if self._real_clock() else now
+            held = now - since
             if held < self.threshold:
                 continue
-            if seq in self._reported:
-                self._sample(seq)
+            if number in self._reported:
+                self._sample(number, started)
                 continue
-            loop_thread = self._loop._thread_id if self._loop is not None else None
-            if loop_thread is None:
-                continue
-            frame = sys._current_frames().get(loop_thread)
-            # The stack is only the blocker's if the same callback still runs.
-            running_now = self._running
-            if running_now is None or running_now[0] != seq:
-                continue
+            frame = sys._current_frames().get(loop._thread_id)
             stack = _blocker_frames(frame)
             del frame
-            if stack is None:
+            # The stack is only the blocker's if the same entry still runs.
+            if stack is None or loop.tape is None or loop.tape[-1] is not started:
                 continue
             report = BlockReport(
-                what=_describe(handle),
-                task_name=_task_name(handle),
+                what=describe_entry(entry),
+                task_name=_task_name(entry),
                 duration=held,
                 ended=False,
                 stack=stack,
-                started=started,
+                started=since,
             )
-            self._samples[seq] = collections.Counter([report.where])
-            self._reported[seq] = report
+            self._samples[number] = collections.Counter([report.where])
+            self._reported[number] = (report, started)
             self._report(report)
-            running_now = self._running
-            ended_meanwhile = running_now is None or running_now[0] != seq
-            if ended_meanwhile and self._reported.pop(seq, None) is not None:
-                self._samples.pop(seq, None)
-                # It ended between our look and the entry above, so the loop
-                # thread did not see the entry: the end is reported from here.
-                self._report(
-                    dataclasses.replace(
-                        report,
-                        duration=time.monotonic() - started,
-                        ended=True,
-                        stack=traceback.StackSummary(),
-                    )
-                )
 
-    def _sample(self, seq: int) -> None:
+    def _sample(self, number: int, started: float) -> None:
         """One profile sample of a block already reported: where the loop thread is now."""
-        loop_thread = self._loop._thread_id if self._loop is not None else None
-        if loop_thread is None:
-            return
-        frame = sys._current_frames().get(loop_thread)
-        running = self._running
-        if frame is None or running is None or running[0] != seq:
-            return
+        loop = self._loop
+        frame = sys._current_frames().get(loop._thread_id)
         stack = _blocker_frames(frame)
         del frame
-        counts = self._samples.get(seq)
+        tape = loop.tape
+        if tape is None or tape[-1] is not started:
+            return  # it ended meanwhile: the stack may be the next entry's
+        counts = self._samples.get(number)
         if stack and counts is not None:
             last = stack[-1]
             counts[f"{last.filename}:{last.lineno} in {last.name}"] += 1
@@ -352,20 +393,22 @@ class BlockingDetector(ClosedOnExit, Hooks):
                 logger.exception("the blocking detector's callback failed")
 
 
-def _task_of(handle: Any) -> Any:
-    if isinstance(handle, Task):
-        return handle
-    owner = getattr(getattr(handle, "_callback", None), "__self__", None)
+def _task_of(entry: Any) -> Any:
+    """The task a tape entry (a task, or a Handle's callback) belongs to, if any."""
+    if isinstance(entry, Task):
+        return entry
+    owner = getattr(entry, "__self__", None)
     return owner if isinstance(owner, Task) else None
 
 
-def _task_name(handle: Any) -> str | None:
-    task = _task_of(handle)
+def _task_name(entry: Any) -> str | None:
+    task = _task_of(entry)
     return None if task is None else task.get_name()
 
 
-def _describe(handle: Any) -> str:
-    name = _task_name(handle)
+def describe_entry(entry: Any) -> str:
+    """A tape entry as a block report names it: ``Task 'name'`` or ``callback f``."""
+    name = _task_name(entry)
     if name is not None:
         return f"Task {name!r}"
-    return f"callback {callback_name(handle)}"
+    return f"callback {callback_name(entry)}"

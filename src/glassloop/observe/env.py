@@ -40,6 +40,7 @@ class Settings:
 
 _configured: Settings | None = None
 _recorders: list[Recorder] = []
+_detectors: list[BlockingDetector] = []
 _written: dict[int, str] = {}
 _atexit_registered = False
 _final_written = False
@@ -111,7 +112,7 @@ def observe_new_loop(loop: Any) -> None:
             atexit.register(_write_at_exit)
             _atexit_registered = True
     if wanted.detect_blocking:
-        BlockingDetector(wanted.detect_blocking, loop=loop, recorder=recorder)
+        _detectors.append(BlockingDetector(wanted.detect_blocking, loop=loop, recorder=recorder))
     if wanted.inspect:
         allow_inspection(loop)
 
@@ -138,6 +139,8 @@ def write_traces(*, quiet: bool = False) -> list[str]:
     """
     global _final_written
     _final_written = True
+    for detector in _detectors:
+        detector.flush()  # a block that ended the program goes on its timeline
     paths: list[str] = []
     for index, recorder in enumerate(_recorders):
         path = _written.get(index) or _path_for(index)

@@ -45,8 +45,8 @@ from types import FrameType
 from typing import Any
 
 from ..kernel.task import Task
-from .attach import ClosedOnExit
-from .blocking import BlockingDetector, BlockReport, _blocker_frames
+from .attach import ClosedOnExit, release_tape, running_entry, share_tape, tape_owners
+from .blocking import BlockingDetector, BlockReport, _blocker_frames, describe_entry
 from .chrome import write_chrome_trace
 from .recorder import Recorder, callback_name
 
@@ -57,15 +57,28 @@ FLIGHT_CAPACITY = 20_000
 
 
 class TapeView:
-    """The tape as the causal recorder's record shapes, for the Chrome exporter."""
+    """The loop's tape as the causal recorder's record shapes, for the Chrome exporter."""
 
-    def __init__(self, tape: deque[Any], capacity: int, now: Any) -> None:
-        self.tape = tape
+    def __init__(self, loop: Any, capacity: int) -> None:
+        self.loop = loop
         self.capacity = capacity
         #: The loop's clock: the newest record ends now.
-        self.now = now
+        self.now = loop.time
         #: Stall reports put on the timeline: BLOCK_RECORD shapes.
         self.blocks: list[tuple[Any, ...]] = []
+        #: Set when the recorder is closed: its last records stay readable.
+        self.kept: deque[Any] | None = None
+
+    @property
+    def tape(self) -> deque[Any]:
+        """The loop's tape now (shared, and swapped for a longer one when needed).
+
+        Once the flight recorder is closed, the tape as it was then.
+        """
+        if self.kept is not None:
+            return self.kept
+        tape = self.loop.tape
+        return tape if tape is not None else deque(maxlen=2)
 
     @property
     def dropped(self) -> int:
@@ -75,7 +88,9 @@ class TapeView:
 
     @property
     def records(self) -> list[tuple[Any, ...]]:
-        items = list(self.tape)  # a C copy: atomic under the GIL
+        # A C copy (atomic under the GIL) of this recorder's part of a tape
+        # that may be shared with an observer that keeps more.
+        items = list(self.tape)[-2 * self.capacity :]
         if items and type(items[0]) is float:
             del items[0]  # the ring dropped this record's entry, not its time yet
         out: list[tuple[Any, ...]] = []
@@ -83,8 +98,8 @@ class TapeView:
         starts = items[1::2]
         entries = items[0::2]
         for n, entry in enumerate(entries):
-            if type(entry) is int:
-                continue  # a poll's end: the loop's own work until the next record
+            if type(entry) is int or entry is False:
+                continue  # a poll's end (the loop's own work), or the loop stopped
             act = n + 1
             start = starts[n] if n < len(starts) else self.now()
             end = starts[n + 1] if n + 1 < len(starts) else self.now()
@@ -105,16 +120,6 @@ class TapeView:
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         return iter(self.records)
-
-
-def _describe_entry(entry: Any) -> str:
-    """A tape entry (a task, or a Handle's callback) as a block report names it."""
-    if isinstance(entry, Task):
-        return f"Task {entry.get_name()!r}"
-    owner = getattr(entry, "__self__", None)
-    if isinstance(owner, Task):
-        return f"Task {owner.get_name()!r}"
-    return f"callback {callback_name(entry)}"
 
 
 class FlightRecorder(ClosedOnExit):
@@ -147,7 +152,7 @@ class FlightRecorder(ClosedOnExit):
         self._lock = threading.Lock()
         self.recorder: Recorder | TapeView
         self.detector: BlockingDetector | None = None
-        self._tape: deque[Any] | None = None
+        self._on_tape = False
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
         if causal:
@@ -157,11 +162,11 @@ class FlightRecorder(ClosedOnExit):
                     stall, loop=loop, callback=self._on_block, recorder=self.recorder
                 )
         else:
-            if loop.tape is not None:
-                raise RuntimeError("this loop already has a tape (another FlightRecorder?)")
-            self._tape = deque(maxlen=2 * capacity)
-            self.recorder = TapeView(self._tape, capacity, loop.time)
-            loop.set_tape(self._tape)
+            if any(isinstance(owner, FlightRecorder) for owner in tape_owners(loop)):
+                raise RuntimeError("this loop already has a FlightRecorder")
+            share_tape(loop, self, capacity)
+            self._on_tape = True
+            self.recorder = TapeView(loop, capacity)
             if stall is not None:
                 self._watchdog = threading.Thread(
                     target=self._watch,
@@ -209,24 +214,18 @@ class FlightRecorder(ClosedOnExit):
         The newest record is what the loop does now; a poll's (its entry
         None) means it waits, which is never a stall.
         """
-        tape = self._tape
-        assert tape is not None and isinstance(self.recorder, TapeView)
+        assert isinstance(self.recorder, TapeView)
         seen: float | None = None
         since = 0.0
         dumped: float | None = None
         while not self._stop.wait(interval):
             if self.loop.is_closed():
                 break
-            try:
-                started = tape[-1]
-                entry = tape[-2]
-            except IndexError:
+            running = running_entry(self.loop)
+            if running is None:
+                seen = None  # waiting in a poll, or stopped: never a stall
                 continue
-            if type(started) is not float or type(entry) is float:
-                continue  # caught between a record's two appends: look again next time
-            if entry is None or type(entry) is int:
-                seen = None  # waiting in a poll, or just out of one
-                continue
+            entry, started = running
             now = time.monotonic()
             if started is not seen:
                 seen, since = started, now
@@ -239,8 +238,9 @@ class FlightRecorder(ClosedOnExit):
             frame: FrameType | None = sys._current_frames().get(thread) if thread else None
             stack = _blocker_frames(frame)
             del frame
-            what = _describe_entry(entry)
-            if stack and tape[-1] is started:
+            what = describe_entry(entry)
+            tape = self.loop.tape
+            if stack and tape is not None and tape[-1] is started:
                 last = stack[-1]
                 where = f"{last.filename}:{last.lineno} in {last.name}"
                 logger.warning(
@@ -278,8 +278,14 @@ class FlightRecorder(ClosedOnExit):
         watchdog, self._watchdog = self._watchdog, None
         if watchdog is not None and watchdog is not threading.current_thread():
             watchdog.join()
-        if self._tape is not None and self.loop.tape is self._tape:
-            self.loop.set_tape(None)
+        if self._on_tape:
+            if isinstance(self.recorder, TapeView):
+                tape = self.loop.tape
+                self.recorder.kept = deque(
+                    tape if tape is not None else (), maxlen=2 * self.recorder.capacity
+                )
+            release_tape(self.loop, self)
+            self._on_tape = False
         if self.detector is not None:
             self.detector.close()
         if isinstance(self.recorder, Recorder):
