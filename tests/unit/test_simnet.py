@@ -12,17 +12,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+from simnet_kit import no_real_sockets, run  # noqa: F401  (a fixture)
 
 import glassloop
 from glassloop.testing import SimNet, explore, replay
-
-
-def run(main: Callable[[], Awaitable[Any]], net: SimNet) -> Any:
-    return glassloop.run(main(), network=net, virtual_time=True)
 
 
 async def upper_server(host: str = "server.sim", port: int = 8080) -> asyncio.Server:
@@ -35,19 +31,8 @@ async def upper_server(host: str = "server.sim", port: int = 8080) -> asyncio.Se
     return await asyncio.start_server(handle, host, port)
 
 
-@pytest.fixture
-def no_real_sockets(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Any real connect, bind, listen or send fails the test."""
-
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("a real socket was used under a SimNet")
-
-    for name in ("connect", "connect_ex", "bind", "listen", "send", "sendall", "sendto"):
-        monkeypatch.setattr(socket.socket, name, refuse)
-    yield
-
-
-def test_a_stream_exchange_takes_the_links_latency_and_no_wall_time(no_real_sockets: None) -> None:
+@pytest.mark.usefixtures("no_real_sockets")
+def test_a_stream_exchange_takes_the_links_latency_and_no_wall_time() -> None:
     net = SimNet(seed=1, latency=0.05)
 
     async def main() -> list[float]:
@@ -271,7 +256,7 @@ def test_calls_it_cannot_simulate_are_refused_clearly() -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
         with pytest.raises(NotImplementedError, match="not simulated"):
-            await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("a", 1))
+            await loop.connect_accepted_socket(asyncio.Protocol, socket.socket())
         with pytest.raises(NotImplementedError, match="TLS"):
             await loop.create_connection(asyncio.Protocol, "a.sim", 443, ssl=True)
         await upper_server()
@@ -332,7 +317,8 @@ async def aiohttp_exchange(requests: int) -> float:
     return loop.time() - start
 
 
-def test_aiohttp_client_and_server_1000_requests_in_virtual_time(no_real_sockets: None) -> None:
+@pytest.mark.usefixtures("no_real_sockets")
+def test_aiohttp_client_and_server_1000_requests_in_virtual_time() -> None:
     net = SimNet(seed=3, latency=0.05)
     wall = time.perf_counter()
     virtual = run(lambda: aiohttp_exchange(1000), net)
@@ -353,7 +339,8 @@ def test_the_same_seed_gives_the_same_aiohttp_exchange_event_for_event() -> None
     assert other.log != logs[0]
 
 
-def test_fastapi_under_uvicorn_answers_aiohttp_and_httpx(no_real_sockets: None) -> None:
+@pytest.mark.usefixtures("no_real_sockets")
+def test_fastapi_under_uvicorn_answers_aiohttp_and_httpx() -> None:
     import aiohttp
     import httpx
     import uvicorn

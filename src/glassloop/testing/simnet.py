@@ -1,28 +1,34 @@
-"""A simulated network behind the loop's own API: hosts, TCP streams and faults, in memory.
+"""A simulated network behind the loop's own API: hosts, TCP streams, UDP and faults, in memory.
 
 Owns :class:`SimNet` (the network: hosts by name, links with latency, the
 faults scripted on them, and what happened), the loop that routes its
 networking methods into it (:class:`SimLoop`, made by
 ``glassloop.new_event_loop(network=net)`` and
-``glassloop.run(main(), network=net, virtual_time=True)``) and the stream
-transport both ends of a simulated connection get (:class:`SimTransport`).
+``glassloop.run(main(), network=net, virtual_time=True)``), the stream
+transport both ends of a simulated connection get (:class:`SimTransport`)
+and the datagram transport of a simulated UDP endpoint
+(:class:`SimDatagramTransport`).
 
 Everything happens through the loop's timers: a write is cut into the
 chunks the network delivers, and each chunk arrives with ``call_at`` at the
-virtual time the link says, in order within its connection.  So under
-virtual time a simulated exchange takes no wall time, and with the same seed
-and program it happens the same way, event for event.  No real socket is
-made: names and addresses exist only in the simulation (every host name
-resolves, to an address in 198.18.0.0/15, the range RFC 2544 sets aside for
+virtual time the link says, in order within its connection; a datagram is
+one timer per copy that arrives (none if it is lost).  So under virtual
+time a simulated exchange takes no wall time, and with the same seed and
+program it happens the same way, event for event.  No real socket is made:
+names and addresses exist only in the simulation (every host name resolves,
+to an address in 198.18.0.0/15, the range RFC 2544 sets aside for
 benchmarks), and the loop refuses the calls it cannot simulate.
 
 What is simulated: TCP streams (``create_connection``, ``create_server``,
 ``start_server``/``open_connection``, so aiohttp's client and server and
-uvicorn), name resolution, one-way latency per link, bandwidth, a stream
-delivered in chunks, flow control (a reader that stops reading fills the
-sender's buffers until ``pause_writing``), connection refused, a reset after
-a given byte, half-close, partitions between hosts for an interval, and DNS
-failures.  Not yet: UDP, TLS over the simulation, Unix sockets, ``sock_*``.
+uvicorn), UDP (``create_datagram_endpoint``), name resolution, one-way
+latency per link, bandwidth, a stream delivered in chunks, flow control (a
+reader that stops reading fills the sender's buffers until
+``pause_writing``), connection refused (for UDP: ``error_received`` on a
+connected endpoint), a reset after a given byte, half-close, partitions
+between hosts for an interval (streams wait, datagrams are dropped), DNS
+failures, and datagrams lost, duplicated or reordered.  Not yet: TLS over
+the simulation, Unix sockets, ``sock_*``.
 """
 
 from __future__ import annotations
@@ -33,7 +39,9 @@ import contextlib
 import contextvars
 import errno
 import itertools
+import logging
 import math
+import os
 import random
 import socket
 import weakref
@@ -41,9 +49,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..io.stream import check_bytes_like, check_write_limits
 from ..loop import Loop
 
 ProtocolFactory = Callable[[], asyncio.BaseProtocol]
+logger = logging.getLogger("asyncio")
 
 #: Where simulated addresses come from (RFC 2544's benchmarking range).
 _ADDRESS_BASE = (198 << 24) | (18 << 16)
@@ -67,13 +77,25 @@ current_host: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 @dataclass
 class Link:
-    """One direction between two hosts: its delay, its speed, its counters."""
+    """One direction between two hosts: its delay, its speed, its faults, its counters."""
 
     latency: float
     bandwidth: float | None = None  # bytes per second; None: unlimited
+    #: The chances that a datagram is lost, arrives twice, or is held back.
+    loss: float = 0.0
+    duplicate: float = 0.0
+    reorder: float = 0.0
     bytes: int = 0
     chunks: int = 0
     writes: int = 0
+    datagrams: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    reordered: int = 0
+
+
+#: A datagram's faults, as chances (``SimNet(loss=...)``, ``net.link(a, b, loss=...)``).
+_CHANCES = ("loss", "duplicate", "reorder")
 
 
 @dataclass
@@ -84,6 +106,7 @@ class _Partition:
     end: float
 
     def cuts(self, x: str, y: str, when: float) -> bool:
+        """Whether hosts ``x`` and ``y`` (names, as the network keys them) are apart at ``when``."""
         return {x, y} == {self.a, self.b} and self.start <= when < self.end
 
 
@@ -122,10 +145,13 @@ class SimNet:
     ``latency`` is the default one-way delay of every link (seconds);
     ``link(a, b, latency=..., bandwidth=...)`` sets one pair's.  ``chunked``
     makes the network deliver each write in pieces of random sizes (seeded),
-    as real TCP may.  Faults are scripted: :meth:`partition`,
-    :meth:`reset_after`, :meth:`fail_dns`.  :meth:`stats` and ``faults`` say
-    what happened.  A simnet serves one loop at a time; ``fresh()`` makes an
-    unused copy with the same settings (exploration makes one per run).
+    as real TCP may.  ``loss``, ``duplicate`` and ``reorder`` are the chances
+    (0 to 1, seeded) that a datagram is lost, arrives twice, or is held back
+    so that later ones overtake it; TCP streams never see them (TCP hides
+    them).  Faults are scripted: :meth:`partition`, :meth:`reset_after`,
+    :meth:`fail_dns`.  :meth:`stats` and ``faults`` say what happened.  A
+    simnet serves one loop at a time; ``fresh()`` makes an unused copy with
+    the same settings (exploration makes one per run).
     """
 
     def __init__(
@@ -135,6 +161,9 @@ class SimNet:
         *,
         bandwidth: float | None = None,
         chunked: bool = False,
+        loss: float = 0.0,
+        duplicate: float = 0.0,
+        reorder: float = 0.0,
         explored: tuple[str, ...] = ("split",),
     ) -> None:
         if not isinstance(seed, int) or isinstance(seed, bool):
@@ -142,10 +171,15 @@ class SimNet:
         _check_delay("latency", latency)
         if bandwidth is not None:
             _check_rate(bandwidth)
+        for name, chance in (("loss", loss), ("duplicate", duplicate), ("reorder", reorder)):
+            _check_chance(name, chance)
         self.seed = seed
         self.latency = float(latency)
         self.bandwidth = bandwidth
         self.chunked = bool(chunked)
+        self.loss = float(loss)
+        self.duplicate = float(duplicate)
+        self.reorder = float(reorder)
         unknown = set(explored) - set(EXPLORED_FAULTS)
         if isinstance(explored, str) or unknown:
             raise ValueError(
@@ -153,7 +187,8 @@ class SimNet:
             )
         #: The faults an exploration may inject, each a decision of its schedule.
         self.explored = tuple(explored)
-        self._link_settings: dict[tuple[str, str], tuple[float, float | None]] = {}
+        #: Per link direction, the settings ``link()`` gave (the rest are the network's).
+        self._link_settings: dict[tuple[str, str], dict[str, float]] = {}
         self._partitions: list[_Partition] = []
         self._resets: list[_Reset] = []
         self._dns_failures: set[str] = set()
@@ -165,6 +200,8 @@ class SimNet:
         self._names: dict[str, str] = {"127.0.0.1": "localhost"}
         self._links: dict[tuple[str, str], Link] = {}
         self._listeners: dict[tuple[str, int], _Listener] = {}
+        #: Bound datagram endpoints by (host, port): UDP ports are apart from TCP's.
+        self._datagram_ends: dict[tuple[str, int], SimDatagramTransport] = {}
         self._ports = itertools.count(_EPHEMERAL)
         #: What the network did on its own initiative, in words, in order.
         self.faults: list[str] = []
@@ -181,9 +218,12 @@ class SimNet:
             self.latency,
             bandwidth=self.bandwidth,
             chunked=self.chunked,
+            loss=self.loss,
+            duplicate=self.duplicate,
+            reorder=self.reorder,
             explored=self.explored,
         )
-        other._link_settings = dict(self._link_settings)
+        other._link_settings = {key: dict(value) for key, value in self._link_settings.items()}
         other._partitions = [_Partition(p.a, p.b, p.start, p.end) for p in self._partitions]
         other._resets = [_Reset(r.host, r.port, r.after) for r in self._resets]
         other._dns_failures = set(self._dns_failures)
@@ -192,16 +232,43 @@ class SimNet:
     # -- settings and faults ------------------------------------------------------
 
     def link(
-        self, a: str, b: str, *, latency: float | None = None, bandwidth: float | None = None
+        self,
+        a: str,
+        b: str,
+        *,
+        latency: float | None = None,
+        bandwidth: float | None = None,
+        loss: float | None = None,
+        duplicate: float | None = None,
+        reorder: float | None = None,
     ) -> None:
-        """Set the link between hosts ``a`` and ``b`` (both directions)."""
-        if latency is not None:
-            _check_delay("latency", latency)
-        if bandwidth is not None:
-            _check_rate(bandwidth)
-        settings = (self.latency if latency is None else float(latency), bandwidth)
+        """Set the link between hosts ``a`` and ``b`` (both directions).
+
+        A setting left out keeps what the link had (at first, the network's
+        default), so calls add up; they also change a link already in use,
+        from the next write or datagram on.  ``bandwidth=math.inf`` makes one
+        link unlimited on a network whose default is not.
+        """
+        given = {"latency": latency, "bandwidth": bandwidth, "loss": loss}
+        given.update(duplicate=duplicate, reorder=reorder)
+        settings: dict[str, float] = {}
+        for name, value in given.items():
+            if value is None:
+                continue
+            if name == "latency":
+                _check_delay(name, value)
+            elif name == "bandwidth":
+                _check_rate(value)
+            else:
+                _check_chance(name, value)
+            settings[name] = float(value)
+        a, b = self.host_of(a), self.host_of(b)
         for key in ((a, b), (b, a)):
-            self._link_settings[key] = settings
+            self._link_settings.setdefault(key, {}).update(settings)
+            link = self._links.get(key)
+            if link is not None:
+                for name, value in settings.items():
+                    setattr(link, name, None if value == math.inf else value)
 
     def partition(self, a: str, b: str, start: float = 0.0, end: float = math.inf) -> None:
         """Cut hosts ``a`` and ``b`` apart from virtual time ``start`` to ``end``.
@@ -212,7 +279,9 @@ class SimNet:
         _check_delay("start", start)
         if not end > start:
             raise ValueError(f"end must be after start, not {end!r} <= {start!r}")
-        self._partitions.append(_Partition(a, b, float(start), float(end)))
+        self._partitions.append(
+            _Partition(self.host_of(a), self.host_of(b), float(start), float(end))
+        )
 
     def reset_after(self, host: str, port: int, after: int) -> None:
         """Reset the next connection to ``host:port`` once ``after`` bytes of its reply arrived."""
@@ -225,12 +294,23 @@ class SimNet:
         self._dns_failures.add(name)
 
     def stats(self) -> dict[str, dict[str, int]]:
-        """Bytes, chunks and writes per link direction that carried anything (``"a -> b"``)."""
-        return {
-            f"{a} -> {b}": {"bytes": link.bytes, "chunks": link.chunks, "writes": link.writes}
-            for (a, b), link in sorted(self._links.items())
-            if link.writes
-        }
+        """What each link direction carried (``"a -> b"``), for those that carried anything.
+
+        Streams: bytes, chunks and writes; datagrams, when there were any:
+        how many were sent, and of them lost (to a partition too),
+        duplicated and reordered (held back).
+        """
+        stats: dict[str, dict[str, int]] = {}
+        for (a, b), link in sorted(self._links.items()):
+            entry: dict[str, int] = {}
+            if link.writes:
+                entry.update(bytes=link.bytes, chunks=link.chunks, writes=link.writes)
+            if link.datagrams:
+                entry.update(datagrams=link.datagrams, lost=link.lost)
+                entry.update(duplicated=link.duplicated, reordered=link.reordered)
+            if entry:
+                stats[f"{a} -> {b}"] = entry
+        return stats
 
     # -- names ----------------------------------------------------------------------
 
@@ -264,8 +344,11 @@ class SimNet:
     def _link(self, a: str, b: str) -> Link:
         link = self._links.get((a, b))
         if link is None:
-            latency, bandwidth = self._link_settings.get((a, b), (self.latency, self.bandwidth))
-            link = self._links[(a, b)] = Link(latency, bandwidth)
+            link = self._links[(a, b)] = Link(self.latency, self.bandwidth)
+            for name in _CHANCES:
+                setattr(link, name, getattr(self, name))
+            for name, value in self._link_settings.get((a, b), {}).items():
+                setattr(link, name, None if value == math.inf else value)
         return link
 
     def _arrival(self, a: str, b: str, sent: float, size: int, flow: _Flow | None) -> float:
@@ -312,6 +395,97 @@ class SimNet:
             self.faults.append(f"{label}: {len(data)} bytes arrived as {len(pieces)} chunks")
         return pieces
 
+    def _datagram_arrivals(self, a: str, b: str, size: int, label: str) -> list[float]:
+        """When the copies of a datagram sent now from ``a`` reach ``b``: none if it is lost.
+
+        UDP does not retransmit: a partition at either end of its flight
+        drops it, where TCP's bytes would wait.  Under an exploration the
+        explored faults ("loss", "duplicate", "delay") are decisions of the
+        schedule, and the seeded chances stay out of it (as ``chunked``).
+        """
+        assert self.loop is not None
+        link = self._link(a, b)
+        link.datagrams += 1
+        now = self.loop.time()
+        when = now + link.latency + (size / link.bandwidth if link.bandwidth else 0.0)
+        copies = 1
+        choose = self.choose
+        if choose is not None:
+            if "loss" in self.explored and choose("net-loss", 2, label, _says(f"{label} was lost")):
+                return self._lose(link, f"{label} was lost")
+            if "duplicate" in self.explored:
+                copies += choose("net-duplicate", 2, label, _says(f"{label} arrived twice"))
+            if "delay" in self.explored:
+                when += _DELAYS[
+                    choose(
+                        "net-delay",
+                        len(_DELAYS),
+                        label,
+                        lambda value: f"{label} was delayed by {_DELAYS[value]:g} s",
+                    )
+                ]
+        else:
+            # Only the chances that are set draw: a network without them
+            # makes the same draws (so the same chunks) as before they existed.
+            if link.loss and self.random.random() < link.loss:
+                return self._lose(link, f"{label} was lost")
+            if link.reorder and self.random.random() < link.reorder:
+                # Held back one to two latencies (at least a millisecond, so
+                # that on a link without latency it is still overtaken).
+                hold = max(link.latency, 0.001) * self.random.uniform(1.0, 2.0)
+                when += hold
+                link.reordered += 1
+                self.faults.append(f"{label} was held back {hold:.3g} s (reordered)")
+            if link.duplicate and self.random.random() < link.duplicate:
+                copies = 2
+        if self._apart(a, b, now, when):
+            return self._lose(link, f"{label} was dropped: {a} and {b} are cut apart")
+        if copies > 1:
+            link.duplicated += 1
+            self.faults.append(f"{label} arrived twice")
+        return [when] * copies
+
+    def _apart(self, a: str, b: str, *times: float) -> bool:
+        """Whether a partition cuts ``a`` from ``b`` at any of ``times``."""
+        return any(cut.cuts(a, b, when) for cut in self._partitions for when in times)
+
+    def _lose(self, link: Link, why: str) -> list[float]:
+        link.lost += 1
+        self.faults.append(why)
+        return []
+
+    def _send_datagram(
+        self, sender: SimDatagramTransport, data: bytes, to: tuple[str, int]
+    ) -> None:
+        assert self.loop is not None
+        loop = self.loop
+        source, (host, port) = sender._local, to
+        label = f"the datagram {source[0]}:{source[1]} -> {host}:{port} ({len(data)} bytes)"
+        for when in self._datagram_arrivals(source[0], host, len(data), label):
+            loop.call_at(when, self._land_datagram, data, source, to, sender, label)
+
+    def _land_datagram(
+        self,
+        data: bytes,
+        source: tuple[str, int],
+        to: tuple[str, int],
+        sender: SimDatagramTransport,
+        label: str,
+    ) -> None:
+        assert self.loop is not None
+        end = self._datagram_ends.get(to)
+        if end is not None:
+            self.log.append((self.loop.time(), f"{label} arrived"))
+            end.context.run(end._receive, data, source)
+            return
+        self.log.append((self.loop.time(), f"{label}: nobody listens, port unreachable"))
+        if sender._connected and not sender._closing:
+            # The ICMP port-unreachable travels back over the network too.
+            now = self.loop.time()
+            back = now + self._link(to[0], source[0]).latency
+            if not self._apart(to[0], source[0], now, back):
+                self.loop.call_at(back, sender._refused, context=sender.context)
+
     def _take_reset(self, host: str, port: int) -> int | None:
         for reset in self._resets:
             if not reset.used and _host_key(reset.host) == host and reset.port == port:
@@ -320,8 +494,9 @@ class SimNet:
         return None
 
 
-#: The faults an exploration may inject (``SimNet(explored=...)``).
-EXPLORED_FAULTS = ("split", "delay", "reset")
+#: The faults an exploration may inject (``SimNet(explored=...)``): "loss" and
+#: "duplicate" are datagrams'; "delay" holds back stream writes and datagrams.
+EXPLORED_FAULTS = ("split", "delay", "reset", "loss", "duplicate")
 #: The extra delays a "delay" decision chooses among (seconds; 0 first).
 _DELAYS = (0.0, 0.1, 1.0, 10.0)
 
@@ -361,6 +536,13 @@ def _check_delay(name: str, value: object) -> None:
         raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
     if not 0 <= value < math.inf:
         raise ValueError(f"{name} must be a finite number of seconds >= 0, not {value!r}")
+
+
+def _check_chance(name: str, value: object) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a probability, not {type(value).__name__}")
+    if not 0 <= value <= 1:
+        raise ValueError(f"{name} must be a probability from 0 to 1, not {value!r}")
 
 
 def _check_rate(value: object) -> None:
@@ -453,13 +635,7 @@ class SimTransport(asyncio.Transport):
     # -- WriteTransport
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        if high is None:
-            high = HIGH_WATER if low is None else 4 * low
-        if low is None:
-            low = high // 4
-        if not high >= low >= 0:
-            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
-        self._high, self._low = high, low
+        self._high, self._low = check_write_limits(high, low, HIGH_WATER)
         self._check_writing()
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
@@ -471,8 +647,7 @@ class SimTransport(asyncio.Transport):
         return max(0, queued - WINDOW)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__}")
+        check_bytes_like(data)
         if self._out is not None and self._out.eof_sent:
             raise RuntimeError("Cannot call write() after write_eof()")
         if not data or self._closing or self._lost:
@@ -694,6 +869,186 @@ def _show(piece: bytes | None) -> str:
     return "EOF" if piece is None else f"{len(piece)} bytes"
 
 
+# -- datagrams --------------------------------------------------------------------------------
+
+#: The largest UDP payload over IPv4; a larger one is refused with EMSGSIZE.
+MAX_DATAGRAM = 65507
+#: After this many sends on a lost endpoint, each one is logged (asyncio's threshold).
+_LOG_SENDS_AFTER_LOSS = 5
+
+
+class SimDatagramTransport(asyncio.DatagramTransport):
+    """A simulated UDP endpoint: what ``create_datagram_endpoint`` gives on a SimNet.
+
+    The simulation never fills a send buffer, so datagrams leave at once and
+    the write buffer stays empty; what can go wrong is what the network does
+    (loss, duplication, reordering, partitions) and what the peer's kernel
+    answers: a connected endpoint hears ``ConnectionRefusedError`` through
+    ``error_received`` when nobody listens at its peer's port (Linux reports
+    the ICMP error on connected sockets only).
+    """
+
+    def __init__(
+        self,
+        loop: SimLoop,
+        net: SimNet,
+        local: tuple[str, int],
+        remote: tuple[str, int] | None,
+        connected: bool,
+        protocol: asyncio.BaseProtocol,
+    ) -> None:
+        super().__init__()
+        self._loop = loop
+        self._net = net
+        self._local = local  # (host name, port)
+        #: The resolved peer address sendto() defaults to (and insists on), as asyncio's.
+        self._address = None if remote is None else (net.address_of(remote[0]), remote[1])
+        self._remote = remote
+        self._connected = connected
+        self._protocol = protocol
+        self._closing = False
+        self._lost = False
+        self._sends_after_loss = 0
+        self._high = HIGH_WATER
+        self._low = LOW_WATER
+        self._face: SimSocket | None = None
+        #: Its protocol runs as code of its host (see current_host).
+        self.context = contextvars.copy_context()
+        self.context.run(current_host.set, local[0])
+
+    def __repr__(self) -> str:
+        state = " closed" if self._closing else ""
+        return f"<SimDatagramTransport {self._local[0]}:{self._local[1]}{state}>"
+
+    # -- BaseTransport
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        local = (self._net.address_of(self._local[0]), self._local[1])
+        peer = self._address if self._connected else None
+        if name == "socket":
+            if self._face is None:
+                self._face = SimSocket(local, peer, kind=socket.SOCK_DGRAM)
+            return self._face
+        return {"sockname": local, "peername": peer}.get(name, default)
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        # Nothing is ever queued, so closing is at once (no flush to wait for).
+        self._unbind()
+        self._loop.call_soon(self._connection_lost, None, context=self.context)
+
+    def abort(self) -> None:
+        self.close()
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._protocol = protocol
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._protocol
+
+    # -- flow control (asyncio's datagram transports have it; here nothing queues)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self._low, self._high
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._high, self._low = check_write_limits(high, low, HIGH_WATER)
+
+    # -- sending
+
+    def sendto(self, data: Any, addr: Any = None) -> None:
+        check_bytes_like(data)
+        if self._address is not None:
+            if addr not in (None, self._address):
+                raise ValueError(f"Invalid address: must be None or {self._address}")
+            addr = self._address
+        if self._lost:
+            # As asyncio: dropped, and logged once it keeps happening.
+            self._sends_after_loss += 1
+            if self._sends_after_loss >= _LOG_SENDS_AFTER_LOSS:
+                logger.warning("socket.send() raised exception.")
+            return
+        try:
+            to = self._destination(addr)
+        except OSError as exc:
+            # What the socket call raises (an unknown name) goes to the
+            # protocol; the endpoint lives on.
+            self._protocol.error_received(exc)  # type: ignore[attr-defined]
+            return
+        except (TypeError, ValueError, OverflowError) as exc:
+            # A malformed address is a bug, not the network: asyncio reports
+            # it to the exception handler and closes the endpoint with it.
+            self._fatal(exc, "Fatal write error on datagram transport")
+            return
+        if len(data) > MAX_DATAGRAM:
+            self._protocol.error_received(  # type: ignore[attr-defined]
+                OSError(errno.EMSGSIZE, os.strerror(errno.EMSGSIZE))
+            )
+            return
+        self._net._send_datagram(self, bytes(data), to)
+
+    def _destination(self, addr: Any) -> tuple[str, int]:
+        """The (host name, port) ``addr`` names, with the socket module's complaints."""
+        if not isinstance(addr, tuple):
+            raise TypeError(f"sendto(): AF_INET address must be tuple, not {type(addr).__name__}")
+        if len(addr) != 2:
+            raise TypeError("AF_INET address must be a pair (host, port)")
+        host, port = addr
+        if not isinstance(host, str):
+            raise TypeError(f"str, bytes or bytearray expected, not {type(host).__name__}")
+        if not isinstance(port, int) or isinstance(port, bool):
+            raise TypeError(f"'{type(port).__name__}' object cannot be interpreted as an integer")
+        if not 0 <= port <= 65535:
+            raise OverflowError("sendto(): port must be 0-65535.")
+        return self._net.host_of(self._net.resolve(host)), port
+
+    # -- receiving
+
+    def _receive(self, data: bytes, source: tuple[str, int]) -> None:
+        if self._closing:
+            return
+        if self._connected and source != self._remote:
+            return  # a connected socket's kernel takes datagrams from its peer only
+        address = (self._net.address_of(source[0]), source[1])
+        self._protocol.datagram_received(data, address)  # type: ignore[attr-defined]
+
+    def _refused(self) -> None:
+        if not self._closing:
+            self._protocol.error_received(  # type: ignore[attr-defined]
+                ConnectionRefusedError(errno.ECONNREFUSED, os.strerror(errno.ECONNREFUSED))
+            )
+
+    # -- ending
+
+    def _fatal(self, exc: Exception, message: str) -> None:
+        self._loop.call_exception_handler(
+            {"message": message, "exception": exc, "transport": self, "protocol": self._protocol}
+        )
+        if not self._closing:
+            self._closing = True
+            self._unbind()
+            self._loop.call_soon(self._connection_lost, exc, context=self.context)
+
+    def _unbind(self) -> None:
+        if self._net._datagram_ends.get(self._local) is self:
+            del self._net._datagram_ends[self._local]
+
+    def _connection_lost(self, exc: Exception | None) -> None:
+        if self._lost:
+            return
+        self._lost = True
+        self._net.log.append((self._loop.time(), f"{self!r} lost ({exc!r})"))
+        self._protocol.connection_lost(exc)
+
+
 # -- the server ------------------------------------------------------------------------------
 
 
@@ -709,15 +1064,20 @@ class SimSocket:
     type = socket.SOCK_STREAM
     proto = socket.IPPROTO_TCP
 
-    def __init__(self, address: tuple[str, int], peer: tuple[str, int] | None = None) -> None:
+    def __init__(
+        self, address: Any, peer: Any = None, *, kind: socket.SocketKind = socket.SOCK_STREAM
+    ) -> None:
         self._address = address
         self._peer = peer
         self._options: dict[tuple[int, int], Any] = {}
+        if kind == socket.SOCK_DGRAM:
+            self.type = kind
+            self.proto = socket.IPPROTO_UDP
 
-    def getsockname(self) -> tuple[str, int]:
+    def getsockname(self) -> Any:
         return self._address
 
-    def getpeername(self) -> tuple[str, int]:
+    def getpeername(self) -> Any:
         if self._peer is None:
             raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
         return self._peer
@@ -993,8 +1353,7 @@ class SimLoop(Loop):
             number = next(net._ports)
         addresses: list[tuple[str, int]] = []
         for name in hosts:
-            key = "localhost" if name in (None, "", "0.0.0.0", "::") else net.host_of(name)
-            net.address_of(key)
+            key = _bound_host(net, name)
             if (key, number) in net._listeners:
                 raise OSError(
                     errno.EADDRINUSE,
@@ -1009,12 +1368,83 @@ class SimLoop(Loop):
             await server.start_serving()
         return server
 
+    async def create_datagram_endpoint(  # type: ignore[override]
+        self,
+        protocol_factory: ProtocolFactory,
+        local_addr: Any = None,
+        remote_addr: Any = None,
+        *,
+        family: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+        reuse_port: bool | None = None,
+        allow_broadcast: bool | None = None,
+        sock: Any = None,
+    ) -> tuple[asyncio.DatagramTransport, asyncio.BaseProtocol]:
+        """A UDP endpoint on the simulation: bound at ``local_addr`` (or an
+        ephemeral port of the caller's host), connected to ``remote_addr``
+        when given (unless ``allow_broadcast``, as asyncio)."""
+        if sock is not None:
+            raise NotImplementedError("sock= is a real socket: not on a loop with a SimNet")
+        if family == getattr(socket, "AF_UNIX", None):
+            raise NotImplementedError("Unix datagram sockets are not simulated on a SimNet")
+        if not (local_addr or remote_addr) and family == 0:
+            raise ValueError("unexpected address family")
+        for addr in (local_addr, remote_addr):
+            if addr is not None and not (isinstance(addr, tuple) and len(addr) == 2):
+                raise TypeError("2-tuple is expected")
+        net = self.network
+        remote = None
+        if remote_addr:
+            remote = (net.host_of(net.resolve(str(remote_addr[0]))), _port_number(remote_addr[1]))
+        if local_addr:
+            host = _bound_host(net, local_addr[0])
+            port = _port_number(local_addr[1])
+        else:
+            host, port = current_host.get() or CLIENT_HOST, 0
+        if port == 0:
+            port = next(net._ports)
+            while (host, port) in net._datagram_ends:
+                port = next(net._ports)
+        elif (host, port) in net._datagram_ends:
+            raise OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
+        protocol = protocol_factory()  # before binding: if it fails, nothing is bound
+        transport = SimDatagramTransport(
+            self, net, (host, port), remote, bool(remote) and not allow_broadcast, protocol
+        )
+        net._datagram_ends[(host, port)] = transport
+        net.log.append((self.time(), f"{transport!r} bound"))
+        waiter = self.create_future()
+        self.call_soon(protocol.connection_made, transport, context=transport.context)
+        self.call_soon(_set_unless_done, waiter)
+        try:
+            await waiter
+        except BaseException:
+            transport.close()
+            raise
+        return transport, protocol
+
     create_unix_connection = _refuse("create_unix_connection")
     create_unix_server = _refuse("create_unix_server")
-    create_datagram_endpoint = _refuse("create_datagram_endpoint")
     sock_accept = _refuse("sock_accept")
     connect_accepted_socket = _refuse("connect_accepted_socket")
     start_tls = _refuse("start_tls")
+
+
+def _bound_host(net: SimNet, name: Any) -> str:
+    """The host a bind address names; the wildcard addresses are ``localhost``, as for servers."""
+    if name in (None, "", "0.0.0.0", "::"):
+        return "localhost"
+    if isinstance(name, bytes):
+        name = name.decode("idna")
+    key = net.host_of(str(name))
+    net.address_of(key)
+    return key
+
+
+def _set_unless_done(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _port_number(port: Any) -> int:
