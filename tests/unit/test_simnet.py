@@ -255,10 +255,8 @@ def test_half_close_the_server_still_answers_after_the_clients_eof() -> None:
 def test_calls_it_cannot_simulate_are_refused_clearly() -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        with pytest.raises(NotImplementedError, match="not simulated"):
-            await loop.connect_accepted_socket(asyncio.Protocol, socket.socket())
-        with pytest.raises(NotImplementedError, match="TLS"):
-            await loop.create_connection(asyncio.Protocol, "a.sim", 443, ssl=True)
+        with socket.socket() as sock, pytest.raises(NotImplementedError, match="not simulated"):
+            await loop.connect_accepted_socket(asyncio.Protocol, sock)
         await upper_server()
         with pytest.raises(OSError, match="address already in use"):
             await upper_server()

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .stream import StreamTransport
-from .tls import tls_timeouts
+from .tls import check_ssl_arguments, ssl_context_for
 
 if TYPE_CHECKING:
     from ..loop import BaseLoop
@@ -305,13 +305,17 @@ class Server(asyncio.AbstractServer):
             # thrown away; asyncio says nothing then, neither do we.
             raise
         except BaseException as exc:
-            if self._loop.get_debug() or not isinstance(exc, (OSError, asyncio.CancelledError)):
-                self._loop.call_exception_handler(
-                    {
-                        "message": "Error on transport creation for incoming connection",
-                        "exception": exc,
-                    }
-                )
+            report_incoming_failure(self._loop, exc)
+
+
+def report_incoming_failure(loop: asyncio.AbstractEventLoop, exc: BaseException) -> None:
+    """A connection a server accepted failed before its protocol had it (a bad TLS
+    handshake, a failing protocol factory): asyncio's handler hears of it unless it
+    is the peer's doing (an OSError, SSL errors among them), outside debug mode."""
+    if loop.get_debug() or not isinstance(exc, (OSError, asyncio.CancelledError)):
+        loop.call_exception_handler(
+            {"message": "Error on transport creation for incoming connection", "exception": exc}
+        )
 
 
 def _remove_unix_socket_file(path: str, inode: int) -> None:
@@ -338,40 +342,10 @@ def _interleave_families(infos: list[Any], first_count: int) -> list[Any]:
     return ordered
 
 
-def _check_ssl_arguments(
-    ssl: Any,
-    server_hostname: str | None,
-    ssl_handshake_timeout: float | None,
-    ssl_shutdown_timeout: float | None,
-) -> None:
-    if server_hostname is not None and not ssl:
-        raise ValueError("server_hostname is only meaningful with ssl")
-    if ssl_handshake_timeout is not None and not ssl:
-        raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
-    if ssl_shutdown_timeout is not None and not ssl:
-        raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
-    if ssl:
-        # asyncio finds a bad value only when it builds the TLS layer: after
-        # connecting, or at each accepted connection of a server that then
-        # never serves anyone.  Same error and message, before any of that.
-        tls_timeouts(ssl_handshake_timeout, ssl_shutdown_timeout)
-
-
 def check_not_ssl_socket(sock: socket.socket) -> None:
     """An ``ssl.SSLSocket`` has its own TLS state: the loop would bypass it (asyncio's rule)."""
     if isinstance(sock, ssl_module.SSLSocket):
         raise TypeError("Socket cannot be of type SSLSocket")
-
-
-def _ssl_context(ssl: Any, server_side: bool) -> ssl_module.SSLContext | None:
-    if not ssl:
-        return None
-    if isinstance(ssl, ssl_module.SSLContext):
-        return ssl
-    if server_side:
-        # A default context is a client's: the server's certificate must be given.
-        raise ValueError("Server side SSL needs a valid SSLContext")
-    return ssl_module.create_default_context()
 
 
 class SocketsMixin(_LoopBase):
@@ -451,7 +425,7 @@ class SocketsMixin(_LoopBase):
         own_sock: bool = False,
     ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
         try:
-            ssl_context = _ssl_context(ssl, server_side=server_side)
+            ssl_context = ssl_context_for(ssl, server_side=server_side)
             sock.setblocking(False)
             protocol = protocol_factory()
         except BaseException:
@@ -491,7 +465,7 @@ class SocketsMixin(_LoopBase):
         interleave: int | None = None,
         all_errors: bool = False,
     ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
-        _check_ssl_arguments(ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout)
+        check_ssl_arguments(ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout)
         own_sock = sock is None
         if ssl and server_hostname is None:
             if host is None:
@@ -671,7 +645,7 @@ class SocketsMixin(_LoopBase):
     ) -> Server:
         if isinstance(ssl, bool):
             raise TypeError("ssl argument must be an SSLContext or None")
-        _check_ssl_arguments(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
+        check_ssl_arguments(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
         if sock is not None:
             check_not_ssl_socket(sock)
         if host is not None or port is not None:
@@ -787,7 +761,7 @@ class SocketsMixin(_LoopBase):
         ssl_handshake_timeout: float | None = None,
         ssl_shutdown_timeout: float | None = None,
     ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
-        _check_ssl_arguments(ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout)
+        check_ssl_arguments(ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout)
         if ssl and server_hostname is None:
             raise ValueError("you have to pass server_hostname when using ssl")
         if path is not None:
@@ -831,7 +805,7 @@ class SocketsMixin(_LoopBase):
     ) -> Server:
         if isinstance(ssl, bool):
             raise TypeError("ssl argument must be an SSLContext or None")
-        _check_ssl_arguments(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
+        check_ssl_arguments(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
         unix_paths: dict[socket.socket, tuple[str, int]] = {}
         if path is not None:
             if sock is not None:
@@ -913,7 +887,7 @@ class SocketsMixin(_LoopBase):
     ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
         if sock.type != socket.SOCK_STREAM:
             raise ValueError(_NOT_STREAM.format(sock))
-        _check_ssl_arguments(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
+        check_ssl_arguments(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
         check_not_ssl_socket(sock)
         return await self._connection_for_socket(
             sock,

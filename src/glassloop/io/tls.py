@@ -122,6 +122,42 @@ def tls_timeouts(handshake: float | None, shutdown: float | None) -> tuple[float
     )
 
 
+def check_ssl_arguments(
+    given: Any,
+    server_hostname: str | None,
+    ssl_handshake_timeout: float | None,
+    ssl_shutdown_timeout: float | None,
+) -> None:
+    """asyncio's checks of the TLS arguments a connection or server method takes.
+
+    The one place for them: the socket methods and the simulated network's
+    (``testing.simnet``) both call it before they connect or bind anything.
+    """
+    if server_hostname is not None and not given:
+        raise ValueError("server_hostname is only meaningful with ssl")
+    if ssl_handshake_timeout is not None and not given:
+        raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+    if ssl_shutdown_timeout is not None and not given:
+        raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+    if given:
+        # asyncio finds a bad value only when it builds the TLS layer: after
+        # connecting, or at each accepted connection of a server that then
+        # never serves anyone.  Same error and message, before any of that.
+        tls_timeouts(ssl_handshake_timeout, ssl_shutdown_timeout)
+
+
+def ssl_context_for(given: Any, server_side: bool) -> ssl.SSLContext | None:
+    """The context ``ssl=`` stands for: none, the one given, or a client's default (``True``)."""
+    if not given:
+        return None
+    if isinstance(given, ssl.SSLContext):
+        return given
+    if server_side:
+        # A default context is a client's: the server's certificate must be given.
+        raise ValueError("Server side SSL needs a valid SSLContext")
+    return ssl.create_default_context()
+
+
 def _default_client_context(server_hostname: str | None) -> ssl.SSLContext:
     # ``ssl=True`` on a client: the secure default, minus the hostname check
     # when there is no name to check against (as asyncio).

@@ -21,14 +21,16 @@ benchmarks), and the loop refuses the calls it cannot simulate.
 
 What is simulated: TCP streams (``create_connection``, ``create_server``,
 ``start_server``/``open_connection``, so aiohttp's client and server and
-uvicorn), UDP (``create_datagram_endpoint``), name resolution, one-way
+uvicorn), TLS over them (``ssl=``, ``start_tls``: glassloop's own TLS layer,
+``io/tls.py``, on the simulated stream, with real certificates), UDP
+(``create_datagram_endpoint``), name resolution, one-way
 latency per link, bandwidth, a stream delivered in chunks, flow control (a
 reader that stops reading fills the sender's buffers until
 ``pause_writing``), connection refused (for UDP: ``error_received`` on a
 connected endpoint), a reset after a given byte, half-close, partitions
 between hosts for an interval (streams wait, datagrams are dropped), DNS
-failures, and datagrams lost, duplicated or reordered.  Not yet: TLS over
-the simulation, Unix sockets, ``sock_*``.
+failures, and datagrams lost, duplicated or reordered.  Not yet: Unix
+sockets, ``sock_*``.
 """
 
 from __future__ import annotations
@@ -44,12 +46,15 @@ import math
 import os
 import random
 import socket
+import ssl as ssl_module
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..io.sockets import report_incoming_failure
 from ..io.stream import check_bytes_like, check_write_limits
+from ..io.tls import TLSProtocol, check_ssl_arguments, ssl_context_for
 from ..loop import Loop
 
 ProtocolFactory = Callable[[], asyncio.BaseProtocol]
@@ -122,6 +127,10 @@ class _Reset:
 class _Listener:
     server: SimServer
     factory: ProtocolFactory
+    #: TLS (``create_server(ssl=...)``): the context and asyncio's two timeouts.
+    ssl: ssl_module.SSLContext | None = None
+    handshake_timeout: float | None = None
+    shutdown_timeout: float | None = None
 
 
 @dataclass
@@ -554,7 +563,15 @@ def _check_rate(value: object) -> None:
 
 
 class SimTransport(asyncio.Transport):
-    """One end of a simulated TCP connection."""
+    """One end of a simulated TCP connection.
+
+    TLS rides on it as on a socket's transport: glassloop's ``TLSProtocol``
+    becomes its protocol (``ssl=``, ``loop.start_tls``), so the records, and
+    the handshake's round trips, cross the simulated network.
+    """
+
+    # loop.start_tls accepts it, as asyncio's socket transports.
+    _start_tls_compatible = True
 
     def __init__(
         self,
@@ -1239,10 +1256,16 @@ class SimLoop(Loop):
         sock: Any = None,
         local_addr: tuple[str, int] | None = None,
         server_hostname: str | None = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
         **options: Any,
     ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
-        if ssl:
-            raise NotImplementedError("TLS over a SimNet is not simulated yet")
+        check_ssl_arguments(ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout)
+        if ssl and server_hostname is None:
+            if host is None:
+                raise ValueError("You must set server_hostname when using ssl without a host")
+            server_hostname = host
+        context = ssl_context_for(ssl, server_side=False)
         if sock is not None:
             if host is not None or port is not None:
                 raise ValueError("host/port and sock can not be specified at the same time")
@@ -1259,13 +1282,63 @@ class SimLoop(Loop):
             if host is None or port is None:
                 raise ValueError("host and port was not specified and no sock specified")
             client = await self._connect(host, port, local_addr)
-        protocol = protocol_factory()
-        client.set_protocol(protocol)
-        protocol.connection_made(client)
+        return await self._open(
+            client,
+            protocol_factory,
+            context,
+            server_hostname,
+            ssl_handshake_timeout,
+            ssl_shutdown_timeout,
+        )
+
+    async def _open(
+        self,
+        client: SimTransport,
+        protocol_factory: ProtocolFactory,
+        context: ssl_module.SSLContext | None,
+        server_hostname: str | None,
+        handshake_timeout: float | None,
+        shutdown_timeout: float | None,
+    ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
+        """Give a connected client end to its protocol, through TLS when there is a context.
+
+        With TLS the protocol hears ``connection_made`` once the handshake is
+        done, and a failed handshake raises here, as with asyncio.
+        """
+        tls = None
+        try:
+            protocol = protocol_factory()
+            if context is None:
+                client.set_protocol(protocol)
+                protocol.connection_made(client)
+            else:
+                waiter: asyncio.Future[None] = self.create_future()
+                tls = TLSProtocol(
+                    self,
+                    protocol,
+                    context,
+                    waiter,
+                    server_hostname=server_hostname,
+                    ssl_handshake_timeout=handshake_timeout,
+                    ssl_shutdown_timeout=shutdown_timeout,
+                )
+                client.set_protocol(tls)
+                tls.connection_made(client)
+        except BaseException:
+            client.close()  # the server sees the connection end, nothing hangs
+            raise
         # Bytes the server sent at once may have arrived with the SYN-ACK.
         self.call_soon(client._drain_pending, context=client.context)
         self.network.log.append((self.time(), f"{client._label} connected"))
-        return client, protocol
+        if tls is None:
+            return client, protocol
+        transport = tls.app_transport  # before the wait: a lost connection lets go of it
+        try:
+            await waiter
+        except BaseException:
+            client.close()
+            raise
+        return transport, protocol
 
     async def sock_connect(self, sock: Any, address: Any) -> None:
         """Simulated for the socket objects libraries make before create_connection(sock=)."""
@@ -1320,16 +1393,47 @@ class SimLoop(Loop):
         server.server = listener.server
         net.log.append((self.time(), f"{label} accepted"))
         server.context = contextvars.Context()
-        server.context.run(self._accept, server, listener, server_host)
+        server.context.run(current_host.set, server_host)
+        server.context.run(self._accept, server, listener)
         await asyncio.sleep(max(0.0, back - self.time()))
         return client
 
-    @staticmethod
-    def _accept(server: SimTransport, listener: _Listener, host: str) -> None:
-        current_host.set(host)
-        protocol = listener.factory()
-        server.set_protocol(protocol)
-        protocol.connection_made(server)
+    def _accept(self, server: SimTransport, listener: _Listener) -> None:
+        """Give an accepted end to a new protocol of its server, through TLS if it serves TLS.
+
+        What fails here is the server's business, as with asyncio's servers:
+        the handler hears of it and the connection is closed; the client's
+        connect does not raise it.
+        """
+        try:
+            protocol = listener.factory()
+            if listener.ssl is None:
+                server.set_protocol(protocol)
+                protocol.connection_made(server)
+                return
+            handshake: asyncio.Future[None] = self.create_future()
+            handshake.add_done_callback(self._handshake_done)
+            tls = TLSProtocol(
+                self,
+                protocol,
+                listener.ssl,
+                handshake,
+                server_side=True,
+                ssl_handshake_timeout=listener.handshake_timeout,
+                ssl_shutdown_timeout=listener.shutdown_timeout,
+            )
+            server.set_protocol(tls)
+            tls.connection_made(server)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            report_incoming_failure(self, exc)
+            server.close()
+
+    def _handshake_done(self, handshake: asyncio.Future[None]) -> None:
+        # TLSProtocol has already dropped the connection if the handshake failed.
+        if not handshake.cancelled() and (exc := handshake.exception()) is not None:
+            report_incoming_failure(self, exc)
 
     async def create_server(  # type: ignore[override]
         self,
@@ -1340,10 +1444,14 @@ class SimLoop(Loop):
         ssl: Any = None,
         sock: Any = None,
         start_serving: bool = True,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
         **options: Any,
     ) -> SimServer:
-        if ssl:
-            raise NotImplementedError("TLS over a SimNet is not simulated yet")
+        if isinstance(ssl, bool):
+            raise TypeError("ssl argument must be an SSLContext or None")
+        check_ssl_arguments(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
+        context = ssl_context_for(ssl, server_side=True)
         if sock is not None:
             raise NotImplementedError("sock= is a real socket: not on a loop with a SimNet")
         net = self.network
@@ -1363,7 +1471,9 @@ class SimLoop(Loop):
             addresses.append((key, number))
         server = SimServer(self, net, addresses)
         for address in addresses:
-            net._listeners[address] = _Listener(server, protocol_factory)
+            net._listeners[address] = _Listener(
+                server, protocol_factory, context, ssl_handshake_timeout, ssl_shutdown_timeout
+            )
         if start_serving:
             await server.start_serving()
         return server
@@ -1428,7 +1538,6 @@ class SimLoop(Loop):
     create_unix_server = _refuse("create_unix_server")
     sock_accept = _refuse("sock_accept")
     connect_accepted_socket = _refuse("connect_accepted_socket")
-    start_tls = _refuse("start_tls")
 
 
 def _bound_host(net: SimNet, name: Any) -> str:
