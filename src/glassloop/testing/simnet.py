@@ -22,15 +22,18 @@ benchmarks), and the loop refuses the calls it cannot simulate.
 What is simulated: TCP streams (``create_connection``, ``create_server``,
 ``start_server``/``open_connection``, so aiohttp's client and server and
 uvicorn), TLS over them (``ssl=``, ``start_tls``: glassloop's own TLS layer,
-``io/tls.py``, on the simulated stream, with real certificates), UDP
-(``create_datagram_endpoint``), name resolution, one-way
+``io/tls.py``, on the simulated stream, with real certificates), Unix
+sockets (``create_unix_server``/``create_unix_connection``: paths are names
+on a host, never files), UDP (``create_datagram_endpoint``), name
+resolution, one-way
 latency per link, bandwidth, a stream delivered in chunks, flow control (a
 reader that stops reading fills the sender's buffers until
 ``pause_writing``), connection refused (for UDP: ``error_received`` on a
 connected endpoint), a reset after a given byte, half-close, partitions
 between hosts for an interval (streams wait, datagrams are dropped), DNS
-failures, and datagrams lost, duplicated or reordered.  Not yet: Unix
-sockets, ``sock_*``.
+failures, and datagrams lost, duplicated or reordered.  Not yet: ``sock_*``
+beyond ``sock_connect``, Unix datagram endpoints, anything given a real
+socket (``sock=``).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ import os
 import random
 import socket
 import ssl as ssl_module
+import sys
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -118,9 +122,14 @@ class _Partition:
 @dataclass
 class _Reset:
     host: str
-    port: int
+    port: int | str
     after: int
     used: bool = False
+
+
+#: One end of a stream: (host, port), or (host, path) for a Unix socket
+#: (the path "" for a client's unnamed end, as the socket module says).
+_End = tuple[str, Any]
 
 
 @dataclass
@@ -208,7 +217,9 @@ class SimNet:
         self._addresses: dict[str, str] = {"localhost": "127.0.0.1"}
         self._names: dict[str, str] = {"127.0.0.1": "localhost"}
         self._links: dict[tuple[str, str], Link] = {}
-        self._listeners: dict[tuple[str, int], _Listener] = {}
+        self._listeners: dict[_End, _Listener] = {}
+        #: Unix socket paths whose server closed and left the file behind (see SimServer.close).
+        self._stale_paths: set[tuple[str, str]] = set()
         #: Bound datagram endpoints by (host, port): UDP ports are apart from TCP's.
         self._datagram_ends: dict[tuple[str, int], SimDatagramTransport] = {}
         self._ports = itertools.count(_EPHEMERAL)
@@ -292,8 +303,11 @@ class SimNet:
             _Partition(self.host_of(a), self.host_of(b), float(start), float(end))
         )
 
-    def reset_after(self, host: str, port: int, after: int) -> None:
-        """Reset the next connection to ``host:port`` once ``after`` bytes of its reply arrived."""
+    def reset_after(self, host: str, port: int | str, after: int) -> None:
+        """Reset the next connection to ``host:port`` once ``after`` bytes of its reply arrived.
+
+        ``port`` may be a Unix socket's path on ``host``.
+        """
         if not isinstance(after, int) or after < 0:
             raise ValueError(f"after must be a number of bytes >= 0, not {after!r}")
         self._resets.append(_Reset(host, port, after))
@@ -495,7 +509,7 @@ class SimNet:
             if not self._apart(to[0], source[0], now, back):
                 self.loop.call_at(back, sender._refused, context=sender.context)
 
-    def _take_reset(self, host: str, port: int) -> int | None:
+    def _take_reset(self, host: str, port: int | str) -> int | None:
         for reset in self._resets:
             if not reset.used and _host_key(reset.host) == host and reset.port == port:
                 reset.used = True
@@ -577,8 +591,8 @@ class SimTransport(asyncio.Transport):
         self,
         loop: SimLoop,
         net: SimNet,
-        local: tuple[str, int],
-        remote: tuple[str, int],
+        local: _End,
+        remote: _End,
         label: str,
     ) -> None:
         super().__init__()
@@ -610,11 +624,17 @@ class SimTransport(asyncio.Transport):
     # -- BaseTransport
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
-        local = (self._net.address_of(self._local[0]), self._local[1])
-        remote = (self._net.address_of(self._remote[0]), self._remote[1])
+        local: Any
+        remote: Any
+        if isinstance(self._local[1], str):  # a Unix socket's ends are paths
+            local, remote, family = self._local[1], self._remote[1], socket.AF_UNIX
+        else:
+            local = (self._net.address_of(self._local[0]), self._local[1])
+            remote = (self._net.address_of(self._remote[0]), self._remote[1])
+            family = socket.AF_INET
         if name == "socket":
             if self._face is None:
-                self._face = SimSocket(local, remote)
+                self._face = SimSocket(local, remote, family=family)
             return self._face
         return {"peername": remote, "sockname": local}.get(name, default)
 
@@ -1082,7 +1102,12 @@ class SimSocket:
     proto = socket.IPPROTO_TCP
 
     def __init__(
-        self, address: Any, peer: Any = None, *, kind: socket.SocketKind = socket.SOCK_STREAM
+        self,
+        address: Any,
+        peer: Any = None,
+        *,
+        kind: socket.SocketKind = socket.SOCK_STREAM,
+        family: socket.AddressFamily = socket.AF_INET,
     ) -> None:
         self._address = address
         self._peer = peer
@@ -1090,6 +1115,9 @@ class SimSocket:
         if kind == socket.SOCK_DGRAM:
             self.type = kind
             self.proto = socket.IPPROTO_UDP
+        if family != socket.AF_INET:
+            self.family = family
+            self.proto = 0
 
     def getsockname(self) -> Any:
         return self._address
@@ -1109,16 +1137,23 @@ class SimSocket:
         return -1
 
     def __repr__(self) -> str:
+        if isinstance(self._address, str):
+            return f"<SimSocket {self._address!r}>"
         return f"<SimSocket {self._address[0]}:{self._address[1]}>"
 
 
 class SimServer(asyncio.AbstractServer):
-    """A listening simulated host:port (or several)."""
+    """A listening simulated host:port (or several), or a Unix socket's path on a host."""
 
-    def __init__(self, loop: SimLoop, net: SimNet, addresses: list[tuple[str, int]]) -> None:
+    def __init__(
+        self, loop: SimLoop, net: SimNet, addresses: list[_End], leaves_file: bool = False
+    ) -> None:
         self._loop = loop
         self._net = net
         self._addresses = addresses
+        #: A Unix server whose socket file outlives it (asyncio before 3.13,
+        #: or cleanup_socket=False): connecting then is refused, not "no such file".
+        self._leaves_file = leaves_file
         self._serving = False
         self._closed = False
         self._transports: list[SimTransport] = []
@@ -1129,7 +1164,12 @@ class SimServer(asyncio.AbstractServer):
     def sockets(self) -> tuple[SimSocket, ...]:
         if self._closed:
             return ()
-        return tuple(SimSocket((self._net.address_of(h), p)) for h, p in self._addresses)
+        return tuple(
+            SimSocket(p, family=socket.AF_UNIX)
+            if isinstance(p, str)
+            else SimSocket((self._net.address_of(h), p))
+            for h, p in self._addresses
+        )
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
         return self._loop
@@ -1161,8 +1201,14 @@ class SimServer(asyncio.AbstractServer):
             return
         self._closed = True
         self._serving = False
+        listeners = self._net._listeners
         for address in self._addresses:
-            self._net._listeners.pop(address, None)
+            listener = listeners.get(address)
+            if listener is None or listener.server is not self:
+                continue  # another Unix server took the path over (see create_unix_server)
+            del listeners[address]
+            if self._leaves_file:
+                self._net._stale_paths.add(address)
         if self._serving_forever is not None and not self._serving_forever.done():
             self._serving_forever.cancel()
         self._wake()
@@ -1197,7 +1243,7 @@ class SimServer(asyncio.AbstractServer):
         await waiter
 
     def __repr__(self) -> str:
-        where = ", ".join(f"{h}:{p}" for h, p in self._addresses)
+        where = ", ".join(f"{h}:{p}" for h, p in self._addresses)  # a path, for Unix
         return f"<SimServer {where}{' closed' if self._closed else ''}>"
 
 
@@ -1378,24 +1424,28 @@ class SimLoop(Loop):
             raise ConnectionRefusedError(
                 errno.ECONNREFUSED, f"Connect call failed ({address!r}, {number})"
             )
-        client = SimTransport(
-            self, net, (client_host, client_port), (server_host, number), f"{label} (client)"
-        )
-        server = SimTransport(
-            self, net, (server_host, number), (client_host, client_port), f"{label} (server)"
-        )
+        client = self._join(listener, (client_host, client_port), (server_host, number), label)
+        await asyncio.sleep(max(0.0, back - self.time()))
+        return client
+
+    def _join(
+        self, listener: _Listener, client_end: _End, server_end: _End, label: str
+    ) -> SimTransport:
+        """The two ends of a connection the listener accepts; the client's is returned."""
+        net = self.network
+        client = SimTransport(self, net, client_end, server_end, f"{label} (client)")
+        server = SimTransport(self, net, server_end, client_end, f"{label} (server)")
         client.peer, server.peer = server, client
-        client._out = _Flow(net._link(client_host, server_host))
+        client._out = _Flow(net._link(client_end[0], server_end[0]))
         server._out = _Flow(
-            net._link(server_host, client_host), reset_after=net._take_reset(server_host, number)
+            net._link(server_end[0], client_end[0]), reset_after=net._take_reset(*server_end)
         )
         listener.server._transports.append(server)
         server.server = listener.server
         net.log.append((self.time(), f"{label} accepted"))
         server.context = contextvars.Context()
-        server.context.run(current_host.set, server_host)
+        server.context.run(current_host.set, server_end[0])
         server.context.run(self._accept, server, listener)
-        await asyncio.sleep(max(0.0, back - self.time()))
         return client
 
     def _accept(self, server: SimTransport, listener: _Listener) -> None:
@@ -1448,10 +1498,7 @@ class SimLoop(Loop):
         ssl_shutdown_timeout: float | None = None,
         **options: Any,
     ) -> SimServer:
-        if isinstance(ssl, bool):
-            raise TypeError("ssl argument must be an SSLContext or None")
-        check_ssl_arguments(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
-        context = ssl_context_for(ssl, server_side=True)
+        context = _server_context(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
         if sock is not None:
             raise NotImplementedError("sock= is a real socket: not on a loop with a SimNet")
         net = self.network
@@ -1469,11 +1516,20 @@ class SimLoop(Loop):
                     f"({net.address_of(key)!r}, {number}): address already in use",
                 )
             addresses.append((key, number))
-        server = SimServer(self, net, addresses)
-        for address in addresses:
-            net._listeners[address] = _Listener(
-                server, protocol_factory, context, ssl_handshake_timeout, ssl_shutdown_timeout
-            )
+        listener = _Listener(
+            SimServer(self, net, addresses),
+            protocol_factory,
+            context,
+            ssl_handshake_timeout,
+            ssl_shutdown_timeout,
+        )
+        return await self._listen(listener, start_serving)
+
+    async def _listen(self, listener: _Listener, start_serving: bool) -> SimServer:
+        """Put a new server's listener at each of its addresses (TCP's, or a Unix path)."""
+        server = listener.server
+        for address in server._addresses:
+            self.network._listeners[address] = listener
         if start_serving:
             await server.start_serving()
         return server
@@ -1534,10 +1590,108 @@ class SimLoop(Loop):
             raise
         return transport, protocol
 
-    create_unix_connection = _refuse("create_unix_connection")
-    create_unix_server = _refuse("create_unix_server")
+    async def create_unix_server(  # type: ignore[override]
+        self,
+        protocol_factory: ProtocolFactory,
+        path: Any = None,
+        *,
+        sock: Any = None,
+        backlog: int = 100,
+        ssl: Any = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
+        start_serving: bool = True,
+        cleanup_socket: bool = True,
+    ) -> SimServer:
+        """A Unix socket server at ``path`` on the calling code's host: a name, no file.
+
+        As asyncio, binding a path a server already has takes it over (asyncio
+        removes the socket file it finds there first); an abstract path
+        (``"\\0..."``) is refused with EADDRINUSE instead.
+        """
+        context = _server_context(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+        if sock is not None:
+            if path is not None:
+                raise ValueError("path and sock can not be specified at the same time")
+            raise NotImplementedError("sock= is a real socket: not on a loop with a SimNet")
+        if path is None:
+            raise ValueError("path was not specified, and no sock specified")
+        net = self.network
+        address = (current_host.get() or CLIENT_HOST, os.fsdecode(os.fspath(path)))
+        abstract = address[1].startswith("\0")
+        if abstract and address in net._listeners:
+            raise OSError(errno.EADDRINUSE, f"Address {address[1]!r} is already in use")
+        net._stale_paths.discard(address)
+        leaves_file = not abstract and not (cleanup_socket and sys.version_info >= (3, 13))
+        listener = _Listener(
+            SimServer(self, net, [address], leaves_file),
+            protocol_factory,
+            context,
+            ssl_handshake_timeout,
+            ssl_shutdown_timeout,
+        )
+        return await self._listen(listener, start_serving)
+
+    async def create_unix_connection(  # type: ignore[override]
+        self,
+        protocol_factory: ProtocolFactory,
+        path: Any = None,
+        *,
+        ssl: Any = None,
+        sock: Any = None,
+        server_hostname: str | None = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
+    ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
+        """A stream to the Unix server at ``path`` on the calling code's own host.
+
+        A Unix connect is local: it succeeds or fails at once (FileNotFoundError
+        for a path nobody bound, ConnectionRefusedError for one nobody serves);
+        the bytes then cross the host's link to itself, with its latency and
+        faults (``net.link(host, host, latency=0)`` makes it instant).
+        """
+        check_ssl_arguments(ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout)
+        if ssl and server_hostname is None:
+            raise ValueError("you have to pass server_hostname when using ssl")
+        context = ssl_context_for(ssl, server_side=False)
+        if sock is not None:
+            if path is not None:
+                raise ValueError("path and sock can not be specified at the same time")
+            raise NotImplementedError("sock= is a real socket: not on a loop with a SimNet")
+        if path is None:
+            raise ValueError("no path and sock were specified")
+        net = self.network
+        host = current_host.get() or CLIENT_HOST
+        address = (host, os.fsdecode(os.fspath(path)))
+        listener = net._listeners.get(address)
+        label = f"{host} -> {host}:{address[1]}"
+        if listener is None or not listener.server.is_serving():
+            net.log.append((self.time(), f"{label} refused"))
+            if listener is None and address not in net._stale_paths:
+                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))
+            raise ConnectionRefusedError(errno.ECONNREFUSED, os.strerror(errno.ECONNREFUSED))
+        client = self._join(listener, (host, ""), address, label)
+        return await self._open(
+            client,
+            protocol_factory,
+            context,
+            server_hostname,
+            ssl_handshake_timeout,
+            ssl_shutdown_timeout,
+        )
+
     sock_accept = _refuse("sock_accept")
     connect_accepted_socket = _refuse("connect_accepted_socket")
+
+
+def _server_context(
+    ssl: Any, handshake_timeout: float | None, shutdown_timeout: float | None
+) -> ssl_module.SSLContext | None:
+    """A server's ``ssl=``, checked as asyncio checks it (``True`` is no context for a server)."""
+    if isinstance(ssl, bool):
+        raise TypeError("ssl argument must be an SSLContext or None")
+    check_ssl_arguments(ssl, None, handshake_timeout, shutdown_timeout)
+    return ssl_context_for(ssl, server_side=True)
 
 
 def _bound_host(net: SimNet, name: Any) -> str:
