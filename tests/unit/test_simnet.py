@@ -368,6 +368,95 @@ def test_fastapi_under_uvicorn_answers_aiohttp_and_httpx() -> None:
     run(main, SimNet(seed=2, latency=0.03))
 
 
+# -- jitter: connections overtake each other, bytes within one never do -------------
+
+
+async def two_connections_race(lines: int = 1) -> tuple[list[str], dict[str, bytes]]:
+    """Two connections each send ``lines`` numbered lines at once (a write each) to
+    an upper-casing server; return which connection each delivery of a reply
+    went to, in the order they came, and what each connection received."""
+    loop = asyncio.get_running_loop()
+    server = await upper_server("api.sim", 80)
+    order: list[str] = []
+    received = {"a": b"", "b": b""}
+    done = asyncio.Event()
+
+    class Client(asyncio.Protocol):
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def data_received(self, data: bytes) -> None:
+            order.append(self.name)
+            received[self.name] += data
+            if all(got.count(b"\n") == lines for got in received.values()):
+                done.set()
+
+    ends = {
+        name: (await loop.create_connection(lambda name=name: Client(name), "api.sim", 80))[0]
+        for name in "ab"
+    }
+    for number in range(lines):
+        for name, transport in ends.items():
+            transport.write(b"%s%d\n" % (name.encode(), number))  # type: ignore[attr-defined]
+    await done.wait()
+    for transport in ends.values():
+        transport.close()
+    server.close()
+    await server.wait_closed()
+    return order, received
+
+
+def test_jitter_lets_two_connections_replies_arrive_in_either_order() -> None:
+    firsts = set()
+    for seed in range(20):
+        order, _ = run(two_connections_race, SimNet(seed=seed, latency=0.01, jitter=0.02))
+        firsts.add(order[0])
+    assert firsts == {"a", "b"}
+    # Without jitter the network keeps the send order across connections too.
+    for seed in range(5):
+        order, _ = run(two_connections_race, SimNet(seed=seed, latency=0.01))
+        assert order[0] == "a"
+
+
+def test_jitter_never_reorders_bytes_within_a_connection() -> None:
+    calm, _ = run(lambda: two_connections_race(30), SimNet(seed=0, latency=0.01))
+    overtaken = 0
+    for seed in range(10):
+        net = SimNet(seed=seed, latency=0.01, jitter=0.05, chunked=seed % 2 == 1)
+        order, received = run(lambda: two_connections_race(30), net)
+        for name in "ab":
+            expected = b"".join(b"%s%d\n" % (name.upper().encode(), n) for n in range(30))
+            assert received[name] == expected
+        if not net.chunked:  # (chunks alone would make the order differ)
+            overtaken += order != calm  # the connections' deliveries interleaved otherwise
+    assert overtaken == 5  # so the order within each connection was really at stake
+
+
+async def replies_in_send_order() -> None:
+    order, _ = await two_connections_race()
+    assert order[0] == "a", "b's reply overtook a's"
+
+
+def test_exploration_reorders_connections_with_a_delay_and_names_it() -> None:
+    """Jitter's explored form: a "delay" decision holds one write back."""
+    net = SimNet(latency=0.01, explored=("delay",))
+    report = explore(replies_in_send_order, runs=100, network=net)
+    assert report.failed and isinstance(report.error, AssertionError)
+    assert len(report.choices) == 1 and "was delayed by" in report.choices[0]
+    with pytest.raises(AssertionError, match="overtook"):
+        replay(replies_in_send_order, report.token or "", network=net)
+
+
+def test_a_links_jitter_is_its_own() -> None:
+    net = SimNet(latency=0.01, jitter=0.5)
+    net.link("client.sim", "api.sim", jitter=0)
+    order, _ = run(two_connections_race, net)
+    assert order[0] == "a" and net._link("api.sim", "client.sim").jitter == 0
+    assert net._link("x.sim", "y.sim").jitter == 0.5
+    with pytest.raises(ValueError, match="jitter"):
+        SimNet(jitter=-1)
+
+
 # -- exploration splits deliveries ---------------------------------------------------
 
 

@@ -25,15 +25,15 @@ uvicorn), TLS over them (``ssl=``, ``start_tls``: glassloop's own TLS layer,
 ``io/tls.py``, on the simulated stream, with real certificates), Unix
 sockets (``create_unix_server``/``create_unix_connection``: paths are names
 on a host, never files), UDP (``create_datagram_endpoint``), name
-resolution, one-way
-latency per link, bandwidth, a stream delivered in chunks, flow control (a
-reader that stops reading fills the sender's buffers until
-``pause_writing``), connection refused (for UDP: ``error_received`` on a
-connected endpoint), a reset after a given byte, half-close, partitions
-between hosts for an interval (streams wait, datagrams are dropped), DNS
-failures, and datagrams lost, duplicated or reordered.  Not yet: ``sock_*``
-beyond ``sock_connect``, Unix datagram endpoints, anything given a real
-socket (``sock=``).
+resolution, one-way latency per link, bandwidth, jitter (connections
+overtake each other, bytes within one never do), a stream delivered in
+chunks, flow control (a reader that stops reading fills the sender's
+buffers until ``pause_writing``), connection refused (for UDP:
+``error_received`` on a connected endpoint), a reset after a given byte,
+half-close, partitions between hosts for an interval (streams wait,
+datagrams are dropped), DNS failures, and datagrams lost, duplicated or
+reordered.  Not yet: ``sock_*`` beyond ``sock_connect``, Unix datagram
+endpoints, anything given a real socket (``sock=``).
 """
 
 from __future__ import annotations
@@ -94,6 +94,8 @@ class Link:
     loss: float = 0.0
     duplicate: float = 0.0
     reorder: float = 0.0
+    #: The most a write or a datagram may take beyond the latency (seconds).
+    jitter: float = 0.0
     bytes: int = 0
     chunks: int = 0
     writes: int = 0
@@ -101,10 +103,6 @@ class Link:
     lost: int = 0
     duplicated: int = 0
     reordered: int = 0
-
-
-#: A datagram's faults, as chances (``SimNet(loss=...)``, ``net.link(a, b, loss=...)``).
-_CHANCES = ("loss", "duplicate", "reorder")
 
 
 @dataclass
@@ -163,7 +161,10 @@ class SimNet:
     ``latency`` is the default one-way delay of every link (seconds);
     ``link(a, b, latency=..., bandwidth=...)`` sets one pair's.  ``chunked``
     makes the network deliver each write in pieces of random sizes (seeded),
-    as real TCP may.  ``loss``, ``duplicate`` and ``reorder`` are the chances
+    as real TCP may.  ``jitter`` adds a random delay of up to that many
+    seconds to each write (seeded; a connection's bytes still arrive in
+    order, but two connections' may arrive either way round) and to each
+    datagram.  ``loss``, ``duplicate`` and ``reorder`` are the chances
     (0 to 1, seeded) that a datagram is lost, arrives twice, or is held back
     so that later ones overtake it; TCP streams never see them (TCP hides
     them).  Faults are scripted: :meth:`partition`, :meth:`reset_after`,
@@ -179,6 +180,7 @@ class SimNet:
         *,
         bandwidth: float | None = None,
         chunked: bool = False,
+        jitter: float = 0.0,
         loss: float = 0.0,
         duplicate: float = 0.0,
         reorder: float = 0.0,
@@ -187,6 +189,7 @@ class SimNet:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise TypeError(f"seed must be an int, not {type(seed).__name__}")
         _check_delay("latency", latency)
+        _check_delay("jitter", jitter)
         if bandwidth is not None:
             _check_rate(bandwidth)
         for name, chance in (("loss", loss), ("duplicate", duplicate), ("reorder", reorder)):
@@ -195,6 +198,7 @@ class SimNet:
         self.latency = float(latency)
         self.bandwidth = bandwidth
         self.chunked = bool(chunked)
+        self.jitter = float(jitter)
         self.loss = float(loss)
         self.duplicate = float(duplicate)
         self.reorder = float(reorder)
@@ -238,6 +242,7 @@ class SimNet:
             self.latency,
             bandwidth=self.bandwidth,
             chunked=self.chunked,
+            jitter=self.jitter,
             loss=self.loss,
             duplicate=self.duplicate,
             reorder=self.reorder,
@@ -258,6 +263,7 @@ class SimNet:
         *,
         latency: float | None = None,
         bandwidth: float | None = None,
+        jitter: float | None = None,
         loss: float | None = None,
         duplicate: float | None = None,
         reorder: float | None = None,
@@ -269,13 +275,13 @@ class SimNet:
         from the next write or datagram on.  ``bandwidth=math.inf`` makes one
         link unlimited on a network whose default is not.
         """
-        given = {"latency": latency, "bandwidth": bandwidth, "loss": loss}
+        given = {"latency": latency, "bandwidth": bandwidth, "jitter": jitter, "loss": loss}
         given.update(duplicate=duplicate, reorder=reorder)
         settings: dict[str, float] = {}
         for name, value in given.items():
             if value is None:
                 continue
-            if name == "latency":
+            if name in ("latency", "jitter"):
                 _check_delay(name, value)
             elif name == "bandwidth":
                 _check_rate(value)
@@ -367,9 +373,9 @@ class SimNet:
     def _link(self, a: str, b: str) -> Link:
         link = self._links.get((a, b))
         if link is None:
-            link = self._links[(a, b)] = Link(self.latency, self.bandwidth)
-            for name in _CHANCES:
-                setattr(link, name, getattr(self, name))
+            link = self._links[(a, b)] = Link(
+                self.latency, self.bandwidth, self.loss, self.duplicate, self.reorder, self.jitter
+            )
             for name, value in self._link_settings.get((a, b), {}).items():
                 setattr(link, name, None if value == math.inf else value)
         return link
@@ -438,15 +444,6 @@ class SimNet:
                 return self._lose(link, f"{label} was lost")
             if "duplicate" in self.explored:
                 copies += choose("net-duplicate", 2, label, _says(f"{label} arrived twice"))
-            if "delay" in self.explored:
-                when += _DELAYS[
-                    choose(
-                        "net-delay",
-                        len(_DELAYS),
-                        label,
-                        lambda value: f"{label} was delayed by {_DELAYS[value]:g} s",
-                    )
-                ]
         else:
             # Only the chances that are set draw: a network without them
             # makes the same draws (so the same chunks) as before they existed.
@@ -461,12 +458,36 @@ class SimNet:
                 self.faults.append(f"{label} was held back {hold:.3g} s (reordered)")
             if link.duplicate and self.random.random() < link.duplicate:
                 copies = 2
+        when += self._extra_delay(link, label)
         if self._apart(a, b, now, when):
             return self._lose(link, f"{label} was dropped: {a} and {b} are cut apart")
         if copies > 1:
             link.duplicated += 1
             self.faults.append(f"{label} arrived twice")
         return [when] * copies
+
+    def _extra_delay(self, link: Link, label: str) -> float:
+        """What a write or a datagram takes beyond its link's latency.
+
+        The link's jitter, seeded; under an exploration, the "delay" decision
+        instead (jitter's explored form: a delay is what reorders two
+        connections, or two datagrams), and none when it is not explored.
+        """
+        choose = self.choose
+        if choose is None:
+            # Drawn only on a jittery link: without jitter, the same draws
+            # (so the same chunks and faults) as before jitter existed.
+            return self.random.uniform(0.0, link.jitter) if link.jitter else 0.0
+        if "delay" not in self.explored:
+            return 0.0
+        return _DELAYS[
+            choose(
+                "net-delay",
+                len(_DELAYS),
+                label,
+                lambda value: f"{label} was delayed by {_DELAYS[value]:g} s",
+            )
+        ]
 
     def _apart(self, a: str, b: str, *times: float) -> bool:
         """Whether a partition cuts ``a`` from ``b`` at any of ``times``."""
@@ -732,16 +753,9 @@ class SimTransport(asyncio.Transport):
                 _says(f"the connection {self._label} was reset after byte {out.sent}"),
             ):
                 out.reset_after = out.sent
-            if "delay" in net.explored:
-                extra = _DELAYS[
-                    choose(
-                        "net-delay",
-                        len(_DELAYS),
-                        label,
-                        lambda value: f"{label} was delayed by {_DELAYS[value]:g} s",
-                    )
-                ]
-                now += extra
+        # Jitter (or an explored delay) holds the whole write back; _arrival
+        # keeps it behind what this connection sent before.
+        now += net._extra_delay(out.link, label)
         for hops, piece in enumerate(net._pieces(data, label)):
             if out.reset_after is not None and out.sent + len(piece) > out.reset_after:
                 keep = piece[: out.reset_after - out.sent]
