@@ -31,7 +31,7 @@ chunks, flow control (a reader that stops reading fills the sender's
 buffers until ``pause_writing``), connection refused (for UDP:
 ``error_received`` on a connected endpoint), a reset after a given byte,
 half-close, partitions between hosts for an interval (streams wait,
-datagrams are dropped), DNS failures, and datagrams lost, duplicated or
+datagrams are dropped), hosts down for an interval, DNS failures, and datagrams lost, duplicated or
 reordered.  Not yet: ``sock_*`` beyond ``sock_connect``, Unix datagram
 endpoints, anything given a real socket (``sock=``).
 """
@@ -118,6 +118,23 @@ class _Partition:
 
 
 @dataclass
+class _Outage:
+    """A host down from ``start`` to ``end`` (virtual time)."""
+
+    host: str
+    start: float
+    end: float
+
+    def covers(self, host: str, when: float) -> bool:
+        return host == self.host and self.start <= when < self.end
+
+
+#: What a link has, set for all links (``SimNet(...)``), a host's (``net.host``)
+#: or one pair's (``net.link``).
+_SETTINGS = ("latency", "bandwidth", "jitter", "loss", "duplicate", "reorder")
+
+
+@dataclass
 class _Reset:
     host: str
     port: int | str
@@ -167,8 +184,9 @@ class SimNet:
     datagram.  ``loss``, ``duplicate`` and ``reorder`` are the chances
     (0 to 1, seeded) that a datagram is lost, arrives twice, or is held back
     so that later ones overtake it; TCP streams never see them (TCP hides
-    them).  Faults are scripted: :meth:`partition`, :meth:`reset_after`,
-    :meth:`fail_dns`.  :meth:`stats` and ``faults`` say what happened.  A
+    them).  :meth:`host` gives a host's links their defaults and takes it
+    down for a while.  Faults are scripted: :meth:`partition`,
+    :meth:`reset_after`, :meth:`fail_dns`.  :meth:`stats` and ``faults`` say what happened.  A
     simnet serves one loop at a time; ``fresh()`` makes an unused copy with
     the same settings (exploration makes one per run).
     """
@@ -211,6 +229,9 @@ class SimNet:
         self.explored = tuple(explored)
         #: Per link direction, the settings ``link()`` gave (the rest are the network's).
         self._link_settings: dict[tuple[str, str], dict[str, float]] = {}
+        #: Per host, the settings ``host()`` gave its links.
+        self._host_settings: dict[str, dict[str, float]] = {}
+        self._outages: list[_Outage] = []
         self._partitions: list[_Partition] = []
         self._resets: list[_Reset] = []
         self._dns_failures: set[str] = set()
@@ -222,6 +243,8 @@ class SimNet:
         self._names: dict[str, str] = {"127.0.0.1": "localhost"}
         self._links: dict[tuple[str, str], Link] = {}
         self._listeners: dict[_End, _Listener] = {}
+        #: Every stream end not yet lost (an outage resets those of its host).
+        self._streams: set[SimTransport] = set()
         #: Unix socket paths whose server closed and left the file behind (see SimServer.close).
         self._stale_paths: set[tuple[str, str]] = set()
         #: Bound datagram endpoints by (host, port): UDP ports are apart from TCP's.
@@ -249,6 +272,8 @@ class SimNet:
             explored=self.explored,
         )
         other._link_settings = {key: dict(value) for key, value in self._link_settings.items()}
+        other._host_settings = {key: dict(value) for key, value in self._host_settings.items()}
+        other._outages = [_Outage(o.host, o.start, o.end) for o in self._outages]
         other._partitions = [_Partition(p.a, p.b, p.start, p.end) for p in self._partitions]
         other._resets = [_Reset(r.host, r.port, r.after) for r in self._resets]
         other._dns_failures = set(self._dns_failures)
@@ -270,31 +295,73 @@ class SimNet:
     ) -> None:
         """Set the link between hosts ``a`` and ``b`` (both directions).
 
-        A setting left out keeps what the link had (at first, the network's
-        default), so calls add up; they also change a link already in use,
+        A setting left out keeps what the link had (at first, its hosts' or
+        the network's default), so calls add up; they also change a link already in use,
         from the next write or datagram on.  ``bandwidth=math.inf`` makes one
         link unlimited on a network whose default is not.
         """
-        given = {"latency": latency, "bandwidth": bandwidth, "jitter": jitter, "loss": loss}
-        given.update(duplicate=duplicate, reorder=reorder)
-        settings: dict[str, float] = {}
-        for name, value in given.items():
-            if value is None:
-                continue
-            if name in ("latency", "jitter"):
-                _check_delay(name, value)
-            elif name == "bandwidth":
-                _check_rate(value)
-            else:
-                _check_chance(name, value)
-            settings[name] = float(value)
+        settings = _checked_settings(
+            latency=latency,
+            bandwidth=bandwidth,
+            jitter=jitter,
+            loss=loss,
+            duplicate=duplicate,
+            reorder=reorder,
+        )
         a, b = self.host_of(a), self.host_of(b)
         for key in ((a, b), (b, a)):
             self._link_settings.setdefault(key, {}).update(settings)
-            link = self._links.get(key)
-            if link is not None:
-                for name, value in settings.items():
-                    setattr(link, name, None if value == math.inf else value)
+        self._refresh_links()
+
+    def host(
+        self,
+        name: str,
+        *,
+        latency: float | None = None,
+        bandwidth: float | None = None,
+        jitter: float | None = None,
+        loss: float | None = None,
+        duplicate: float | None = None,
+        reorder: float | None = None,
+        down: tuple[float, float] | None = None,
+    ) -> None:
+        """Settings for every link to or from host ``name``, and when it is down.
+
+        A host's settings are its links' defaults (what ``link()`` sets for a
+        pair still comes first): a host on a slow or lossy line.  Where both
+        ends of a link have one, the worse counts: the longer latency or
+        jitter, the higher chance, the lower bandwidth.
+
+        ``down=(start, end)`` takes the host off the network for that
+        interval of virtual time (calls add up): at ``start`` its connections
+        are reset (its end at once, the far end once the reset has crossed
+        the link); meanwhile connecting to it is refused after a round trip,
+        connecting from it fails with ENETUNREACH, and datagrams to or from
+        it are dropped.  Its servers listen again once it is back up.  Unix
+        sockets are local and stay up.
+        """
+        settings = _checked_settings(
+            latency=latency,
+            bandwidth=bandwidth,
+            jitter=jitter,
+            loss=loss,
+            duplicate=duplicate,
+            reorder=reorder,
+        )
+        key = self.host_of(name)
+        self._host_settings.setdefault(key, {}).update(settings)
+        self._refresh_links()
+        if down is not None:
+            if not isinstance(down, tuple) or len(down) != 2:
+                raise TypeError(f"down must be a (start, end) tuple, not {down!r}")
+            start, end = down
+            _check_delay("start", start)
+            if not isinstance(end, (int, float)) or not end > start:
+                raise ValueError(f"end must be after start, not {end!r} <= {start!r}")
+            outage = _Outage(key, float(start), float(end))
+            self._outages.append(outage)
+            if self.loop is not None:
+                self._schedule_outage(outage)
 
     def partition(self, a: str, b: str, start: float = 0.0, end: float = math.inf) -> None:
         """Cut hosts ``a`` and ``b`` apart from virtual time ``start`` to ``end``.
@@ -373,12 +440,59 @@ class SimNet:
     def _link(self, a: str, b: str) -> Link:
         link = self._links.get((a, b))
         if link is None:
-            link = self._links[(a, b)] = Link(
-                self.latency, self.bandwidth, self.loss, self.duplicate, self.reorder, self.jitter
-            )
-            for name, value in self._link_settings.get((a, b), {}).items():
-                setattr(link, name, None if value == math.inf else value)
+            link = self._links[(a, b)] = Link(self.latency)
+            self._configure(link, a, b)
         return link
+
+    def _configure(self, link: Link, a: str, b: str) -> None:
+        """Give a link its settings: the network's, over them its hosts', over those its own."""
+        values: dict[str, float] = {name: getattr(self, name) for name in _SETTINGS}
+        values["bandwidth"] = math.inf if self.bandwidth is None else self.bandwidth
+        hosts = [self._host_settings.get(host, {}) for host in {a, b}]
+        for name in _SETTINGS:
+            given = [settings[name] for settings in hosts if name in settings]
+            if given:
+                values[name] = min(given) if name == "bandwidth" else max(given)
+        values.update(self._link_settings.get((a, b), {}))
+        for name, value in values.items():
+            setattr(link, name, None if value == math.inf else value)
+
+    def _refresh_links(self) -> None:
+        # Links in use take new settings from their next write or datagram on.
+        for (a, b), link in self._links.items():
+            self._configure(link, a, b)
+
+    def _down(self, host: str, when: float) -> bool:
+        return any(outage.covers(host, when) for outage in self._outages)
+
+    def _schedule_outage(self, outage: _Outage) -> None:
+        assert self.loop is not None
+        self.loop.call_at(outage.start, self._go_down, outage)
+
+    def _go_down(self, outage: _Outage) -> None:
+        """The host leaves the network: its connections are reset, both ends."""
+        assert self.loop is not None
+        now = self.loop.time()
+        ends = sorted(
+            (
+                end
+                for end in self._streams
+                if not isinstance(end._local[1], str)  # Unix sockets are local
+                and end._local[0] == outage.host
+            ),
+            key=lambda end: end._label,  # a set's order is not a seed's
+        )
+        self.faults.append(
+            f"{outage.host} was down from {outage.start:g} s to {outage.end:g} s: "
+            f"its connections reset ({len(ends)})"
+        )
+        for end in ends:
+            end._reset()
+            peer = end.peer
+            if peer is not None and not peer._lost:
+                # The far end hears of it when the reset has crossed the link.
+                when = now + self._link(outage.host, peer._local[0]).latency
+                self.loop.call_at(when, peer._reset, context=peer.context)
 
     def _arrival(self, a: str, b: str, sent: float, size: int, flow: _Flow | None) -> float:
         """When ``size`` bytes sent at ``sent`` from ``a`` reach ``b`` (inf: never)."""
@@ -461,6 +575,9 @@ class SimNet:
         when += self._extra_delay(link, label)
         if self._apart(a, b, now, when):
             return self._lose(link, f"{label} was dropped: {a} and {b} are cut apart")
+        for host, at in ((a, now), (b, when)):
+            if self._down(host, at):
+                return self._lose(link, f"{label} was dropped: {host} was down")
         if copies > 1:
             link.duplicated += 1
             self.faults.append(f"{label} arrived twice")
@@ -582,6 +699,22 @@ def _check_delay(name: str, value: object) -> None:
         raise ValueError(f"{name} must be a finite number of seconds >= 0, not {value!r}")
 
 
+def _checked_settings(**given: float | None) -> dict[str, float]:
+    """A link's or a host's settings, the ones given, checked."""
+    settings: dict[str, float] = {}
+    for name, value in given.items():
+        if value is None:
+            continue
+        if name in ("latency", "jitter"):
+            _check_delay(name, value)
+        elif name == "bandwidth":
+            _check_rate(value)
+        else:
+            _check_chance(name, value)
+        settings[name] = float(value)
+    return settings
+
+
 def _check_chance(name: str, value: object) -> None:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise TypeError(f"{name} must be a probability, not {type(value).__name__}")
@@ -641,6 +774,7 @@ class SimTransport(asyncio.Transport):
         #: The socket object a library made for this end (never used): closed with it.
         self.socket: Any = None
         self._face: SimSocket | None = None
+        net._streams.add(self)
 
     # -- BaseTransport
 
@@ -889,6 +1023,7 @@ class SimTransport(asyncio.Transport):
             return
         self._lost = True
         self._closing = True
+        self._net._streams.discard(self)
         self._net.log.append((self._loop.time(), f"{self._label} lost ({exc!r})"))
         try:
             if self._protocol is not None:
@@ -1284,6 +1419,8 @@ class SimLoop(Loop):
         super().__init__(**seams)
         network.loop = self
         self.network = network
+        for outage in network._outages:
+            network._schedule_outage(outage)
         #: Socket objects "connected" by sock_connect, to their client ends.
         self._connected: weakref.WeakKeyDictionary[Any, SimTransport] = weakref.WeakKeyDictionary()
 
@@ -1425,6 +1562,11 @@ class SimLoop(Loop):
             client_host = current_host.get() or CLIENT_HOST
         client_port = next(net._ports) if not local_addr or not local_addr[1] else local_addr[1]
         now = self.time()
+        if net._down(client_host, now):
+            net.faults.append(
+                f"{client_host} is down: its connect to {server_host}:{number} failed"
+            )
+            raise OSError(errno.ENETUNREACH, os.strerror(errno.ENETUNREACH))
         there = net._arrival(client_host, server_host, now, 0, None)
         if there == math.inf:
             await self.create_future()  # partitioned forever: the caller's timeout decides
@@ -1432,7 +1574,10 @@ class SimLoop(Loop):
         listener = net._listeners.get((server_host, number))
         label = f"{client_host}:{client_port} -> {server_host}:{number}"
         back = net._arrival(server_host, client_host, self.time(), 0, None)
-        if listener is None or not listener.server.is_serving():
+        down = net._down(server_host, self.time())
+        if down:
+            net.faults.append(f"{server_host} is down: it refused {label}")
+        if down or listener is None or not listener.server.is_serving():
             net.log.append((self.time(), f"{label} refused"))
             await asyncio.sleep(max(0.0, back - self.time()))
             raise ConnectionRefusedError(
