@@ -132,7 +132,11 @@ def listening_socket() -> tuple[socket.socket, int]:
     return sock, sock.getsockname()[1]
 
 
-async def aiohttp_hello(size: Size) -> Measurement:
+async def start_hello() -> tuple[Any, int]:
+    """aiohttp's hello server (GET / answers "Hello, World!") on loopback: its runner and port.
+
+    This row's server, and the one benchmarks/instructions.py counts.
+    """
     from aiohttp import web
 
     async def hello(request: web.Request) -> web.Response:
@@ -143,8 +147,12 @@ async def aiohttp_hello(size: Size) -> Measurement:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     sock, port = listening_socket()
-    site = web.SockSite(runner, sock)
-    await site.start()
+    await web.SockSite(runner, sock).start()
+    return runner, port
+
+
+async def aiohttp_hello(size: Size) -> Measurement:
+    runner, port = await start_hello()
     try:
         return await load(port, "GET", "/", None, b"Hello, World!", size, None)
     finally:

@@ -88,19 +88,9 @@ def workloads(loop: asyncio.AbstractEventLoop, n: int) -> dict[str, Workload]:
             await fut
 
     async def aiohttp() -> None:
-        from aiohttp import web
+        from bench_http import start_hello
 
-        from bench_http import listening_socket
-
-        async def hello(request: web.Request) -> web.Response:
-            return web.Response(text="Hello, World!")
-
-        app = web.Application()
-        app.router.add_get("/", hello)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        sock, port = listening_socket()
-        await web.SockSite(runner, sock).start()
+        runner, port = await start_hello()
         try:
             client = await asyncio.create_subprocess_exec(
                 sys.executable, os.path.abspath(__file__), "--http-client", str(port), str(n)
