@@ -420,3 +420,37 @@ def test_a_bad_deadline_is_refused_even_with_no_timer_pending(
         loop.run_until_complete(asyncio.sleep(0.001))
     finally:
         loop.close()
+
+
+def test_an_observer_of_steps_alone_is_not_told_of_task_entries() -> None:
+    class Entries(Hooks):
+        def __init__(self) -> None:
+            self.started: list[Any] = []
+            self.ran: list[Any] = []
+
+        def callback_started(self, handle: Any) -> None:
+            self.started.append(handle)
+
+        def callback_ran(self, handle: Any, duration: float) -> None:
+            self.ran.append(handle)
+
+    class StepsOnly(Entries):
+        entries_include_tasks = False
+
+    async def work() -> None:
+        await asyncio.sleep(0)  # the task is queued as itself: an entry with no Handle
+        asyncio.get_running_loop().call_soon(lambda: None)
+        await asyncio.sleep(0)
+
+    for observer, tasks_told in ((Entries(), True), (StepsOnly(), False)):
+        loop = glassloop.Loop()
+        try:
+            loop.set_hooks(observer)
+            loop.run_until_complete(work())
+        finally:
+            loop.close()
+        told_tasks = [h for h in observer.started if isinstance(h, asyncio.Task)]
+        assert bool(told_tasks) is tasks_told
+        assert observer.ran == observer.started  # every start has its end, in order
+        # Handles are told of either way (the lambda's, run_until_complete's own).
+        assert any(isinstance(h, asyncio.Handle) for h in observer.started)

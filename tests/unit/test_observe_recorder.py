@@ -338,3 +338,69 @@ def test_debug_mode_and_a_recorder_together_still_draw_who_woke_whom() -> None:
     assert step_handle["tid"] == track_of(events, "loop callbacks")
     start, _ = arrow_into(events, step_handle)  # ... was queued by A's last step
     assert enclosing(events, start) == slices_on(events, track_of(events, "A"))[-1]
+
+
+def test_a_fanout_tells_task_entries_only_to_members_that_want_them() -> None:
+    class Entries(Hooks):
+        def __init__(self) -> None:
+            self.tasks = 0
+            self.handles = 0
+
+        def callback_started(self, handle: Any) -> None:
+            if isinstance(handle, asyncio.Task):
+                self.tasks += 1
+            else:
+                self.handles += 1
+
+    wants, recorder_like = Entries(), Entries()
+    recorder_like.entries_include_tasks = False
+    loop = glassloop.new_event_loop()
+    try:
+        loop.set_hooks(HookFanout([wants, recorder_like]))
+
+        async def work() -> None:
+            for _ in range(3):
+                await asyncio.sleep(0)
+
+        loop.run_until_complete(work())
+    finally:
+        loop.close()
+    assert wants.tasks >= 3 and recorder_like.tasks == 0
+    assert recorder_like.handles == wants.handles > 0
+
+
+def test_long_slices_carry_their_cpu_time_and_short_ones_none() -> None:
+    import time
+
+    def spin(seconds: float) -> None:
+        end = time.thread_time() + seconds
+        while time.thread_time() < end:
+            pass
+
+    async def body(loop: asyncio.AbstractEventLoop) -> None:
+        async def computing() -> None:
+            await asyncio.sleep(0)
+            spin(0.05)
+
+        async def sleeping() -> None:
+            await asyncio.sleep(0)
+            time.sleep(0.05)  # on the loop thread, but not on its CPU
+
+        await asyncio.create_task(computing(), name="computing")
+        await asyncio.create_task(sleeping(), name="sleeping")
+        loop.call_soon(spin, 0.03)
+        await asyncio.sleep(0.001)
+
+    recorder = record(body)
+    steps = {r[10]: r for r in recorder.records if r[0] == "step" and r[2] - r[1] > 0.02}
+    computing, sleeping = steps["computing"], steps["sleeping"]
+    assert 0.04 <= computing[3] <= computing[2] - computing[1]
+    assert sleeping[3] < 0.02 < sleeping[2] - sleeping[1]
+    spun = [r for r in recorder.records if r[0] == "cb" and r[5].endswith("spin")]
+    assert len(spun) == 1 and 0.025 <= spun[0][3] <= spun[0][2] - spun[0][1]
+    short = [r for r in recorder.records if r[0] in ("cb", "step") and r[2] - r[1] < 0.0005]
+    assert short and all(r[3] is None for r in short)
+    events = check_trace(chrome_trace(recorder))
+    assert any(e.get("args", {}).get("cpu_ms", 0) >= 40 for e in events if e["ph"] == "X")
+    off = record(body, cpu_time=False)
+    assert all(r[3] is None for r in off.records if r[0] in ("cb", "step"))

@@ -31,6 +31,13 @@ class Hooks:
     tasks and the dispatch on their plain paths.
     """
 
+    #: Whether :meth:`callback_started` and :meth:`callback_ran` are also
+    #: called for a task queued as itself.  Such an entry *is* the task's
+    #: step, which :meth:`step_started`/:meth:`step_ended` report; an observer
+    #: of steps that has no use for the entry as well says ``False``, and the
+    #: kernel runs those entries without the two calls and their timing.
+    entries_include_tasks: bool = True
+
     def listens(self, name: str) -> bool:
         """Whether this observer overrides hook ``name`` (a no-op base method is not listening)."""
         return getattr(type(self), name) is not getattr(Hooks, name)

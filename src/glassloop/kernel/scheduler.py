@@ -129,6 +129,7 @@ class Scheduler:
         "_closed",
         "_debug",
         "_entry_hooks",
+        "_entry_tasks",
         "_hooks",
         "_internal_fds",
         "_observed",
@@ -306,6 +307,8 @@ class Scheduler:
         self._entry_hooks = self._debug or (
             hooks is not None and any(map(hooks.listens, ENTRY_HOOKS))
         )
+        # ... and for a task queued as itself too, unless its step is enough.
+        self._entry_tasks = hooks is None or hooks.entries_include_tasks
         # _run_once's one test for its plain path (hooks, debug mode or a tape).
         self._observed = self._debug or hooks is not None or self._tape is not None
 
@@ -638,9 +641,17 @@ class Scheduler:
                     record(now())
                     handle._run()
             return
+        skip_tasks = not self._entry_tasks
         for _ in range(ntodo):
             handle = ready.popleft()
             if handle._cancelled:
+                continue
+            if skip_tasks and handle._callback is None:
+                # A task queued as itself, for an observer of its step alone.
+                if tape is not None:
+                    tape.append(handle)
+                    tape.append(now())
+                handle._run()
                 continue
             hooks = self._hooks
             if hooks is not None:

@@ -27,6 +27,9 @@ class HookFanout(Hooks):
 
     def __init__(self, members: list[Hooks]) -> None:
         self.members = tuple(members)
+        self.entries_include_tasks = any(member.entries_include_tasks for member in members)
+        #: Members told of every entry, and those not told of task entries.
+        self._all_entries = tuple(m for m in members if m.entries_include_tasks)
 
     def listens(self, name: str) -> bool:
         return any(member.listens(name) for member in self.members)
@@ -48,11 +51,12 @@ class HookFanout(Hooks):
             member.task_done(task)
 
     def callback_started(self, handle: Any) -> None:
-        for member in self.members:
+        # (A task queued as itself has no ``_callback``.)
+        for member in self.members if handle._callback is not None else self._all_entries:
             member.callback_started(handle)
 
     def callback_ran(self, handle: Any, duration: float) -> None:
-        for member in self.members:
+        for member in self.members if handle._callback is not None else self._all_entries:
             member.callback_ran(handle, duration)
 
     def callback_scheduled(self, handle: Any) -> None:

@@ -79,7 +79,7 @@ def chrome_trace(recorder: Any) -> dict[str, Any]:
             tid = TASK_TID_BASE + task_id
             names[tid] = name
             ts, te = us(start), us(end)
-            args: dict[str, Any] = {"cpu_ms": round(cpu * 1000, 3)}
+            args: dict[str, Any] = {} if cpu is None else {"cpu_ms": round(cpu * 1000, 3)}
             if where is not None:
                 args["stopped_at"] = _where_text(where)
             if waits_on:
@@ -107,7 +107,7 @@ def chrome_trace(recorder: Any) -> dict[str, Any]:
             _, start, end, cpu, act, name, wake = r
             ts, te = us(start), us(end)
             slices[act] = (LOOP_TID, ts, te, f"callback {name}")
-            slice_args[act] = {"cpu_ms": round(cpu * 1000, 3)}
+            slice_args[act] = {} if cpu is None else {"cpu_ms": round(cpu * 1000, 3)}
             woken.append((act, LOOP_TID, ts, wake))
             add(
                 ts,

@@ -112,9 +112,9 @@ class TapeView:
                 if tid is None:
                     tid = task_ids[id(entry)] = len(task_ids) + 1
                 name = entry.get_name()
-                out.append(("step", start, end, 0.0, tid, act, None, None, "", False, name))
+                out.append(("step", start, end, None, tid, act, None, None, "", False, name))
             else:
-                out.append(("cb", start, end, 0.0, act, callback_name(entry), None))
+                out.append(("cb", start, end, None, act, callback_name(entry), None))
         out.extend(self.blocks)
         return out
 

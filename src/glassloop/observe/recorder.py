@@ -44,6 +44,7 @@ _MAX_PENDING = 100_000
 
 # Record shapes (first slot is the kind):
 # TASK_RECORD  = ("task", ts, tid, name, coro_name, creator_tid | None, creator_act | None)
+# (cpu is None for slices shorter than CPU_SLICE, see Recorder._slice_cpu)
 # STEP_RECORD  = ("step", start, end, cpu, tid, act, wake, where, waits_on, done, name)
 # CB_RECORD    = ("cb", start, end, cpu, act, name, wake)
 # POLL_RECORD  = ("poll", start, end, act, timeout, nevents, nready, nfds, ntimers)
@@ -55,6 +56,11 @@ _MAX_PENDING = 100_000
 Wake = tuple[str, "int | None", float, "str | None"]
 
 _thread_time = time.thread_time
+_future_done = asyncio.Future.done
+_INFINITY = float("inf")
+
+#: Slices at least this long (seconds) get their thread CPU time measured.
+CPU_SLICE = 0.001
 _Handle = asyncio.Handle
 _TimerHandle = asyncio.TimerHandle
 _Future = asyncio.Future
@@ -83,11 +89,15 @@ def suspended_at(coro: Any) -> tuple[str, int, str] | None:
         found = frame
         coro = coro.cr_await
         depth += 1
-    while coro is not None and depth < 100:
+    # What a chain ends in is most often a future's iterator: no frame, known
+    # by its type after the first look.
+    while coro is not None and depth < 100 and type(coro) not in _FRAMELESS:
         frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
         if frame is None:
             frame = getattr(coro, "ag_frame", None)
             if frame is None:
+                if not any(hasattr(coro, name) for name in _FRAME_ATTRIBUTES):
+                    _FRAMELESS.add(type(coro))
                 break
         found = frame
         nxt = getattr(coro, "cr_await", None)
@@ -99,7 +109,13 @@ def suspended_at(coro: Any) -> tuple[str, int, str] | None:
         depth += 1
     if found is None:
         return None
-    return (found.f_code.co_filename, found.f_lineno or 0, found.f_code.co_name)
+    code = found.f_code
+    return (code.co_filename, found.f_lineno or 0, code.co_name)
+
+
+#: Types met at the end of await chains that have no frame of their own.
+_FRAMELESS: set[type] = set()
+_FRAME_ATTRIBUTES = ("cr_frame", "gi_frame", "ag_frame")
 
 
 def describe_awaitable(obj: Any) -> str:
@@ -121,8 +137,10 @@ class Recorder(ClosedOnExit, Hooks):
     """Records a loop's timeline with causality, in a ring buffer of ``capacity`` records.
 
     ``Recorder(loop)`` attaches at once; ``close()`` (or leaving a ``with``
-    block) detaches.  ``cpu_time=False`` skips the thread-CPU clock read per
-    slice (a system call on Linux, about a microsecond in a VM).
+    block) detaches.  Slices of :data:`CPU_SLICE` or longer carry the thread
+    CPU time they used (a blocked loop that computes, or one that waits on
+    the loop thread?); shorter ones carry ``None``.  ``cpu_time=False``
+    reads the thread's CPU clock never.
     """
 
     def __init__(
@@ -138,22 +156,21 @@ class Recorder(ClosedOnExit, Hooks):
         self.records: deque[tuple[Any, ...]] = deque(maxlen=capacity)
         #: Records pushed out of the ring buffer (oldest first) so far.
         self.dropped = 0
-        # float() is 0.0, from C: no Python frame per read when CPU time is off.
-        self._cpu: Any = _thread_time if cpu_time else float
-        #: The thread CPU time read at the last slice's end (or poll): the
-        #: next slice starts from it, so a slice costs one read, not two (the
-        #: loop's own work between two slices is counted in the second).
-        self._cpu_mark = self._cpu()
+        self._cpu = _thread_time
+        #: Slices shorter than this get no CPU time (see _slice_cpu); off: never.
+        self._cpu_slice = CPU_SLICE if cpu_time else _INFINITY
+        #: The thread CPU time at the last read (a poll, a long slice's end),
+        #: and the loop's time then.
+        self._cpu_mark = _thread_time()
+        self._cpu_mark_at = 0.0
         self._acts = itertools.count(1).__next__
         self._tids = itertools.count(1).__next__
         #: id(task) -> tid, for tasks seen and not done.
         self._task_ids: dict[int, int] = {}
         #: id(entry) -> what queued it, until it runs.
         self._pending: dict[int, Wake] = {}
-        #: Open slices, innermost last: [act, start, cpu, tid | None, wake, entry].
-        self._stack: list[list[Any]] = []
-        #: The wake of a task queued as itself, from callback_started to its step.
-        self._task_wake: Wake | None = None
+        #: Open slices, innermost last: (entry, act, start, wake, tid | None).
+        self._stack: list[tuple[Any, int, float, Wake | None, int | None]] = []
         self._poll_act: int | None = None
         self._poll_end = 0.0
         #: watch handle -> (fd, writing); handles are weakly held.
@@ -177,6 +194,7 @@ class Recorder(ClosedOnExit, Hooks):
             raise RuntimeError("this Recorder already records another loop")
         self._loop = loop
         self._time = loop._clock.time
+        self._cpu_mark_at = self._time()
         attach(loop, self)
 
     def close(self) -> None:
@@ -211,7 +229,7 @@ class Recorder(ClosedOnExit, Hooks):
         if not stack:
             return None, None
         top = stack[-1]
-        return top[0], top[3]
+        return top[1], top[4]
 
     def _tid_of(self, task: Any) -> int:
         tid = self._task_ids.get(id(task))
@@ -246,7 +264,7 @@ class Recorder(ClosedOnExit, Hooks):
         # innermost open slice is what queued it.
         now = self._time()
         stack = self._stack
-        act = stack[-1][0] if stack else None
+        act = stack[-1][1] if stack else None
         kind = type(handle)
         if kind is _Handle:
             wake: Wake = ("soon", act, now, None)
@@ -288,56 +306,55 @@ class Recorder(ClosedOnExit, Hooks):
     def fd_watched(self, fd: int, writing: bool, handle: Any) -> None:
         self._fds[handle] = (fd, writing)
 
+    #: A task queued as itself is recorded as its step (step_started).
+    entries_include_tasks = False
+
     def callback_started(self, handle: Any) -> None:
-        wake = self._pending.pop(id(handle), None)
-        kind = type(handle)
-        if kind is not _Handle and kind is not _TimerHandle and isinstance(handle, Task):
-            self._task_wake = wake  # its step (step_started) is the slice
-            return
-        self._stack.append([self._acts(), self._time(), self._cpu_mark, None, wake, handle])
+        self._stack.append(
+            (handle, self._acts(), self._time(), self._pending.pop(id(handle), None), None)
+        )
 
     def callback_ran(self, handle: Any, duration: float) -> None:
         stack = self._stack
-        if not stack or stack[-1][5] is not handle:
-            self._task_wake = None
+        if not stack or stack[-1][0] is not handle:
             return
-        act, start, cpu, _, wake, _ = stack.pop()
+        _, act, start, wake, _ = stack.pop()
         end = self._time()
-        name = getattr(handle._callback, "__qualname__", None)
+        callback = handle._callback
+        name = getattr(callback, "__qualname__", None)
         if type(name) is not str:
             name = callback_name(handle)
         records = self.records
         if len(records) == self.capacity:
             self.dropped += 1
-        mark = self._cpu_mark = self._cpu()
-        records.append(("cb", start, end, mark - cpu, act, name, wake))
+        cpu = None if end - start < self._cpu_slice else self._slice_cpu(start, end)
+        records.append(("cb", start, end, cpu, act, name, wake))
 
     def step_started(self, task: Any) -> None:
-        wake = self._task_wake
-        if wake is not None:
-            self._task_wake = None
-        else:
-            wake = self._pending.pop(id(task), None)
-            if wake is None and self._stack:
-                # Stepped by a Handle (debug mode, a step with an error to throw).
-                top = self._stack[-1]
-                wake = ("callback", top[0], top[1], None)
+        stack = self._stack
+        wake = self._pending.pop(id(task), None)
+        if wake is None and stack:
+            # Stepped by a Handle (debug mode, a step with an error to throw),
+            # or eagerly inside its creator's step (3.12+).
+            top = stack[-1]
+            wake = ("callback", top[1], top[2], None)
         tid = self._task_ids.get(id(task))
         if tid is None:
             tid = self._tid_of(task)
-        self._stack.append([self._acts(), self._time(), self._cpu_mark, tid, wake, task])
+        stack.append((task, self._acts(), self._time(), wake, tid))
 
     def step_ended(self, task: Any) -> None:
         stack = self._stack
-        if not stack or stack[-1][5] is not task:
+        if not stack or stack[-1][0] is not task:
             return
-        act, start, cpu, tid, wake, _ = stack.pop()
+        _, act, start, wake, tid = stack.pop()
         end = self._time()
-        done = task.done()
-        if done:
+        if _future_done(task):
+            done = True
             where = None
             waits_on = ""
         else:
+            done = False
             where = suspended_at(task._coro)
             waiter = task._fut_waiter
             if waiter is None:
@@ -350,7 +367,7 @@ class Recorder(ClosedOnExit, Hooks):
         name = task._name
         if type(name) is not str:
             name = task.get_name()
-        cpu_end = self._cpu_mark = self._cpu()
+        cpu = None if end - start < self._cpu_slice else self._slice_cpu(start, end)
         records = self.records
         if len(records) == self.capacity:
             self.dropped += 1
@@ -359,7 +376,7 @@ class Recorder(ClosedOnExit, Hooks):
                 "step",
                 start,
                 end,
-                cpu_end - cpu,
+                cpu,
                 tid,
                 act,
                 wake,
@@ -369,6 +386,27 @@ class Recorder(ClosedOnExit, Hooks):
                 name,
             )
         )
+
+    def _slice_cpu(self, start: float, end: float) -> float:
+        """The thread CPU time of a slice that took :data:`CPU_SLICE` seconds or more.
+
+        Shorter slices get ``None``.
+
+        Reading the thread's CPU clock is a system call (0.6 µs on a VM,
+        as long as a whole short callback), so it is read at each poll and
+        at the end of a long slice only.  A long slice's CPU is the CPU used
+        since the last read, less the loop time that passed between that read
+        and the slice's start (what ran before it in this turn, counted as
+        all CPU): exact when the slice starts the turn, never more than the
+        slice's own duration.
+        """
+        now = self._cpu()
+        cpu = (now - self._cpu_mark) - (start - self._cpu_mark_at)
+        self._cpu_mark = now
+        self._cpu_mark_at = end
+        if cpu < 0.0:
+            return 0.0
+        return cpu if cpu < end - start else end - start
 
     def task_done(self, task: Any) -> None:
         tid = self._task_ids.pop(id(task), None)
@@ -384,9 +422,11 @@ class Recorder(ClosedOnExit, Hooks):
     def poll_waited(self, timeout: float | None, duration: float, nevents: int) -> None:
         loop = self._loop
         self._time = loop._clock.time
-        self._cpu_mark = self._cpu()
         self._trim_pending()
         end = self._time()
+        if self._cpu_slice != _INFINITY:
+            self._cpu_mark = self._cpu()
+            self._cpu_mark_at = end
         act = self._poll_act = self._acts()
         self._poll_end = end
         self._record(
@@ -439,4 +479,11 @@ def _coro_name(task: Any) -> str:
     return name if isinstance(name, str) else type(coro).__name__
 
 
-__all__ = ["DEFAULT_CAPACITY", "Recorder", "callback_name", "describe_awaitable", "suspended_at"]
+__all__ = [
+    "CPU_SLICE",
+    "DEFAULT_CAPACITY",
+    "Recorder",
+    "callback_name",
+    "describe_awaitable",
+    "suspended_at",
+]
