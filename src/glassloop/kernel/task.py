@@ -245,10 +245,10 @@ class Task(asyncio.Future[T]):
         if kernel is not None and kernel._task_hooks is not None:
             kernel._task_hooks.task_created(self)
         if eager_start and _swap_current_task is not None and loop.is_running():
-            self.__eager_start()
+            self._eager_start()
         else:
             if kernel is None or kernel._debug or kernel._closed:
-                loop.call_soon(self.__step, context=self._context)
+                loop.call_soon(self._step, context=self._context)
             else:
                 kernel._ready.append(self)
             _register_task(self)
@@ -398,7 +398,7 @@ class Task(asyncio.Future[T]):
 
     # -- stepping ----------------------------------------------------------
 
-    def __eager_start(self) -> None:
+    def _eager_start(self) -> None:
         """3.12+ eager start: run the first step now, inside the creator's turn."""
         assert _swap_current_task is not None
         assert _register_eager_task is not None and _unregister_eager_task is not None
@@ -407,7 +407,7 @@ class Task(asyncio.Future[T]):
         try:
             _register_eager_task(self)
             try:
-                self._context.run(self.__run_step, None)
+                self._context.run(self._run_step, None)
             finally:
                 _unregister_eager_task(self)
         finally:
@@ -444,17 +444,17 @@ class Task(asyncio.Future[T]):
             self._loop.call_exception_handler(
                 {"message": f"Exception in the step of {self!r}", "exception": exc, "task": self}
             )
-        del self  # see __step: no cycle through this frame
+        del self  # see _step: no cycle through this frame
 
-    def __schedule_step(self) -> None:
+    def _schedule_step(self) -> None:
         kernel = self._kernel
         if kernel is None or kernel._debug:
             # Debug mode records where each handle was made: keep call_soon's.
-            self._loop.call_soon(self.__step, context=self._context)
+            self._loop.call_soon(self._step, context=self._context)
         else:
             kernel._ready.append(self)
 
-    def __step(
+    def _step(
         self, exc: BaseException | None = None, woken_by: asyncio.Future[Any] | None = None
     ) -> None:
         # Attribute reads here are chosen for 3.11's specializing interpreter:
@@ -465,7 +465,7 @@ class Task(asyncio.Future[T]):
         # C future's methods called unbound on exact ``asyncio.Future``s, and
         # ``_kernel`` for ``_loop``.
         if woken_by is not None:
-            # The wake-up by an awaited future, inlined (see __wakeup).
+            # The wake-up by an awaited future, inlined (see _wakeup).
             try:
                 if type(woken_by) is _Future:
                     value = _future_result(woken_by)
@@ -492,7 +492,7 @@ class Task(asyncio.Future[T]):
         _enter_task(loop, self)
         try:
             if self._stack is not None or (kernel is not None and kernel._task_hooks is not None):
-                self.__run_step(exc)
+                self._run_step(exc)
                 return
             # The common case, inlined: a coroutine, nobody observing.
             coro: Any = self._coro
@@ -503,11 +503,11 @@ class Task(asyncio.Future[T]):
                     result = coro.throw(exc)
             except StopIteration as stop:
                 if self._must_cancel:
-                    self.__finish(stop.value)
+                    self._finish(stop.value)
                 else:
                     _future_set_result(self, stop.value)
             except CancelledError as cancelled:
-                self.__finish_cancelled(_without_frame(cancelled, sys._getframe()))
+                self._finish_cancelled(_without_frame(cancelled, sys._getframe()))
             except (KeyboardInterrupt, SystemExit) as fatal:
                 _future_set_exception(self, fatal)
                 raise
@@ -516,7 +516,7 @@ class Task(asyncio.Future[T]):
             else:
                 if result is None:
                     if kernel is None or kernel._debug:
-                        loop.call_soon(self.__step, context=self._context)
+                        loop.call_soon(self._step, context=self._context)
                     else:
                         kernel._ready.append(self)
                 elif (
@@ -524,15 +524,15 @@ class Task(asyncio.Future[T]):
                     and result._asyncio_future_blocking
                     and _future_get_loop(result) is loop
                 ):
-                    # An awaited asyncio.Future of this loop: __wait_on's usual
+                    # An awaited asyncio.Future of this loop: _wait_on's usual
                     # case, inlined with the C future's own methods.
                     result._asyncio_future_blocking = False
-                    _future_add_done_callback(result, self.__wakeup, context=self._context)
+                    _future_add_done_callback(result, self._wakeup, context=self._context)
                     self._fut_waiter = result
                     if self._must_cancel and _future_cancel(result, msg=self._cancel_message):
                         self._must_cancel = False
                 else:
-                    self.__wait_on(result)
+                    self._wait_on(result)
         finally:
             _leave_task(loop, self)
             # A finished coroutine frame kept by a traceback links to this
@@ -540,7 +540,7 @@ class Task(asyncio.Future[T]):
             # back to the task and its exception, or the cycle waits for gc.
             del self, exc
 
-    def __run_step(self, exc: BaseException | None) -> None:
+    def _run_step(self, exc: BaseException | None) -> None:
         """A step with its hooks, or of a generator-style body."""
         kernel = self._kernel
         hooks = kernel._task_hooks if kernel is not None else None
@@ -548,17 +548,17 @@ class Task(asyncio.Future[T]):
             hooks.step_started(self)
         try:
             if self._stack is None:
-                self.__drive_coroutine(exc)
+                self._drive_coroutine(exc)
             else:
-                self.__drive_generators(exc)
+                self._drive_generators(exc)
         finally:
             if hooks is not None:
                 hooks.step_ended(self)
                 if self.done():
                     hooks.task_done(self)
-            del self, exc  # see __step: no cycle through this frame
+            del self, exc  # see _step: no cycle through this frame
 
-    def __drive_coroutine(self, exc: BaseException | None) -> None:
+    def _drive_coroutine(self, exc: BaseException | None) -> None:
         coro: Any = self._coro
         try:
             if exc is None:
@@ -566,19 +566,19 @@ class Task(asyncio.Future[T]):
             else:
                 result = coro.throw(exc)
         except StopIteration as stop:
-            self.__finish(stop.value)
+            self._finish(stop.value)
         except CancelledError as cancelled:
-            self.__finish_cancelled(_without_frame(cancelled, sys._getframe()))
+            self._finish_cancelled(_without_frame(cancelled, sys._getframe()))
         except (KeyboardInterrupt, SystemExit) as fatal:
             _future_set_exception(self, fatal)
             raise
         except BaseException as error:
             _future_set_exception(self, _without_frame(error, sys._getframe()))
         else:
-            self.__wait_on(result)
-        del self, exc, coro  # see __step: no cycle through this frame
+            self._wait_on(result)
+        del self, exc, coro  # see _step: no cycle through this frame
 
-    def __drive_generators(self, exc: BaseException | None) -> None:
+    def _drive_generators(self, exc: BaseException | None) -> None:
         """The course's trampoline: run sub-generators on our own call stack."""
         stack = self._stack
         assert stack is not None
@@ -593,7 +593,7 @@ class Task(asyncio.Future[T]):
             except StopIteration as stop:
                 stack.pop()
                 if not stack:
-                    self.__finish(stop.value)
+                    self._finish(stop.value)
                     return
                 value = stop.value
                 continue
@@ -604,7 +604,7 @@ class Task(asyncio.Future[T]):
                     continue
                 _without_frame(error, sys._getframe())
                 if isinstance(error, CancelledError):
-                    self.__finish_cancelled(error)
+                    self._finish_cancelled(error)
                 else:
                     _future_set_exception(self, error)
                     if isinstance(error, (KeyboardInterrupt, SystemExit)):
@@ -619,13 +619,13 @@ class Task(asyncio.Future[T]):
                 # ``await`` would have (a coroutine's bare yield of a future
                 # is still the error asyncio reports).
                 result._asyncio_future_blocking = True
-                self.__wait_on(result)
+                self._wait_on(result)
             else:
                 # Anything else yielded is a cooperative switch.
-                self.__schedule_step()
+                self._schedule_step()
             return
 
-    def __finish(self, value: Any) -> None:
+    def _finish(self, value: Any) -> None:
         if self._must_cancel:
             # cancel() came while the body was finishing: honour it, as asyncio does.
             self._must_cancel = False
@@ -633,7 +633,7 @@ class Task(asyncio.Future[T]):
         else:
             _future_set_result(self, value)
 
-    def __finish_cancelled(self, cancelled: CancelledError) -> None:
+    def _finish_cancelled(self, cancelled: CancelledError) -> None:
         self._cancelled_exc = cancelled
         # result() and exception() are the C future's own (gather calls them
         # three times per task); only a task whose body raised CancelledError
@@ -656,7 +656,7 @@ class Task(asyncio.Future[T]):
         # carries it; later reads get a bare CancelledError.
         _future_cancel(self)
 
-    def __wait_on(self, result: Any) -> None:
+    def _wait_on(self, result: Any) -> None:
         """Act on what one step yielded: a future to wait for, or a bare yield."""
         loop = self._loop
         blocking = getattr(result, "_asyncio_future_blocking", None)
@@ -675,13 +675,13 @@ class Task(asyncio.Future[T]):
                 error = RuntimeError(f"Task cannot await on itself: {self!r}")
             else:
                 result._asyncio_future_blocking = False
-                result.add_done_callback(self.__wakeup, context=self._context)
+                result.add_done_callback(self._wakeup, context=self._context)
                 self._fut_waiter = result
                 if self._must_cancel and result.cancel(msg=self._cancel_message):
                     self._must_cancel = False
                 return
         elif result is None:
-            self.__schedule_step()
+            self._schedule_step()
             return
         elif inspect.isgenerator(result):
             error = RuntimeError(
@@ -690,12 +690,12 @@ class Task(asyncio.Future[T]):
             )
         else:
             error = RuntimeError(f"Task got bad yield: {result!r}")
-        loop.call_soon(self.__step, error, context=self._context)
+        loop.call_soon(self._step, error, context=self._context)
 
-    def __wakeup(self, future: asyncio.Future[Any]) -> None:
+    def _wakeup(self, future: asyncio.Future[Any]) -> None:
         """The done callback on the awaited future (a glassloop loop queues the task instead)."""
-        self.__step(None, future)
-        del self, future  # see __step: no cycle through this frame
+        self._step(None, future)
+        del self, future  # see _step: no cycle through this frame
 
 
 #: The function behind every task's done callback on the future it awaits.
@@ -703,5 +703,5 @@ class Task(asyncio.Future[T]):
 #: callbacks through ``loop.call_soon``) and queues the task itself with the
 #: future in ``_wake_fut`` instead of building a ``Handle`` nobody can reach:
 #: the future drops what ``call_soon`` returns.
-wakeup_function = Task._Task__wakeup  # type: ignore[attr-defined]
-_step_function = Task._Task__step  # type: ignore[attr-defined]
+wakeup_function = Task._wakeup
+_step_function = Task._step
