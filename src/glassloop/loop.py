@@ -36,6 +36,7 @@ from .io.signals import SignalsMixin
 from .io.sockets import SocketsMixin, check_not_ssl_socket, check_port, is_numeric_host
 from .io.stream import MAX_READ, set_result_unless_cancelled
 from .io.subprocess import ProcessIO
+from .kernel._compiled import drop_own_frames
 from .kernel.clock import Clock
 from .kernel.hooks import Hooks
 from .kernel.poller import Poller
@@ -124,7 +125,7 @@ def _fileobj_to_fd(fileobj: Any) -> int:
 def _drop_own_frame(obj: Any) -> None:
     """Debug mode records where a handle was made; point at our caller, not us."""
     if obj._source_traceback:
-        del obj._source_traceback[-1]
+        drop_own_frames(obj._source_traceback)
 
 
 def _stop_loop_when_done(fut: asyncio.Future[Any]) -> None:
@@ -137,7 +138,7 @@ def _stop_loop_when_done(fut: asyncio.Future[Any]) -> None:
     fut.get_loop().stop()
 
 
-class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
+class BaseLoop(Scheduler, asyncio.AbstractEventLoop):  # type: ignore[misc]
     """The asyncio surface over the kernel, before the I/O mixins of ``io/``."""
 
     #: Executor jobs submitted and not yet finished, for a virtual clock
@@ -308,53 +309,23 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
 
     # -- scheduling callbacks ------------------------------------------------
 
-    def call_soon(
-        self,
-        callback: Callable[[*Ts], object],
-        *args: *Ts,
-        context: contextvars.Context | None = None,
+    # call_soon's fast path is the kernel's (Scheduler.call_soon).
+    def _call_soon_careful(
+        self, callback: Callable[..., object], args: tuple[Any, ...], context: Any
     ) -> asyncio.Handle:
-        if self._closed:
-            raise RuntimeError("Event loop is closed")
-        if self._careful:  # debug mode or observed (one test for both)
-            if not self._debug:
-                return self._call_soon_observed(callback, args, context)
-            self._check_thread()
-            _check_callback(callback, "call_soon")
-            handle = _Handle(callback, args, self, context)
-            _drop_own_frame(handle)
-            self._ready.append(handle)
-            if self._hooks is not None:
-                self._hooks.callback_scheduled(handle)
-            return handle
-        # The hot path (every future's done callback comes through here): a
-        # plain function or method is checked inline, and the handle is
-        # filled in place of Handle.__init__, which would ask get_debug().
-        func = callback.__func__ if type(callback) is _MethodType else callback
-        if func is wakeup_function:
-            task: Any = callback.__self__  # type: ignore[attr-defined]
-            if task._kernel is self:
-                # A future waking the task that awaits it: the task is queued
-                # itself (Task._run). The future discards the handle we return.
-                task._wake_fut = args[0]  # type: ignore[misc]
-                self._ready.append(task)
-                return _UNREACHABLE_HANDLE
-        kind = type(func)
-        if kind is _FunctionType:
-            if func.__code__.co_flags & _CO_COROUTINE_FLAGS:
-                _check_callback(callback, "call_soon")
-        elif kind is not _BuiltinMethodType:  # a C method (fut.set_result) is never a coroutine
-            _check_callback(callback, "call_soon")
-        fast: Any = _new_handle(_Handle)
-        fast._callback = callback
-        fast._args = args
-        fast._cancelled = False
-        fast._loop = self
-        fast._repr = None
-        fast._source_traceback = None
-        fast._context = _copy_context() if context is None else context
-        self._ready.append(fast)
-        return fast  # type: ignore[no-any-return]
+        if not self._debug:
+            return self._call_soon_observed(callback, args, context)
+        self._check_thread()
+        _check_callback(callback, "call_soon")
+        handle = _Handle(callback, args, self, context)
+        _drop_own_frame(handle)
+        self._ready.append(handle)
+        if self._hooks is not None:
+            self._hooks.callback_scheduled(handle)
+        return handle
+
+    def _check_callback(self, callback: Any, method: str) -> None:
+        _check_callback(callback, method)
 
     def _call_soon_observed(
         self, callback: Callable[..., object], args: tuple[Any, ...], context: Any
@@ -414,31 +385,8 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         self._write_to_self()
         return handle
 
-    def call_later(
-        self,
-        delay: float,
-        callback: Callable[[*Ts], object],
-        *args: *Ts,
-        context: contextvars.Context | None = None,
-    ) -> asyncio.TimerHandle:
-        if delay is None:
-            raise TypeError("delay must not be None")
-        now = self._clock.time  # see Scheduler._run_once: a slot read, then a call
-        when = now() + delay
-        return self._schedule_timer(when, callback, args, context, "call_later")
-
-    def call_at(
-        self,
-        when: float,
-        callback: Callable[[*Ts], object],
-        *args: *Ts,
-        context: contextvars.Context | None = None,
-    ) -> asyncio.TimerHandle:
-        if when is None:
-            raise TypeError("when cannot be None")
-        return self._schedule_timer(when, callback, args, context, "call_at")
-
-    def _schedule_timer(
+    # call_later's and call_at's fast path is the kernel's (Scheduler._schedule_timer).
+    def _schedule_timer_careful(
         self,
         when: float,
         callback: Callable[..., object],
@@ -446,39 +394,17 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         context: contextvars.Context | None,
         method: str,
     ) -> asyncio.TimerHandle:
-        if self._closed:
-            raise RuntimeError("Event loop is closed")
-        if self._careful:  # debug mode or observed (one test for both)
-            if self._debug:
-                self._check_thread()
-            _check_callback(callback, method)
-            timer: Any = _TimerHandle(when, callback, args, self, context)
-            # Point the recorded origin at the caller of call_later/call_at.
-            if timer._source_traceback:
-                del timer._source_traceback[-2:]
-            self._push_timer(timer)
-            if self._hooks is not None:
-                self._hooks.callback_scheduled(timer)
-            return timer  # type: ignore[no-any-return]
-        # As in call_soon: checked inline, filled in place of __init__.
-        func = callback.__func__ if type(callback) is _MethodType else callback
-        kind = type(func)
-        if kind is _FunctionType:
-            if func.__code__.co_flags & _CO_COROUTINE_FLAGS:
-                _check_callback(callback, method)
-        elif kind is not _BuiltinMethodType:
-            _check_callback(callback, method)
-        fast: Any = _new_timer(_TimerHandle)
-        fast._callback = callback
-        fast._args = args
-        fast._cancelled = False
-        fast._loop = self
-        fast._repr = None
-        fast._source_traceback = None
-        fast._context = _copy_context() if context is None else context
-        fast._when = when
-        self._push_timer(fast)
-        return fast  # type: ignore[no-any-return]
+        if self._debug:
+            self._check_thread()
+        _check_callback(callback, method)
+        timer: Any = _TimerHandle(when, callback, args, self, context)
+        # Point the recorded origin at the caller of call_later/call_at.
+        if timer._source_traceback:
+            drop_own_frames(timer._source_traceback)
+        self._push_timer(timer)
+        if self._hooks is not None:
+            self._hooks.callback_scheduled(timer)
+        return timer  # type: ignore[no-any-return]
 
     def _write_to_self(self) -> None:
         """Wake a loop blocked in poll; a full pipe means it is already awake."""
@@ -516,7 +442,7 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
             else:
                 task = Task(coro, loop=self, name=name, context=context)
             if self._debug and task._source_traceback:  # point at our caller
-                del task._source_traceback[-1]
+                drop_own_frames(task._source_traceback)
             return task  # type: ignore[no-any-return]
         if context is not None:
             kwargs["context"] = context

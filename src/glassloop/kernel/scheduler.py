@@ -31,13 +31,19 @@ and sorting a bucket runs in C.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import heapq
+import inspect
 import numbers
 import operator
+import types
+from asyncio import format_helpers
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ._compiled import set_class_attributes
 from .clock import Clock, MonotonicClock, PatchedClock
 from .hooks import ENTRY_HOOKS, TASK_HOOKS, Hooks
 from .poller import Poller, default_poller
@@ -110,6 +116,104 @@ def _check_deadline(when: object) -> None:
         real > 0.0  # noqa: B015
     except Exception as exc:
         raise TypeError(f"a timer's time must compare with floats: {exc}") from exc
+
+
+_MethodType = types.MethodType
+_FunctionType = types.FunctionType
+_BuiltinMethodType = types.BuiltinMethodType
+_copy_context = contextvars.copy_context
+_CO_COROUTINE_FLAGS = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE
+#: Set by task.py: the function behind a task's wake-up (see call_soon).
+_wakeup_function: Any = None
+
+
+class Handle:
+    """A ready callback: asyncio's ``Handle``, with its step compiled in a compiled build."""
+
+    __slots__ = (
+        "__weakref__",
+        "_args",
+        "_callback",
+        "_cancelled",
+        "_context",
+        "_loop",
+        "_repr",
+        "_source_traceback",
+    )
+
+    _repr_info = asyncio.Handle._repr_info
+    __repr__ = asyncio.Handle.__repr__
+    cancel = asyncio.Handle.cancel
+
+    def get_context(self) -> Any:
+        return self._context
+
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def _run(self) -> None:
+        try:
+            args = self._args
+            if args:
+                self._context.run(self._callback, *args)
+            else:
+                self._context.run(self._callback)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._report(exc)
+
+    def _report(self, exc: BaseException) -> None:
+        cb = format_helpers._format_callback_source(self._callback, self._args)
+        context: dict[str, Any] = {
+            "message": f"Exception in callback {cb}",
+            "exception": exc,
+            "handle": self,
+        }
+        if self._source_traceback:
+            context["source_traceback"] = self._source_traceback
+        self._loop.call_exception_handler(context)
+
+
+class TimerHandle(Handle):
+    """A timer: asyncio's ``TimerHandle``, with its step compiled in a compiled build."""
+
+    __slots__ = ("_scheduled", "_when")
+    _scheduled: bool
+    _when: Any
+
+    def when(self) -> float:
+        return self._when  # type: ignore[no-any-return]
+
+    def cancel(self) -> None:
+        if not self._cancelled:
+            self._loop._timer_handle_cancelled(self)
+        Handle.cancel(self)  # type: ignore[attr-defined]
+
+
+# asyncio's own ordering and repr (a class body can't hold them in a compiled build).
+set_class_attributes(
+    TimerHandle,
+    _repr_info=asyncio.TimerHandle._repr_info,  # type: ignore[attr-defined]
+    __hash__=asyncio.TimerHandle.__hash__,
+    __lt__=asyncio.TimerHandle.__lt__,
+    __le__=asyncio.TimerHandle.__le__,
+    __gt__=asyncio.TimerHandle.__gt__,
+    __ge__=asyncio.TimerHandle.__ge__,
+    __eq__=asyncio.TimerHandle.__eq__,
+)
+
+
+def _unreachable_handle() -> Any:
+    handle: Any = Handle()
+    handle._callback = handle._loop = handle._repr = handle._source_traceback = None
+    handle._context = None
+    handle._args = ()
+    handle._cancelled = True
+    return handle
+
+
+_UNREACHABLE_HANDLE = _unreachable_handle()
 
 
 class Scheduler:
@@ -271,12 +375,8 @@ class Scheduler:
             raise AttributeError("loop.time was not assigned: there is nothing to delete")
         self._clock = clock.previous
 
-    time = property(
-        operator.attrgetter("_clock.time"),
-        _patch_time,
-        _unpatch_time,
-        doc="The loop's clock: a callable returning the current time in seconds.",
-    )
+    # (``time`` itself is set after the class: a compiled build turns a
+    # class attribute made by a call into an instance attribute.)
 
     def get_debug(self) -> bool:
         return self._debug
@@ -441,6 +541,85 @@ class Scheduler:
 
     def _log_slow_callback(self, handle: Any, duration: float) -> None:
         """Debug mode: report a callback that held the loop too long (loop overrides)."""
+
+    # -- the hot path of asyncio's call_soon --------------------------------
+
+    def call_soon(self, callback: Any, *args: Any, context: Any = None) -> Any:
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if self._careful:  # debug mode or observed (one test for both)
+            return self._call_soon_careful(callback, args, context)
+        func = callback.__func__ if type(callback) is _MethodType else callback
+        if func is _wakeup_function:
+            task: Any = callback.__self__
+            if task._kernel is self:
+                task._wake_fut = args[0]
+                self._ready.append(task)
+                return _UNREACHABLE_HANDLE
+        kind = type(func)
+        if kind is _FunctionType:
+            if func.__code__.co_flags & _CO_COROUTINE_FLAGS:
+                self._check_callback(callback, "call_soon")
+        elif kind is not _BuiltinMethodType:
+            self._check_callback(callback, "call_soon")
+        handle = Handle()
+        handle._callback = callback
+        handle._args = args
+        handle._cancelled = False
+        handle._loop = self
+        handle._repr = None
+        handle._source_traceback = None
+        handle._context = _copy_context() if context is None else context
+        self._ready.append(handle)
+        return handle
+
+    def call_later(self, delay: Any, callback: Any, *args: Any, context: Any = None) -> Any:
+        if delay is None:
+            raise TypeError("delay must not be None")
+        now = self._clock.time  # see _run_once: a slot read, then a call
+        return self._schedule_timer(now() + delay, callback, args, context, "call_later")
+
+    def call_at(self, when: Any, callback: Any, *args: Any, context: Any = None) -> Any:
+        if when is None:
+            raise TypeError("when cannot be None")
+        return self._schedule_timer(when, callback, args, context, "call_at")
+
+    def _schedule_timer(
+        self, when: Any, callback: Any, args: Any, context: Any, method: str
+    ) -> Any:
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if self._careful:  # debug mode or observed (one test for both)
+            return self._schedule_timer_careful(when, callback, args, context, method)
+        func = callback.__func__ if type(callback) is _MethodType else callback
+        kind = type(func)
+        if kind is _FunctionType:
+            if func.__code__.co_flags & _CO_COROUTINE_FLAGS:
+                self._check_callback(callback, method)
+        elif kind is not _BuiltinMethodType:
+            self._check_callback(callback, method)
+        timer = TimerHandle()
+        timer._callback = callback
+        timer._args = args
+        timer._cancelled = False
+        timer._loop = self
+        timer._repr = None
+        timer._source_traceback = None
+        timer._context = _copy_context() if context is None else context
+        timer._when = when
+        self._push_timer(timer)
+        return timer
+
+    def _schedule_timer_careful(
+        self, when: Any, callback: Any, args: Any, context: Any, method: str
+    ) -> Any:
+        raise NotImplementedError  # the loop's
+
+    def _call_soon_careful(self, callback: Any, args: Any, context: Any) -> Any:
+        raise NotImplementedError  # the loop's
+
+    def _check_callback(self, callback: Any, method: str) -> None:
+        raise NotImplementedError  # the loop's
 
     # -- one turn ---------------------------------------------------------
 
@@ -671,3 +850,15 @@ class Scheduler:
                     hooks.callback_ran(handle, duration)
             if self._debug and duration >= self.slow_callback_duration:
                 self._log_slow_callback(handle, duration)
+
+
+# See the comment at _patch_time.
+set_class_attributes(
+    Scheduler,
+    time=property(
+        operator.attrgetter("_clock.time"),
+        Scheduler._patch_time,
+        Scheduler._unpatch_time,
+        doc="The loop's clock: a callable returning the current time in seconds.",
+    ),
+)

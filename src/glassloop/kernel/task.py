@@ -22,6 +22,7 @@ Two kinds of body are driven:
 
 from __future__ import annotations
 
+import _asyncio  # the C future: task.pxd lays the compiled Task out after it
 import asyncio
 import contextvars
 import functools
@@ -36,8 +37,10 @@ import types
 import weakref
 from asyncio import CancelledError, InvalidStateError
 from collections.abc import Coroutine, Generator
-from typing import IO, Any, ClassVar, TypeVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from . import scheduler as _scheduler_module
+from ._compiled import drop_own_frames, set_class_attributes
 from .scheduler import Scheduler
 
 T = TypeVar("T")
@@ -108,6 +111,11 @@ def _cancelled_task_exception(task_ref: weakref.ref[Task[Any]]) -> BaseException
     return _future_exception(task)
 
 
+def _as_any(obj: object) -> Any:
+    """``obj``, typed loosely: for the C future's attributes typeshed does not declare."""
+    return obj
+
+
 def _is_course_generator(obj: object) -> bool:
     """A plain generator (not marked ``@types.coroutine``): the course's task style."""
     return type(obj) is types.GeneratorType and not obj.gi_code.co_flags & _CO_ITERABLE_COROUTINE
@@ -145,7 +153,7 @@ def _describe_callback(callback: Any) -> str:
     return f"{name or repr(callback)}()"
 
 
-class Task(asyncio.Future[T]):
+class Task(_asyncio.Future):  # type: ignore[type-arg]
     """A coroutine (or course-style generator) wrapped in a future."""
 
     # Slots, not a per-task dict: memory per idle task is a benchmarked
@@ -162,21 +170,24 @@ class Task(asyncio.Future[T]):
         "_stack",
         "_wake_fut",
     )
-    # What most tasks never change is a class default; the few that do (a
-    # cancelled task, a generator-style body) get an instance dict for it.
-    _num_cancels_requested: int = 0
-    #: A ready entry's callback, as a Handle has one: a task queued as itself
-    #: has none (the scheduler's tape records ``entry._callback or entry``).
-    _callback: None = None
-    #: What the next step sends into a generator-style body.
-    _send_value: Any = None
-    #: The CancelledError the body raised, re-raised as the same object by
-    #: result()/await (the C future underneath can only make a new one).
-    _cancelled_exc: CancelledError | None = None
+    # What most tasks never change is a class default (set after the class);
+    # the few that do (a cancelled task, a generator-style body) get an
+    # instance dict for it.  Compiled, they are fields of the struct, which
+    # start at 0 and None.
+    if TYPE_CHECKING:
+        _num_cancels_requested: int
+        #: A ready entry's callback, as a Handle has one: a task queued as
+        #: itself has none (the tape records ``entry._callback or entry``).
+        _callback: None
+        #: What the next step sends into a generator-style body.
+        _send_value: Any
+        #: The CancelledError the body raised, re-raised as the same object by
+        #: result()/await (the C future underneath can only make a new one).
+        _cancelled_exc: CancelledError | None
 
-    # Attributes of the C future that typeshed does not declare.
-    _source_traceback: list[Any] | None
-    _result: Any
+    # (The C future's ``_source_traceback`` and ``_result``, which typeshed
+    # does not declare, are read through ``Any``: declared here, a compiled
+    # build would make them attributes of its own, hiding the future's.)
 
     # Code that checks ``isinstance(t, asyncio.Task)`` must accept ours: the
     # instance check falls back to ``__class__`` (as unittest.mock's specs
@@ -186,7 +197,7 @@ class Task(asyncio.Future[T]):
     # some libraries) reads ``obj.__class__``, and a Python frame there cost
     # about a twentieth of a task's whole life.
     _asyncio_class: ClassVar[type[Any]] = asyncio.Task
-    __class__ = property(operator.attrgetter("_asyncio_class"))
+    # (``__class__`` itself is set after the class: see _set_class_attributes.)
 
     def __init__(
         self,
@@ -216,8 +227,8 @@ class Task(asyncio.Future[T]):
         kernel = loop if isinstance(loop, Scheduler) else None
         # Only a debug loop records where futures are made (a getset read
         # costs a generic lookup, so ask the cheap question first).
-        if (kernel is None or kernel._debug) and self._source_traceback:
-            del self._source_traceback[-1]
+        if (kernel is None or kernel._debug) and (fut := _as_any(self))._source_traceback:
+            drop_own_frames(fut._source_traceback)
         # Generator-style bodies keep a call stack of sub-generators; coroutines
         # never grow it, so their steps take the short path.
         self._stack: list[Any] | None
@@ -259,8 +270,9 @@ class Task(asyncio.Future[T]):
                 "task": self,
                 "message": "Task was destroyed but it is pending!",
             }
-            if self._source_traceback:
-                context["source_traceback"] = self._source_traceback
+            source_traceback = _as_any(self)._source_traceback
+            if source_traceback:
+                context["source_traceback"] = source_traceback
             self._loop.call_exception_handler(context)
         _future_del(self)
 
@@ -275,17 +287,18 @@ class Task(asyncio.Future[T]):
             if self._exception is not None:
                 info.append(f"exception={self._exception!r}")
             else:
-                info.append(f"result={reprlib.repr(self._result)}")
+                info.append(f"result={reprlib.repr(_as_any(self)._result)}")
         if self._fut_waiter is not None:
             info.append(f"wait_for={self._fut_waiter!r}")
-        callbacks = self._callbacks
+        callbacks = _as_any(self)._callbacks  # None, not [], when there are none
         if callbacks:
             names = [_describe_callback(cb) for cb, _ in callbacks[:2]]
             if len(callbacks) > 2:
                 names.append(f"<{len(callbacks) - 2} more>")
             info.append(f"cb=[{', '.join(names)}]")
-        if self._source_traceback:
-            frame = self._source_traceback[-1]
+        source_traceback = _as_any(self)._source_traceback
+        if source_traceback:
+            frame = source_traceback[-1]
             info.append(f"created at {frame[0]}:{frame[1]}")
         return f"<{type(self).__name__} {' '.join(info)}>"
 
@@ -307,8 +320,6 @@ class Task(asyncio.Future[T]):
         if not self.done():
             raise RuntimeError("await wasn't used with future")
         return self.result()
-
-    __iter__ = __await__
 
     def get_coro(self) -> Any:
         return self._coro
@@ -698,6 +709,16 @@ class Task(asyncio.Future[T]):
         del self, future  # see _step: no cycle through this frame
 
 
+set_class_attributes(
+    Task, _num_cancels_requested=0, _callback=None, _send_value=None, _cancelled_exc=None
+)
+set_class_attributes(
+    Task,
+    # The instance check's fallback (see _asyncio_class above).
+    __class__=property(operator.attrgetter("_asyncio_class")),
+    __iter__=Task.__await__,
+)
+
 #: The function behind every task's done callback on the future it awaits.
 #: A glassloop loop's ``call_soon`` recognises it (futures schedule their
 #: callbacks through ``loop.call_soon``) and queues the task itself with the
@@ -705,3 +726,4 @@ class Task(asyncio.Future[T]):
 #: the future drops what ``call_soon`` returns.
 wakeup_function = Task._wakeup
 _step_function = Task._step
+_scheduler_module._wakeup_function = wakeup_function
