@@ -32,6 +32,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from .. import loop as _loop_module
 from ..kernel.hooks import Hooks
 from ..kernel.scheduler import Scheduler
 from ..kernel.task import Task
@@ -41,11 +42,20 @@ from .recorder import Recorder, callback_name
 logger = logging.getLogger("glassloop.observe")
 
 #: The kernel's frame that runs each ready callback while observed (hooks,
-#: a tape): the blocker's frames are the ones inside it.
-_DISPATCH_CODE = Scheduler._run_ready_observed.__code__
+#: a tape): the blocker's frames are the ones inside it.  A compiled kernel
+#: has no Python frame there (its functions have no ``__code__``): the walk
+#: then stops at the loop's ``run_forever``, the innermost frame outside it.
+_DISPATCH_CODES = frozenset(
+    code
+    for code in (
+        getattr(Scheduler._run_ready_observed, "__code__", None),
+        getattr(getattr(_loop_module.BaseLoop, "run_forever", None), "__code__", None),
+    )
+    if code is not None
+)
 #: Wrappers between that frame and the callback's own code (Handle._run, a
-#: task's step machinery).
-_WRAPPER_FILES = ("glassloop/kernel/task.py", "asyncio/events.py")
+#: task's step machinery, the kernel's turn when the walk stops at run_forever).
+_WRAPPER_FILES = ("glassloop/kernel/task.py", "glassloop/kernel/scheduler.py", "asyncio/events.py")
 #: Lines of a stall's profile kept in its end report.
 _PROFILE_LINES = 8
 
@@ -110,7 +120,7 @@ def _blocker_frames(frame: FrameType | None) -> traceback.StackSummary | None:
     wrappers that call the callback (Handle._run, a task's step).
     """
     frames: list[FrameType] = []
-    while frame is not None and frame.f_code is not _DISPATCH_CODE:
+    while frame is not None and frame.f_code not in _DISPATCH_CODES:
         frames.append(frame)
         frame = frame.f_back
     frames.reverse()
