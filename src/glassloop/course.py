@@ -33,12 +33,12 @@ class Scheduler:
 
     def __init__(self, loop: Loop | None = None) -> None:
         self.loop = loop if loop is not None else new_event_loop()
-        self.task_map: dict[int, Task[Any]] = {}
+        self.task_map: dict[int, Task] = {}
         self.results: dict[int, Any] = {}
 
     def add_task(self, coroutine: Generator[Any, Any, Any] | Any) -> int:
         """Schedule a generator (or coroutine) and return its task id."""
-        task: Task[Any] = Task(coroutine, loop=self.loop)
+        task: Task = Task(coroutine, loop=self.loop)
         tid = next(self._ids)
         self.task_map[tid] = task
         task.add_done_callback(lambda _: self.task_map.pop(tid, None))

@@ -138,7 +138,7 @@ def _stop_loop_when_done(fut: asyncio.Future[Any]) -> None:
     fut.get_loop().stop()
 
 
-class BaseLoop(Scheduler, asyncio.AbstractEventLoop):  # type: ignore[misc]
+class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
     """The asyncio surface over the kernel, before the I/O mixins of ``io/``."""
 
     #: Executor jobs submitted and not yet finished, for a virtual clock
@@ -308,6 +308,35 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):  # type: ignore[misc]
             self._coroutine_origin_tracking = None
 
     # -- scheduling callbacks ------------------------------------------------
+
+    if TYPE_CHECKING:
+        # What the kernel's call_soon/call_later/call_at (Scheduler, typed
+        # loosely so a compiled build can make them C functions) and its time
+        # property (set after its class) are to asyncio's callers.
+        def time(self) -> float: ...
+
+        def call_soon(
+            self,
+            callback: Callable[[*Ts], object],
+            *args: *Ts,
+            context: contextvars.Context | None = None,
+        ) -> asyncio.Handle: ...
+
+        def call_later(
+            self,
+            delay: float,
+            callback: Callable[[*Ts], object],
+            *args: *Ts,
+            context: contextvars.Context | None = None,
+        ) -> asyncio.TimerHandle: ...
+
+        def call_at(
+            self,
+            when: float,
+            callback: Callable[[*Ts], object],
+            *args: *Ts,
+            context: contextvars.Context | None = None,
+        ) -> asyncio.TimerHandle: ...
 
     # call_soon's fast path is the kernel's (Scheduler.call_soon).
     def _call_soon_careful(

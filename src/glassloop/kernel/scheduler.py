@@ -41,7 +41,7 @@ import types
 from asyncio import format_helpers
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._compiled import set_class_attributes
 from .clock import Clock, MonotonicClock, PatchedClock
@@ -140,8 +140,16 @@ class Handle:
         "_repr",
         "_source_traceback",
     )
+    if TYPE_CHECKING:  # (compiled, these are the fields scheduler.pxd declares)
+        _args: tuple[Any, ...]
+        _callback: Any
+        _cancelled: bool
+        _context: Any
+        _loop: Any
+        _repr: str | None
+        _source_traceback: Any
 
-    _repr_info = asyncio.Handle._repr_info
+    _repr_info = asyncio.Handle._repr_info  # type: ignore[attr-defined]
     __repr__ = asyncio.Handle.__repr__
     cancel = asyncio.Handle.cancel
 
@@ -188,7 +196,7 @@ class TimerHandle(Handle):
     def cancel(self) -> None:
         if not self._cancelled:
             self._loop._timer_handle_cancelled(self)
-        Handle.cancel(self)  # type: ignore[attr-defined]
+        Handle.cancel(self)  # type: ignore[arg-type]
 
 
 # asyncio's own ordering and repr (a class body can't hold them in a compiled build).

@@ -43,7 +43,6 @@ from . import scheduler as _scheduler_module
 from ._compiled import drop_own_frames, set_class_attributes
 from .scheduler import Scheduler
 
-T = TypeVar("T")
 _E = TypeVar("_E", bound=BaseException)
 
 # The C future's own methods, called directly where Task overrides them:
@@ -91,7 +90,7 @@ def _without_frame(exc: _E, frame: types.FrameType) -> _E:
     return exc
 
 
-def _cancelled_task_result(task_ref: weakref.ref[Task[Any]]) -> Any:
+def _cancelled_task_result(task_ref: weakref.ref[Task]) -> Any:
     """``result()`` of a task cancelled by its own body: the body's CancelledError, once."""
     task = task_ref()
     if task is None:  # a saved ``t.result`` called after the task was freed
@@ -101,7 +100,7 @@ def _cancelled_task_result(task_ref: weakref.ref[Task[Any]]) -> Any:
     return _future_result(task)
 
 
-def _cancelled_task_exception(task_ref: weakref.ref[Task[Any]]) -> BaseException | None:
+def _cancelled_task_exception(task_ref: weakref.ref[Task]) -> BaseException | None:
     """``exception()`` of such a task, as :func:`_cancelled_task_result`."""
     task = task_ref()
     if task is None:
@@ -201,7 +200,7 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
 
     def __init__(
         self,
-        coro: Coroutine[Any, Any, T] | Generator[Any, Any, T],
+        coro: Coroutine[Any, Any, Any] | Generator[Any, Any, Any],
         *,
         loop: asyncio.AbstractEventLoop | None = None,
         name: str | None = None,
@@ -246,7 +245,7 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
         # A default name is its number until someone asks (as asyncio 3.12+):
         # formatting 200k names nobody reads is measurable.
         self._name: str | int = _name_counter() if name is None else str(name)
-        self._coro: Coroutine[Any, Any, T] | Generator[Any, Any, T] | None = coro
+        self._coro: Coroutine[Any, Any, Any] | Generator[Any, Any, Any] | None = coro
         self._context = _copy_context() if context is None else context
         self._fut_waiter: asyncio.Future[Any] | None = None
         #: The awaited future, once done, while the task waits in the ready
@@ -311,7 +310,7 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
             return exc
         return super()._make_cancelled_error()  # type: ignore[misc, no-any-return]
 
-    def __await__(self) -> Generator[Any, None, T]:
+    def __await__(self) -> Generator[Any, None, Any]:
         # In Python (not the C future's iterator) so that a cancelled task
         # re-raises the body's own CancelledError through result().
         if not self.done():
