@@ -49,6 +49,14 @@ from .hooks import ENTRY_HOOKS, TASK_HOOKS, Hooks
 from .poller import Poller, default_poller
 from .ready import FifoPolicy, ReadyPolicy
 
+try:  # the optional compiled build (setup.py): Cython reads this as a constant
+    import cython  # type: ignore[import-not-found, import-untyped, unused-ignore]
+except ImportError:  # pure Python, Cython not installed
+
+    class cython:  # type: ignore[no-redef]
+        compiled = False
+
+
 #: Below this many cancelled timers the heap is never rebuilt ...
 _MIN_CANCELLED_TO_COMPACT = 100
 #: ... above it, it is rebuilt when cancelled timers are this share of the heap.
@@ -774,10 +782,21 @@ class Scheduler:
         if not self._observed:
             # ``ready.popleft()`` in the loop, not a bound method made per
             # turn: most turns run one or two callbacks.
-            for _ in _BATCH_RANGES[ntodo] if ntodo < 256 else range(ntodo):
-                handle = ready.popleft()
-                if not handle._cancelled:
-                    handle._run()
+            if cython.compiled:
+                # Compiled, a Handle's step is a C call (the branch is compile-time).
+                for _ in range(ntodo):
+                    handle = ready.popleft()
+                    if type(handle) is Handle or type(handle) is TimerHandle:
+                        h: Handle = handle
+                        if not h._cancelled:
+                            h._run()
+                    elif not handle._cancelled:
+                        handle._run()
+            else:
+                for _ in _BATCH_RANGES[ntodo] if ntodo < 256 else range(ntodo):
+                    handle = ready.popleft()
+                    if not handle._cancelled:
+                        handle._run()
             # A frame kept alive by a traceback (through f_back links) must
             # not keep the last callback, often a task, alive with it.
             handle = None

@@ -43,6 +43,14 @@ from . import scheduler as _scheduler_module
 from ._compiled import drop_own_frames, set_class_attributes
 from .scheduler import Scheduler
 
+try:  # the optional compiled build (setup.py): Cython reads this as a constant
+    import cython  # type: ignore[import-not-found, import-untyped, unused-ignore]
+except ImportError:  # pure Python, Cython not installed
+
+    class cython:  # type: ignore[no-redef]
+        compiled = False
+
+
 _E = TypeVar("_E", bound=BaseException)
 
 # The C future's own methods, called directly where Task overrides them:
@@ -708,9 +716,10 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
         del self, future  # see _step: no cycle through this frame
 
 
-set_class_attributes(
-    Task, _num_cancels_requested=0, _callback=None, _send_value=None, _cancelled_exc=None
-)
+if not cython.compiled:  # compiled, they are task.pxd's fields, which start at 0 and None
+    set_class_attributes(
+        Task, _num_cancels_requested=0, _callback=None, _send_value=None, _cancelled_exc=None
+    )
 set_class_attributes(
     Task,
     # The instance check's fallback (see _asyncio_class above).

@@ -1,0 +1,86 @@
+"""glassloop's optional compiled build: the kernel's own ``.py`` files, compiled by Cython.
+
+The pure-Python package is the reference and installs anywhere; when Cython
+and a C compiler are present, ``pip install`` also compiles the kernel's hot
+modules (pure-Python mode: the ``.py`` files plus the ``.pxd`` files beside
+them).  Nothing else changes: the same modules, imported under the same names.
+
+    pip install glassloop                     # compiled if it can be, else pure
+    GLASSLOOP_PURE=1 pip install glassloop     # pure, no compiler asked
+    GLASSLOOP_COMPILE=1 pip install glassloop  # compiled, or fail loudly (CI)
+    pip install -e .                           # editable: always pure
+
+``glassloop.build.NAME`` says which one runs ("compiled" or "pure").
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+#: The modules compiled, in the order they matter (the hot path first).
+COMPILED = ("glassloop.kernel.scheduler", "glassloop.kernel.task")
+
+
+def _extensions() -> list:
+    if os.environ.get("GLASSLOOP_PURE") or sys.implementation.name != "cpython":
+        return []
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        if os.environ.get("GLASSLOOP_COMPILE"):
+            raise
+        return []
+    import asyncio
+
+    from setuptools import Extension
+
+    extensions = [
+        Extension(
+            name,
+            ["src/" + name.replace(".", "/") + ".py"],
+            # The C future's size: task.pxd lays Task out after it.
+            define_macros=[("GL_FUTURE_BASICSIZE", str(asyncio.Future.__basicsize__))],
+        )
+        for name in COMPILED
+    ]
+    try:
+        return cythonize(
+            extensions,
+            include_path=["src/glassloop/kernel/cython"],
+            build_dir="build/cython",  # the generated C, out of the source tree
+            compiler_directives={"language_level": 3},
+        )
+    except Exception as exc:  # Cython refused the source: still a pure package
+        if os.environ.get("GLASSLOOP_COMPILE"):
+            raise
+        warnings.warn(f"glassloop: Cython failed ({exc}); pure Python", stacklevel=1)
+        return []
+
+
+class OptionalBuildExt(build_ext):
+    """All or nothing: a failed compile leaves the pure package, with a warning."""
+
+    def run(self) -> None:
+        if getattr(self, "editable_mode", False):
+            # An editable install (pip install -e) stays pure: compiled modules
+            # in src/ would be imported instead of the .py files being edited.
+            return
+        try:
+            super().run()
+        except Exception as exc:  # no compiler, no headers, a compile error
+            if os.environ.get("GLASSLOOP_COMPILE"):
+                raise
+            for output in self.get_outputs():
+                if os.path.exists(output):
+                    os.remove(output)
+            warnings.warn(
+                f"glassloop: the compiled kernel was not built ({exc}); pure Python", stacklevel=1
+            )
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})

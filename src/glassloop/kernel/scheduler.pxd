@@ -1,0 +1,43 @@
+# Cython's declarations for scheduler.py (the optional compiled build):
+# Scheduler becomes an extension type whose state lives in C fields.
+
+cdef class Scheduler:
+    cdef dict __dict__
+    cdef public object _ready
+    cdef public list _timers
+    cdef public dict _timers_at
+    cdef public object _sorted_key
+    cdef public Py_ssize_t _timer_total
+    cdef public Py_ssize_t _cancelled_timers
+    cdef public bint _stopping
+    cdef public bint _closed
+    cdef public bint _debug
+    cdef public bint _careful
+    cdef public bint _entry_hooks
+    cdef public bint _observed
+    cdef public bint _reorder
+    cdef public bint _polled_last_turn
+    cdef public object _hooks
+    cdef public object _task_hooks
+    cdef public object _tape
+    cdef public object _clock
+    cdef public object _poller
+    cdef public object _ready_policy
+    cdef public Py_ssize_t _internal_fds
+
+    cpdef _run_once(self)
+
+cdef class Handle:
+    cdef object __weakref__
+    cdef public object _args
+    cdef public object _callback
+    cdef public bint _cancelled
+    cdef public object _context
+    cdef public object _loop
+    cdef public object _repr
+    cdef public object _source_traceback
+    cpdef _run(self)
+
+cdef class TimerHandle(Handle):
+    cdef public bint _scheduled
+    cdef public object _when
