@@ -83,7 +83,9 @@ ensure_venv() {
     echo "-- installing glassloop$extras into $venv" >&2
     # Some machines' pip config names local index folders that may not exist;
     # pip warns about each one on every package, which buries real errors.
-    "$py" -m pip install -q -e "$repo$extras" 2>&1 \
+    # Editable, so pure (setup.py never compiles an editable install: the
+    # .py files being edited must be what runs); GLASSLOOP_PURE=1 says so.
+    GLASSLOOP_PURE=1 "$py" -m pip install -q -e "$repo$extras" 2>&1 \
         | grep -v "^WARNING: Location 'file:.*' is ignored" >&2
     if [ "${PIPESTATUS[0]}" -ne 0 ]; then
         echo "error: pip install -e '.$extras' failed on Python $want" >&2

@@ -19,6 +19,13 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
+if os.environ.get("GLASSLOOP_PURE"):
+    # The pure-Python build even where the compiled one is installed: the
+    # kernel's .py files, imported before anything imports the kernel.
+    from ._pure import install as _use_pure_build
+
+    _use_pure_build()
+
 from .apps.uvicorn_loop import uvicorn_loop_factory
 from .course import Scheduler
 from .kernel.task import Task

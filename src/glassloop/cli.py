@@ -68,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
         description=DESCRIPTION,
         epilog='Run "glassloop COMMAND --help" for the options of one command.',
     )
-    parser.add_argument("--version", action="version", version=f"glassloop {version()}")
+    from .build import describe  # which build runs: compiled or pure
+
+    parser.add_argument(
+        "--version", action="version", version=f"glassloop {version()}, build: {describe()}"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
     run = commands.add_parser(
