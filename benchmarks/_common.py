@@ -31,6 +31,35 @@ LOOP_NAMES: tuple[str, ...] = ("glassloop", "asyncio", "uvloop", "rloop")
 #: costs: a Recorder, a FlightRecorder, a BlockingDetector alone.  Not in the
 #: default round; ask with --loops glassloop,glassloop+trace,...
 OBSERVED_LOOP_NAMES: tuple[str, ...] = ("glassloop+trace", "glassloop+flight", "glassloop+detector")
+#: glassloop's two builds by name, so one report has both (glassloop.build):
+#: ``glassloop-pure`` runs the child with GLASSLOOP_PURE=1 (the .py files even
+#: where the compiled kernel is installed); ``glassloop-compiled`` insists on
+#: the compiled one and reports n/a where it is not installed.  ``glassloop``
+#: is whichever build is installed.  Not in the default round.
+BUILD_LOOP_NAMES: tuple[str, ...] = ("glassloop-pure", "glassloop-compiled")
+
+
+def loop_environment(name: str, env: dict[str, str]) -> dict[str, str]:
+    """``env`` for a child that runs loop ``name``: GLASSLOOP_PURE set for glassloop-pure.
+
+    Every other loop gets it unset, so a GLASSLOOP_PURE=1 left in the
+    orchestrator's environment never turns ``glassloop`` into the pure build
+    unseen.
+    """
+    env = dict(env)
+    if name == "glassloop-pure":
+        env["GLASSLOOP_PURE"] = "1"
+    else:
+        env.pop("GLASSLOOP_PURE", None)
+    return env
+
+
+def glassloop_build() -> str:
+    """The build of glassloop this process imports: glassloop.build.describe()."""
+    import glassloop.build
+
+    return glassloop.build.describe()
+
 
 Size = Literal["smoke", "full"]
 Unit = Literal["s", "req/s", "bytes", "us/op"]
@@ -80,6 +109,17 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
         import glassloop
 
         return glassloop.new_event_loop
+    if name in BUILD_LOOP_NAMES:
+        import glassloop
+        import glassloop.build
+
+        wanted = name.partition("-")[2]
+        if glassloop.build.NAME != wanted:
+            raise RowUnavailable(
+                f"the {wanted} build of glassloop is not installed here "
+                f"(this one is {glassloop.build.describe()})"
+            )
+        return glassloop.new_event_loop
     if name in OBSERVED_LOOP_NAMES:
         return _observed_loop_factory(name)
     if name == "asyncio":
@@ -93,7 +133,8 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
         import rloop
 
         return rloop.new_event_loop  # type: ignore[no-any-return]
-    raise ValueError(f"unknown loop {name!r}; expected one of {', '.join(LOOP_NAMES)}")
+    known = LOOP_NAMES + OBSERVED_LOOP_NAMES + BUILD_LOOP_NAMES
+    raise ValueError(f"unknown loop {name!r}; expected one of {', '.join(known)}")
 
 
 def _observed_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
@@ -147,7 +188,9 @@ def _emit(payload: dict[str, Any]) -> None:
 def child_main(rows: dict[str, Row], argv: list[str] | None = None) -> None:
     """Run one row on one loop and print its JSON line; the entry point of every bench_*.py."""
     parser = argparse.ArgumentParser(description="Run one benchmark row on one event loop.")
-    parser.add_argument("--loop", required=True, choices=LOOP_NAMES + OBSERVED_LOOP_NAMES)
+    parser.add_argument(
+        "--loop", required=True, choices=LOOP_NAMES + OBSERVED_LOOP_NAMES + BUILD_LOOP_NAMES
+    )
     parser.add_argument("--row", required=True, choices=sorted(rows))
     parser.add_argument("--size", default="full", choices=("smoke", "full"))
     parser.add_argument(

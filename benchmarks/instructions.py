@@ -9,6 +9,7 @@ the difference in size, which cancels start-up and imports.
     python benchmarks/instructions.py                       # every row, glassloop and asyncio
     python benchmarks/instructions.py --rows chain,pingpong --loops glassloop,asyncio,uvloop
     python benchmarks/instructions.py --workload glassloop spawn 1000   # one run, no valgrind
+    python benchmarks/instructions.py --loops glassloop-compiled,glassloop-pure  # both builds
 
 Rows (one "op" each): ``chain`` a call_soon that schedules the next;
 ``sleep0`` one round of 10 tasks each doing ``await asyncio.sleep(0)``;
@@ -35,6 +36,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_sched  # the scheduling rows' own bodies
+from _common import BUILD_LOOP_NAMES, glassloop_build, loop_environment, loop_factory
 
 ROWS = ("chain", "sleep0", "spawn", "spawnonly", "pingpong", "timers", "futs", "aiohttp")
 SIZES = {
@@ -58,9 +60,7 @@ def new_loop(name: str) -> asyncio.AbstractEventLoop:
         import glassloop
 
         return glassloop.new_event_loop()
-    if name.startswith("glassloop+"):  # observed: glassloop+trace, +flight, +detector
-        from _common import loop_factory
-
+    if name.startswith(("glassloop+", "glassloop-")):  # observed (+trace...), a build (-pure...)
         return loop_factory(name)()
     if name == "uvloop":
         import uvloop
@@ -174,7 +174,8 @@ def count(loop_name: str, row: str, n: int) -> int:
         row,
         str(n),
     ]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    env = loop_environment(loop_name, dict(os.environ))
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     match = re.search(r"Collected : (\d+)", out.stderr)
     if out.returncode != 0 or match is None:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-2000:]}")
@@ -204,6 +205,18 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown rows {unknown}; rows are {', '.join(ROWS)}")
     print(f"instructions per op (callgrind), Python {sys.version.split()[0]}")
+    if any(name == "glassloop" or name.startswith("glassloop+") for name in loops):
+        print(f"glassloop: {glassloop_build()}")
+    for name in loops:
+        if name in BUILD_LOOP_NAMES:
+            build = subprocess.run(
+                [sys.executable, "-c", "import glassloop.build as b; print(b.describe())"],
+                capture_output=True,
+                text=True,
+                env=loop_environment(name, dict(os.environ)),
+                check=False,
+            ).stdout.strip()
+            print(f"{name}: {build or 'glassloop does not import'}")
     print("| row | " + " | ".join(loops) + " |")
     print("|---|" + "---:|" * len(loops))
     for row in rows:

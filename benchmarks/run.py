@@ -36,7 +36,13 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from _common import LOOP_NAMES, OBSERVED_LOOP_NAMES, Row  # noqa: E402
+from _common import (  # noqa: E402
+    BUILD_LOOP_NAMES,
+    LOOP_NAMES,
+    OBSERVED_LOOP_NAMES,
+    Row,
+    loop_environment,
+)
 
 GROUPS: dict[str, tuple[str, str]] = {
     # group: (module, section title)
@@ -139,7 +145,7 @@ def run_child(row: Row, loop: str, setup: ChildSetup, round_: int, warmup: bool)
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-        env=setup.env,
+        env=loop_environment(loop, setup.env),
     )
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -439,6 +445,18 @@ def glassloop_source() -> dict[str, Any]:
         info["uncommitted_changes"] = bool(status.strip())
     except (OSError, subprocess.CalledProcessError):
         pass
+    # Which build each glassloop loop name runs (glassloop.build), asked of a
+    # child with that loop's environment, as its runs will have it.
+    info["builds"] = {}
+    for name in ("glassloop", *BUILD_LOOP_NAMES):
+        out = subprocess.run(
+            [sys.executable, "-c", "import glassloop.build as b; print(b.describe())"],
+            capture_output=True,
+            text=True,
+            env=loop_environment(name, dict(os.environ)),
+            check=False,
+        )
+        info["builds"][name] = out.stdout.strip() or "does not import"
     return info
 
 
@@ -482,7 +500,11 @@ def loop_version(loop: str, notes: dict[str, Any]) -> str:
         g = notes["glassloop"]
         commit = g.get("commit", "?")[:10]
         dirty = ", with uncommitted changes" if g.get("uncommitted_changes") else ""
-        return f"glassloop {g.get('version')} (commit {commit}{dirty}; pure Python)"
+        build = g.get("builds", {}).get("glassloop", "?")
+        return f"glassloop {g.get('version')} (commit {commit}{dirty}; build: {build})"
+    if loop in BUILD_LOOP_NAMES:
+        build = notes["glassloop"].get("builds", {}).get(loop, "?")
+        return f"{loop} (the same glassloop, build: {build})"
     if loop == "asyncio":
         return f"asyncio (CPython {platform.python_version()}, SelectorEventLoop)"
     if loop.startswith("glassloop+"):
@@ -658,7 +680,8 @@ def check_loops(loops: list[str]) -> tuple[list[str], dict[str, str]]:
     """The loops that import, and why the others do not."""
     usable, missing = [], {}
     for loop in loops:
-        module = loop.split("+")[0]  # glassloop+trace is glassloop observed
+        # glassloop+trace is glassloop observed, glassloop-pure a build of it
+        module = loop.split("+")[0].split("-")[0]
         try:
             importlib.import_module(module)
         except ImportError as exc:
@@ -740,7 +763,7 @@ def main(argv: list[str] | None = None) -> int:
     if runs < 1 or warmup < 0:
         parser.error("--runs must be >= 1 and --warmup >= 0")
     requested = [name.strip() for name in args.loops.split(",") if name.strip()]
-    known = LOOP_NAMES + OBSERVED_LOOP_NAMES
+    known = LOOP_NAMES + OBSERVED_LOOP_NAMES + BUILD_LOOP_NAMES
     bad = [name for name in requested if name not in known]
     if bad:
         parser.error(f"unknown loop(s) {', '.join(bad)}; choose from {', '.join(known)}")
