@@ -120,6 +120,67 @@ run_compat() {  # run_compat PY VER
     "$py" compat/run.py --suites uvicorn,anyio --baseline --python "$ver" --jobs "${COMPAT_JOBS:-1}"
 }
 
+# The compiled build (setup.py, issue 14): the wheel pip builds on a machine with a
+# C compiler (build isolation: pyproject's build-system.requires brings Cython),
+# installed into a folder of its own and tested from there on PYTHONPATH; the
+# venv's editable install, which every other step uses, stays pure.  On
+# LINT_PYTHON all of tests/unit and the conformance default set run on it; on
+# the other Pythons, whose C future has a size of its own, a smoke slice.
+# GLASSLOOP_COMPILED=0 skips it while iterating.
+COMPILED_SMOKE_TESTS="tests/unit/test_build.py tests/unit/test_kernel.py tests/unit/test_tasks.py
+    tests/unit/test_task_details.py tests/unit/test_loop_callbacks.py tests/unit/test_observe_blocking.py"
+
+build_compiled() {  # build_compiled PY VER: the wheel, installed in $LOGDIR/compiled-VER
+    local py=$1 ver=$2 dest="$LOGDIR/compiled-$ver"
+    rm -rf "$LOGDIR/wheel-$ver" "$dest"
+    GLASSLOOP_COMPILE=1 "$py" -m pip wheel -q --no-deps -w "$LOGDIR/wheel-$ver" . 2>&1 \
+        | grep -v "^WARNING: Location 'file:.*' is ignored"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || return 1
+    "$py" -m pip install -q --no-deps --target "$dest" "$LOGDIR/wheel-$ver"/*.whl || return 1
+    check_compiled "$py" "$ver"
+}
+
+check_compiled() {  # check_compiled PY VER: fails unless $LOGDIR/compiled-VER is the compiled build
+    (cd / && PYTHONPATH="$LOGDIR/compiled-$2" "$1" -c '
+import glassloop.build as b
+print("glassloop build:", b.describe())
+assert b.NAME == "compiled", b.NAME' 2>&1) || { echo "error: not the compiled build" >&2; return 1; }
+}
+
+run_compiled_pytest() {  # run_compiled_pytest PY VER LOG TESTS...
+    local py=$1 ver=$2 log=$3 rc; shift 3
+    check_compiled "$py" "$ver" || return 1
+    # (The viewer's browser tests check the HTML page, the same on either build.)
+    PYTHONPATH="$LOGDIR/compiled-$ver" "$py" -m pytest -p no:cacheprovider \
+        --ignore=tests/unit/test_observe_viewer.py "$@" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    count_tests "$(grep -E '^=+ .*(passed|failed|skipped|error|no tests ran).* in [0-9.]+s' "$log" | tail -n1)"
+    return "$rc"
+}
+
+run_compiled_conformance() {  # run_compiled_conformance PY VER [ARGS...]
+    local py=$1 ver=$2; shift 2
+    check_compiled "$py" "$ver" || return 1
+    PYTHONPATH="$LOGDIR/compiled-$ver" "$py" tests/conformance/run.py --no-src "$@"
+}
+
+compiled_steps() {  # compiled_steps PY VER
+    local py=$1 ver=$2
+    [ "${GLASSLOOP_COMPILED:-1}" = 1 ] || return 0
+    step "py$ver: compiled: build" build_compiled "$py" "$ver"
+    if [ "$ver" = "$LINT_PYTHON" ]; then
+        step "py$ver: compiled: unit" run_compiled_pytest "$py" "$ver" \
+            "$LOGDIR/compiled-pytest-$ver.log" tests/unit
+        step "py$ver: compiled: conformance" run_compiled_conformance "$py" "$ver"
+    else
+        # shellcheck disable=SC2086
+        step "py$ver: compiled: smoke" run_compiled_pytest "$py" "$ver" \
+            "$LOGDIR/compiled-pytest-$ver.log" $COMPILED_SMOKE_TESTS
+        step "py$ver: compiled: conformance (tasks)" run_compiled_conformance "$py" "$ver" \
+            -m test_tasks
+    fi
+}
+
 # The HTML viewer's tests (tests/unit/test_observe_viewer.py) run in a real
 # headless Chromium, Debian's package: installed here when missing (as root).
 bash scripts/ensure_tool.sh chromium chromium "the viewer's browser tests will be skipped"
@@ -140,6 +201,7 @@ for ver in $PYTHONS; do
     step "py$ver: pytest" run_pytest "$py" "$LOGDIR/pytest-$ver.log"
     step "py$ver: conformance" run_conformance "$py"
     step "py$ver: stress (small)" run_stress "$py" "$LOGDIR/stress-$ver.log"
+    compiled_steps "$py" "$ver"
     if [ "$ver" = "$LINT_PYTHON" ]; then
         step "py$ver: bench (smoke)" run_bench_smoke "$py"
         if [ "${GLASSLOOP_COMPAT:-1}" = 1 ]; then
@@ -159,7 +221,7 @@ echo
 echo "======================== summary ========================"
 n_ok=0 n_fail=0
 for i in "${!STEP_NAMES[@]}"; do
-    printf '  %-28s %-16s %5ss\n' "${STEP_NAMES[$i]}" "${STEP_RESULTS[$i]}" "${STEP_SECONDS[$i]}"
+    printf '  %-36s %-16s %5ss\n' "${STEP_NAMES[$i]}" "${STEP_RESULTS[$i]}" "${STEP_SECONDS[$i]}"
     case ${STEP_RESULTS[$i]} in ok) n_ok=$((n_ok + 1)) ;; *) n_fail=$((n_fail + 1)) ;; esac
 done
 echo "  total time: ${SECONDS}s"
