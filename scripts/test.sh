@@ -125,8 +125,11 @@ run_compat() {  # run_compat PY VER
 # installed into a folder of its own and tested from there on PYTHONPATH; the
 # venv's editable install, which every other step uses, stays pure.  On
 # LINT_PYTHON all of tests/unit and the conformance default set run on it; on
-# the other Pythons, whose C future has a size of its own, a smoke slice.
+# the other Pythons, whose C future has a size of its own, a smoke slice.  Only
+# on the Pythons setup.py compiles for (TESTED_PYTHONS): on 3.12 and 3.13 the
+# compiled build still crashes, and pip installs the pure package there.
 # GLASSLOOP_COMPILED=0 skips it while iterating.
+COMPILED_PYTHONS=${COMPILED_PYTHONS:-"3.11"}
 COMPILED_SMOKE_TESTS="tests/unit/test_build.py tests/unit/test_kernel.py tests/unit/test_tasks.py
     tests/unit/test_task_details.py tests/unit/test_loop_callbacks.py tests/unit/test_observe_blocking.py"
 
@@ -167,6 +170,11 @@ run_compiled_conformance() {  # run_compiled_conformance PY VER [ARGS...]
 compiled_steps() {  # compiled_steps PY VER
     local py=$1 ver=$2
     [ "${GLASSLOOP_COMPILED:-1}" = 1 ] || return 0
+    case " $COMPILED_PYTHONS " in
+        *" $ver "*) ;;
+        *) echo; echo "note: no compiled build on Python $ver yet (setup.py's TESTED_PYTHONS)"
+           return 0 ;;
+    esac
     step "py$ver: compiled: build" build_compiled "$py" "$ver"
     if [ "$ver" = "$LINT_PYTHON" ]; then
         step "py$ver: compiled: unit" run_compiled_pytest "$py" "$ver" \
