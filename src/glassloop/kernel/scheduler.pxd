@@ -14,6 +14,7 @@ cdef class Scheduler:
     cdef public bint _debug
     cdef public bint _careful
     cdef public bint _entry_hooks
+    cdef public bint _entry_tasks
     cdef public bint _observed
     cdef public bint _reorder
     cdef public bint _polled_last_turn
