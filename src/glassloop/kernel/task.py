@@ -572,7 +572,7 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
         finally:
             if hooks is not None:
                 hooks.step_ended(self)
-                if self.done():
+                if _future_done(self):
                     hooks.task_done(self)
             del self, exc  # see _step: no cycle through this frame
 
@@ -593,7 +593,19 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
         except BaseException as error:
             _future_set_exception(self, _without_frame(error, sys._getframe()))
         else:
-            self._wait_on(result)
+            if (
+                type(result) is _Future
+                and result._asyncio_future_blocking
+                and _future_get_loop(result) is self._loop
+            ):
+                # _wait_on's usual case, as _step inlines it.
+                result._asyncio_future_blocking = False
+                _future_add_done_callback(result, self._wakeup, context=self._context)
+                self._fut_waiter = result
+                if self._must_cancel and _future_cancel(result, msg=self._cancel_message):
+                    self._must_cancel = False
+            else:
+                self._wait_on(result)
         del self, exc, coro  # see _step: no cycle through this frame
 
     def _drive_generators(self, exc: BaseException | None) -> None:
