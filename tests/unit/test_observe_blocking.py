@@ -302,3 +302,32 @@ def test_a_tape_set_by_hand_is_not_shared() -> None:
             BlockingDetector(0.05, loop=loop)
     finally:
         loop.close()
+
+
+def test_the_detector_is_on_the_hooks_only_from_a_report_until_its_victims_are_named() -> None:
+    loop = glassloop.new_event_loop()
+    seen: list[tuple[bool, bool]] = []
+    try:
+        detector = BlockingDetector(
+            0.05, loop=loop, callback=lambda r: seen.append((r.ended, loop.hooks is detector))
+        )
+        # While nothing blocks it reads the tape and pays no hook call per turn.
+        assert loop.hooks is None and loop.tape is not None
+
+        async def main() -> None:
+            await asyncio.sleep(0.01)
+            time.sleep(0.2)
+            for _ in range(3):  # polls after the block: its victims are known
+                await asyncio.sleep(0.01)
+
+        loop.run_until_complete(main())
+        assert seen[0] == (False, True)  # reported while it blocked, with the hooks on
+        assert (True, True) in seen  # ended by the loop thread, from its hooks
+        assert loop.hooks is None  # and off again
+        loop.run_until_complete(main())  # a second block: on and off again
+        assert [ended for ended, _ in seen] == [False, True, False, True]
+        assert loop.hooks is None
+        detector.close()
+        assert loop.tape is None
+    finally:
+        loop.close()

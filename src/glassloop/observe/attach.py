@@ -15,6 +15,7 @@ swaps in a longer copy when a bigger one arrives, so observers of a tape read
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from types import TracebackType
 from typing import Any, Self
@@ -103,17 +104,27 @@ def _install(loop: Any, members: list[Hooks]) -> None:
         loop.set_hooks(HookFanout(members))
 
 
+#: Held while the hooks slot is rewritten: a blocking detector's watchdog
+#: attaches it from its own thread while the loop thread may attach or detach.
+#: (The kernel reads the slot without it: every state between two writes is
+#: one observer set or the other.)
+_slot_lock = threading.RLock()
+
+
 def attach(loop: Any, hooks: Hooks) -> None:
     """Add ``hooks`` to the loop's observers (a no-op if it is attached already)."""
-    members = observers(loop)
-    if not any(member is hooks for member in members):
-        _install(loop, [*members, hooks])
+    with _slot_lock:
+        members = observers(loop)
+        if not any(member is hooks for member in members):
+            _install(loop, [*members, hooks])
 
 
 def detach(loop: Any, hooks: Hooks) -> None:
     """Remove ``hooks`` from the loop's observers, if it is one of them."""
-    members = observers(loop)
-    _install(loop, [member for member in members if member is not hooks])
+    with _slot_lock:
+        members = observers(loop)
+        if any(member is hooks for member in members):
+            _install(loop, [member for member in members if member is not hooks])
 
 
 class SharedTape(deque[Any]):

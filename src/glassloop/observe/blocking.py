@@ -9,7 +9,9 @@ the loop thread's stack with ``sys._current_frames()``: its innermost frame
 is the blocking line (the ``time.sleep``, the CPU-bound loop, the blocking
 read).  While the block lasts the watchdog keeps sampling that stack, every
 ``interval``.  The loop thread ends the block at its next poll or due timers
-(the only hooks the detector listens to, once per turn): the end report has
+(the only hooks the detector listens to, once per turn, and only from a
+report until its victims are named: while nothing blocks it costs the tape
+alone, no Python call at all): the end report has
 the full duration (the tape says when the next record began) and that small
 profile (which lines the time went to), and a last line names the victims:
 timers that fell due during the block and ran late, by how much, and the
@@ -181,6 +183,9 @@ class BlockingDetector(ClosedOnExit, Hooks):
         self._polls_since_end = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Held while a block is added to _reported and the hooks attached
+        #: (watchdog), and while the hooks are taken off (loop thread).
+        self._hooked = threading.Lock()
         if loop is not None:
             self.attach(loop)
 
@@ -191,8 +196,11 @@ class BlockingDetector(ClosedOnExit, Hooks):
         if self._loop is not None and self._loop is not loop:
             raise RuntimeError("this BlockingDetector already watches another loop")
         self._loop = loop
+        # The tape alone while nothing blocks: the per-turn hooks (ending a
+        # block in the loop thread, naming its victims) are attached by the
+        # watchdog when it reports a block, and taken off once its victims
+        # are known (see _rest).
         share_tape(loop, self, _TAPE_RECORDS)
-        attach(loop, self)
         if self._thread is None:
             self._stop.clear()
             self._thread = threading.Thread(
@@ -230,6 +238,15 @@ class BlockingDetector(ClosedOnExit, Hooks):
                 # The first poll after the block saw what was waiting, and the
                 # timers due by then have run: the victims are all known.
                 self._last_ended = None
+                self._rest()
+        else:
+            self._rest()  # (a block the watchdog ended: no victims to name)
+
+    def _rest(self) -> None:
+        """Off the hooks until the next block, unless one was reported meanwhile."""
+        with self._hooked:
+            if not self._reported and self._last_ended is None and self._loop is not None:
+                detach(self._loop, self)
 
     def io_ready(self, handles: list[Any]) -> None:
         report = self._last_ended
@@ -373,8 +390,10 @@ class BlockingDetector(ClosedOnExit, Hooks):
                 stack=stack,
                 started=since,
             )
-            self._samples[number] = collections.Counter([report.where])
-            self._reported[number] = (report, started)
+            with self._hooked:
+                self._samples[number] = collections.Counter([report.where])
+                self._reported[number] = (report, started)
+                attach(loop, self)  # the loop thread ends it, and names its victims
             self._report(report)
 
     def _sample(self, number: int, started: float) -> None:
