@@ -342,29 +342,15 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
     def _call_soon_careful(
         self, callback: Callable[..., object], args: tuple[Any, ...], context: Any
     ) -> asyncio.Handle:
-        if not self._debug:
-            return self._call_soon_observed(callback, args, context)
-        self._check_thread()
-        _check_callback(callback, "call_soon")
-        handle = _Handle(callback, args, self, context)
-        _drop_own_frame(handle)
-        self._ready.append(handle)
-        if self._hooks is not None:
-            self._hooks.callback_scheduled(handle)
-        return handle
-
-    def _check_callback(self, callback: Any, method: str) -> None:
-        _check_callback(callback, method)
-
-    def _call_soon_observed(
-        self, callback: Callable[..., object], args: tuple[Any, ...], context: Any
-    ) -> asyncio.Handle:
         """call_soon with an observer attached: the fast path's queueing, then the hook.
 
         The observer learns what was queued (a task woken by its future is
         queued as itself, as on the fast path) while the code that queued it
-        still runs, which is how it knows who woke whom.
+        still runs, which is how it knows who woke whom.  (One call from the
+        kernel's call_soon: each hop is paid by every callback traced.)
         """
+        if self._debug:
+            return self._call_soon_debug(callback, args, context)
         func = callback.__func__ if type(callback) is _MethodType else callback
         kind = type(func)  # checked as the fast path checks, a call only when in doubt
         if kind is _FunctionType:
@@ -372,8 +358,8 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
                 _check_callback(callback, "call_soon")
         elif kind is not _BuiltinMethodType:
             _check_callback(callback, "call_soon")
-        task: Any = getattr(callback, "__self__", None)
-        if func is wakeup_function and task._kernel is self:
+        task: Any = callback.__self__ if func is wakeup_function else None  # type: ignore[attr-defined]
+        if task is not None and task._kernel is self:
             task._wake_fut = args[0]
             self._ready.append(task)
             handle: Any = _UNREACHABLE_HANDLE
@@ -393,6 +379,22 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         if hooks is not None:
             hooks.callback_scheduled(queued)
         return handle  # type: ignore[no-any-return]
+
+    def _check_callback(self, callback: Any, method: str) -> None:
+        _check_callback(callback, method)
+
+    def _call_soon_debug(
+        self, callback: Callable[..., object], args: tuple[Any, ...], context: Any
+    ) -> asyncio.Handle:
+        """call_soon in debug mode: asyncio's checks, and its Handle (it records its origin)."""
+        self._check_thread()
+        _check_callback(callback, "call_soon")
+        handle = _Handle(callback, args, self, context)
+        _drop_own_frame(handle)
+        self._ready.append(handle)
+        if self._hooks is not None:
+            self._hooks.callback_scheduled(handle)
+        return handle
 
     def call_soon_threadsafe(
         self,
