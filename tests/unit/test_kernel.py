@@ -13,6 +13,7 @@ import pytest
 from clocks import ManualClock
 
 import glassloop
+import glassloop.build
 from glassloop.kernel import EpollPoller, FifoPolicy, Hooks
 from glassloop.kernel.poller import Poller
 
@@ -454,3 +455,40 @@ def test_an_observer_of_steps_alone_is_not_told_of_task_entries() -> None:
         assert observer.ran == observer.started  # every start has its end, in order
         # Handles are told of either way (the lambda's, run_until_complete's own).
         assert any(not isinstance(h, asyncio.Task) for h in observer.started)
+
+
+def test_both_plain_batch_paths_run_the_same_entries_in_the_same_order() -> None:
+    # The pure build runs the ready batch inline in _run_once, the compiled
+    # build in _run_ready_typed (chosen once, by _inline_batch): either one,
+    # forced on this build, runs handles, timers and tasks queued as
+    # themselves in FIFO order, skips the cancelled, and leaves later
+    # callbacks to the next turn.
+    def run(inline: bool) -> list[Any]:
+        loop = glassloop.Loop()
+        try:
+            assert loop._inline_batch is (glassloop.build.NAME == "pure")
+            loop._inline_batch = inline
+            order: list[Any] = []
+
+            async def worker(name: str) -> None:
+                order.append((name, 1))
+                await asyncio.sleep(0)
+                order.append((name, 2))
+
+            async def main() -> None:
+                loop.call_soon(order.append, "a")
+                loop.call_soon(order.append, "skipped").cancel()
+                tasks = [loop.create_task(worker(n)) for n in "xy"]
+                loop.call_soon(lambda: loop.call_soon(order.append, "next turn"))
+                loop.call_later(0, order.append, "timer")
+                loop.call_soon(order.append, "b")
+                await asyncio.gather(*tasks)
+
+            loop.run_until_complete(main())
+            assert loop._inline_batch is inline
+            return order
+        finally:
+            loop.close()
+
+    assert run(True) == run(False)
+    assert "skipped" not in run(False)

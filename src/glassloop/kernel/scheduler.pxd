@@ -16,6 +16,7 @@ cdef class Scheduler:
     cdef public bint _entry_hooks
     cdef public bint _entry_tasks
     cdef public bint _observed
+    cdef public bint _inline_batch
     cdef public bint _reorder
     cdef public bint _polled_last_turn
     cdef public object _hooks
@@ -27,6 +28,7 @@ cdef class Scheduler:
     cdef public Py_ssize_t _internal_fds
 
     cpdef _run_once(self)
+    cdef _run_ready_typed(self)
 
 cdef class Handle:
     cdef object __weakref__

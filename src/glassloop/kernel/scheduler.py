@@ -251,6 +251,7 @@ class Scheduler:
         "_entry_hooks",
         "_entry_tasks",
         "_hooks",
+        "_inline_batch",
         "_internal_fds",
         "_observed",
         "_polled_last_turn",
@@ -427,6 +428,10 @@ class Scheduler:
         self._entry_tasks = hooks is None or hooks.entries_include_tasks
         # _run_once's one test for its plain path (hooks, debug mode or a tape).
         self._observed = self._debug or hooks is not None or self._tape is not None
+        # ... and which plain path: the pure build's loop inline in _run_once,
+        # the compiled build's typed one (_run_ready_typed).  Chosen here, so
+        # that neither build tests for the other in each turn.
+        self._inline_batch = not self._observed and not cython.compiled
 
     def _push_timer(self, timer: Any) -> None:
         """Schedule a timer (its ``_when`` is set); it runs once the clock reaches it."""
@@ -779,30 +784,41 @@ class Scheduler:
         # Only what is ready now runs this turn: callbacks scheduled by these
         # callbacks wait for the next turn, after I/O has had its chance.
         ntodo = len(ready)
-        if not self._observed:
+        if self._inline_batch:
             # ``ready.popleft()`` in the loop, not a bound method made per
             # turn: most turns run one or two callbacks.
-            if cython.compiled:
-                # Compiled, a Handle's step is a C call (the branch is compile-time).
-                for _ in range(ntodo):
-                    handle = ready.popleft()
-                    if type(handle) is Handle or type(handle) is TimerHandle:
-                        h: Handle = handle
-                        if not h._cancelled:
-                            h._run()
-                    elif not handle._cancelled:
-                        handle._run()
-            else:
-                for _ in _BATCH_RANGES[ntodo] if ntodo < 256 else range(ntodo):
-                    handle = ready.popleft()
-                    if not handle._cancelled:
-                        handle._run()
+            for _ in _BATCH_RANGES[ntodo] if ntodo < 256 else range(ntodo):
+                handle = ready.popleft()
+                if not handle._cancelled:
+                    handle._run()
             # A frame kept alive by a traceback (through f_back links) must
             # not keep the last callback, often a task, alive with it.
             handle = None
-        else:
+        elif self._observed:
             # (Out of line: every local of this function costs each turn.)
             self._run_ready_observed(ntodo)
+        else:
+            self._run_ready_typed()
+
+    def _run_ready_typed(self) -> None:
+        """The plain ready batch of the compiled build: a kernel Handle's step is a C call.
+
+        Chosen once, by ``_inline_batch`` (see ``_update_careful``), never per
+        turn: the pure build runs ``_run_once``'s own loop and never comes
+        here, so it pays nothing for this method.  The pure build can run it
+        too (the same steps in the same order), only slower.
+        """
+        ready = self._ready
+        for _ in range(len(ready)):  # compiled, a C loop
+            handle = ready.popleft()
+            if type(handle) is Handle or type(handle) is TimerHandle:
+                # Compiled, ``h`` is a C pointer to the kernel's Handle
+                # (scheduler.pxd) and ``h._run()`` a call through its vtable.
+                h: Handle = handle
+                if not h._cancelled:
+                    h._run()
+            elif not handle._cancelled:
+                handle._run()
 
     def _poll_observed(self, timeout: float | None) -> list[Any]:
         """The poll, timed for hooks and recorded on a tape."""
