@@ -26,12 +26,15 @@ from setuptools.command.build_ext import build_ext
 COMPILED = ("glassloop.kernel.scheduler", "glassloop.kernel.task")
 
 
-#: The Pythons the compiled build is tested on (scripts/test.sh).  On 3.12
-#: and 3.13 it builds but crashes in the first task steps (a segfault in
-#: tests/unit/test_tasks.py and test_kernel.py: Task laid over the C future,
-#: issue 14), so there pip installs the pure package.
+#: The Pythons the compiled build is tested on (scripts/test.sh); on any
+#: other, pip installs the pure package (a new CPython may change the C
+#: future that Task is laid over: 3.12 made it a heap type, 3.13 moved its
+#: dict and weak references out of its struct).
 #: GLASSLOOP_COMPILE_UNTESTED=1 compiles there anyway, to work on it.
-TESTED_PYTHONS = ((3, 11),)
+TESTED_PYTHONS = ((3, 11), (3, 12), (3, 13))
+
+#: ``Py_TPFLAGS_HEAPTYPE``: a type made at run time (a class statement, a type spec).
+_HEAPTYPE = 1 << 9
 
 
 def _extensions() -> list:
@@ -56,12 +59,23 @@ def _extensions() -> list:
 
     from setuptools import Extension
 
+    # The C future's size: task.pxd lays Task out after it.
+    macros = [("GL_FUTURE_BASICSIZE", str(asyncio.Future.__basicsize__))]
+    task_macros = list(macros)
+    if asyncio.Future.__flags__ & _HEAPTYPE:
+        # From 3.12 the C future is a heap type, and a subclass of it must be
+        # one too: its dealloc drops a reference to the instance's type, which
+        # only a heap type's instances hold (a static Task type lost one per
+        # task and was freed), and from 3.13 its methods find their module
+        # through the type, which a static type cannot give (a segfault in
+        # Future.result).  Cython makes heap types from type specs; the
+        # scheduler's types subclass nothing of CPython's and stay static.
+        task_macros.append(("CYTHON_USE_TYPE_SPECS", "1"))
     extensions = [
         Extension(
             name,
             ["src/" + name.replace(".", "/") + ".py"],
-            # The C future's size: task.pxd lays Task out after it.
-            define_macros=[("GL_FUTURE_BASICSIZE", str(asyncio.Future.__basicsize__))],
+            define_macros=task_macros if name == "glassloop.kernel.task" else macros,
         )
         for name in COMPILED
     ]
