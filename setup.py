@@ -109,9 +109,34 @@ class OptionalBuildExt(build_ext):
             for output in self.get_outputs():
                 if os.path.exists(output):
                     os.remove(output)
+            # Nothing compiled: the wheel is the pure one (PureWheelTag).
+            self.distribution.ext_modules = []
             warnings.warn(
                 f"glassloop: the compiled kernel was not built ({exc}); pure Python", stacklevel=1
             )
 
 
-setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})
+try:  # setuptools >= 70.1 has bdist_wheel; before, the wheel package did
+    from setuptools.command.bdist_wheel import bdist_wheel
+except ImportError:
+    from wheel.bdist_wheel import bdist_wheel
+
+
+class PureWheelTag(bdist_wheel):
+    """A wheel whose compile failed is pure: tag it py3-none-any, not for this CPython.
+
+    bdist_wheel decides purity before the build runs (there are extensions
+    to build then); OptionalBuildExt drops them when their compile fails, and
+    the tag, asked for after the build, says what the wheel holds.
+    """
+
+    def get_tag(self) -> tuple[str, str, str]:
+        if not self.distribution.has_ext_modules():
+            self.root_is_pure = True
+        return super().get_tag()
+
+
+setup(
+    ext_modules=_extensions(),
+    cmdclass={"build_ext": OptionalBuildExt, "bdist_wheel": PureWheelTag},
+)
