@@ -599,3 +599,25 @@ def test_a_timeout_shorter_than_a_job_fires_as_under_asyncio() -> None:
 
     report = explore(program, runs=10, strategy="random")
     assert not report.failed, str(report)
+
+
+def test_a_run_waiting_on_real_io_that_never_comes_is_stopped_not_left_to_hang(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import glassloop.testing.exploration as exploration
+
+    monkeypatch.setattr(exploration, "MAX_RUN_SECONDS", 0.5)
+
+    async def deadlocked() -> None:
+        # A real listening socket keeps virtual time from jumping; the future
+        # is one nobody will ever complete.
+        server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        async with server:
+            await asyncio.get_running_loop().create_future()
+
+    started = time.monotonic()
+    report = explore(deadlocked, runs=3, seed=0, shrink=False)
+    assert report.failed and isinstance(report.error, Livelock), report
+    assert "0.5 s of real time" in str(report.error)
+    assert "deadlocked" in str(report.error)  # the stuck task's frame is named
+    assert time.monotonic() - started < 30

@@ -61,6 +61,10 @@ AsyncFn = Callable[[], Awaitable[Any]]
 
 #: How many loop turns one run may take before it counts as a livelock.
 MAX_TURNS = 200_000
+#: Real seconds one run may last.  A run still going then waits on what will
+#: not come (a future nobody completes while a real socket stays open, so
+#: virtual time cannot jump): it is stopped as a Livelock, never left to hang.
+MAX_RUN_SECONDS = 60.0
 #: The longest real wait, per turn, for outstanding executor jobs to finish.
 SETTLE_SECONDS = 1.0
 #: With sockets open, the real quiet an explored loop waits for before it jumps.
@@ -307,6 +311,8 @@ class _Steering:
         #: ready: the clock may then let time pass (the data comes later).
         self.io_held = False
         self.turns = 0
+        #: When the run is stopped (MAX_RUN_SECONDS); polls never wait past it.
+        self.wall_deadline = time.monotonic() + MAX_RUN_SECONDS
         #: Set when a job outlived the wait for it: its landing was a race.
         self.unsettled = False
         self.long_jobs: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -320,6 +326,13 @@ class _Steering:
             raise Livelock(
                 f"the run took more than {MAX_TURNS} loop turns without ending\n"
                 + _stuck_tasks(self.loop)
+            )
+        if time.monotonic() > self.wall_deadline:
+            # The runner's clean-up (cancelling what is left) gets a second.
+            self.wall_deadline = time.monotonic() + 1.0
+            raise Livelock(
+                f"the run went on for more than {MAX_RUN_SECONDS:g} s of real time "
+                "(waiting on something nothing will bring?)\n" + _stuck_tasks(self.loop)
             )
         self._settle()
         if self.held:
@@ -557,7 +570,7 @@ class _SteeredClock(VirtualClock):
                     # The held-back data arrives after the next timer.
                     self._jump_to(deadline)
                     return 0.0
-        return super().wait_timeout(timeout)
+        return _within_run(steering, super().wait_timeout(timeout))
 
 
 class _RealSteeredClock:
@@ -573,7 +586,15 @@ class _RealSteeredClock:
         if steering is not None and (steering.held or steering.io_held):
             steering.io_held = False
             return 0.0 if steering.held or timeout is None else min(timeout, 0.001)
+        return _within_run(steering, timeout)
+
+
+def _within_run(steering: _Steering | None, timeout: float | None) -> float | None:
+    """A poll's real timeout, cut at the run's wall-clock limit (see MAX_RUN_SECONDS)."""
+    if steering is None:
         return timeout
+    left = max(steering.wall_deadline - time.monotonic(), 0.0)
+    return left if timeout is None or timeout > left else timeout
 
 
 # -- one run ------------------------------------------------------------------------
