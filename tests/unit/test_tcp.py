@@ -17,6 +17,7 @@ import ssl
 import sys
 import time
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -1364,6 +1365,47 @@ def test_peer_reset_while_writing_is_connection_lost_with_an_error(loop: Loop) -
             assert transport.get_write_buffer_size() == 0
 
     loop.run_until_complete(main())
+
+
+@pytest.mark.parametrize("ending", ["close", "abort", "peer reset"])
+def test_a_lost_connection_frees_its_protocol_without_waiting_for_gc(
+    loop: Loop, ending: str
+) -> None:
+    """After connection_lost the transport lets go of its protocol, as asyncio's does.
+
+    A protocol that keeps its transport (most do) would otherwise form a cycle
+    with it, and whatever the protocol holds (a slow reader's received MiBs, in
+    the stress suite) would stay alive until a full gc pass: 500 of those were
+    glassloop's peak RSS above asyncio's (issue 14).
+    """
+    data = payload(BIG)
+
+    async def main() -> weakref.ref[Recorder]:
+        with tcp_listener() as listener:
+            proto = Recorder(loop)
+            transport, peer = await connect_to_raw_peer(loop, proto, listener)
+            with peer:
+                transport.write(data)  # something buffered, for close to flush
+                if ending == "close":
+                    transport.close()
+                    assert await recv_until_eof(loop, peer) == data
+                elif ending == "abort":
+                    transport.abort()
+                else:
+                    transport.pause_reading()  # the reset must come through the write side
+                    reset(peer)
+                await asyncio.wait_for(asyncio.shield(proto.lost), WAIT)
+                await asyncio.sleep(0)
+                assert transport.get_protocol() is None
+                return weakref.ref(proto)
+
+    gc.collect()
+    gc.disable()
+    try:
+        ref = loop.run_until_complete(main())
+        assert ref() is None, gc.get_referrers(ref())
+    finally:
+        gc.enable()
 
 
 def test_set_protocol_redirects_the_callbacks(loop: Loop) -> None:

@@ -16,6 +16,7 @@ import socket
 import sys
 import uuid
 import warnings
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -617,6 +618,32 @@ def test_close_and_abort_call_connection_lost_once(loop: Loop, peer: socket.sock
             assert proto.events == ["made", "lost"]
 
     loop.run_until_complete(main())
+
+
+@pytest.mark.parametrize("end", ["close", "abort"])
+def test_a_closed_endpoint_frees_its_protocol_without_waiting_for_gc(
+    loop: Loop, peer: socket.socket, end: str
+) -> None:
+    """As for streams (test_tcp.py): the transport drops its protocol at connection_lost."""
+
+    async def main() -> weakref.ref[DatagramRecorder]:
+        proto = DatagramRecorder(loop)
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: proto, remote_addr=peer.getsockname()
+        )
+        getattr(transport, end)()
+        await asyncio.wait_for(asyncio.shield(proto.lost), WAIT)
+        await asyncio.sleep(0)
+        assert transport.get_protocol() is None
+        return weakref.ref(proto)
+
+    gc.collect()
+    gc.disable()
+    try:
+        ref = loop.run_until_complete(main())
+        assert ref() is None, gc.get_referrers(ref())
+    finally:
+        gc.enable()
 
 
 @pytest.mark.skip_loop("uvloop", reason="uvloop raises on sendto after close")
