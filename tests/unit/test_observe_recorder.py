@@ -405,3 +405,53 @@ def test_long_slices_carry_their_cpu_time_and_short_ones_none() -> None:
     assert any(e.get("args", {}).get("cpu_ms", 0) >= 40 for e in events if e["ph"] == "X")
     off = record(body, cpu_time=False)
     assert all(r[3] is None for r in off.records if r[0] in ("cb", "step"))
+
+
+def test_where_a_step_stopped_is_found_through_coroutines_and_generators() -> None:
+    from glassloop.observe.recorder import suspended_at
+
+    def line_of(marker: str) -> int:
+        source = Path(__file__).read_text().splitlines()
+        return next(i for i, text in enumerate(source, 1) if text.rstrip().endswith(marker))
+
+    class Frameless:
+        def __await__(self) -> Any:  # an iterator with no frame, as a future's
+            return iter([None])
+
+    class Generator:
+        def __await__(self) -> Any:  # a generator link, as a Task's __await__
+            yield None  # here: generator
+
+    async def two_points() -> None:
+        await Frameless()  # here: one
+        await Frameless()  # here: two
+        await Generator()
+
+    async def outer() -> None:
+        await two_points()
+
+    async def agen() -> Any:
+        await Frameless()
+        yield 1
+
+    async def iterates() -> None:
+        async for _ in agen():  # here: async for
+            pass
+
+    # One code object, three suspension points, each looked at twice (the
+    # second answer comes from the cache of points seen).
+    for _ in range(2):
+        coro = outer()
+        coro.send(None)
+        assert suspended_at(coro) == (__file__, line_of("# here: one"), "two_points")
+        coro.send(None)
+        assert suspended_at(coro) == (__file__, line_of("# here: two"), "two_points")
+        coro.send(None)
+        assert suspended_at(coro) == (__file__, line_of("# here: generator"), "__await__")
+        coro.close()
+        # An async generator's step object shows no frame: the chain stops
+        # at the frame that iterates it.
+        loops = iterates()
+        loops.send(None)
+        assert suspended_at(loops) == (__file__, line_of("# here: async for"), "iterates")
+        loops.close()

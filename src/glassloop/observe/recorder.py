@@ -25,7 +25,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Iterator
-from types import CoroutineType
+from types import CoroutineType, GeneratorType
 from typing import Any
 
 from ..kernel.hooks import Hooks
@@ -57,6 +57,8 @@ Wake = tuple[str, "int | None", float, "str | None"]
 
 _thread_time = time.thread_time
 _future_done = asyncio.Future.done
+_future_cancelled = asyncio.Future.cancelled
+_future_exception = asyncio.Future.exception
 _INFINITY = float("inf")
 
 #: Slices at least this long (seconds) get their thread CPU time measured.
@@ -66,6 +68,7 @@ _TimerHandle = asyncio.TimerHandle
 _Future = asyncio.Future
 _get_ident = threading.get_ident
 _CoroutineType = CoroutineType
+_GeneratorType = GeneratorType
 
 
 def callback_name(handle: Any) -> str:
@@ -78,44 +81,73 @@ def callback_name(handle: Any) -> str:
 
 
 def suspended_at(coro: Any) -> tuple[str, int, str] | None:
-    """Where a suspended coroutine chain stopped: (file, line, function) of its innermost frame."""
+    """Where a suspended coroutine chain stopped: (file, line, function) of its innermost frame.
+
+    Called at the end of every traced step, so the two common links
+    (coroutines, and generators such as a task's ``__await__``) are read by
+    their type: ``getattr`` with a default on a missing attribute makes and
+    drops an AttributeError, several times the cost of the read.  The line
+    number is a line-table decode; it is found once per suspension point
+    (code object and instruction offset) and shared after that.
+    """
     found = None
     depth = 0
-    while type(coro) is _CoroutineType and depth < 100:
-        # The common chain, read without getattr's defaults.
-        frame = coro.cr_frame
+    while coro is not None and depth < 100:
+        kind = type(coro)
+        if kind is _CoroutineType:
+            frame = coro.cr_frame
+            nxt = coro.cr_await
+        elif kind is _GeneratorType:
+            frame = coro.gi_frame
+            nxt = coro.gi_yieldfrom
+        elif kind in _FRAMELESS:
+            # Most chains end in a future's iterator: no frame of its own.
+            break
+        else:
+            frame = _frame_of(coro)
+            if frame is None:
+                break
+            nxt = getattr(coro, "cr_await", None)
+            if nxt is None:
+                nxt = getattr(coro, "gi_yieldfrom", None)
+                if nxt is None:
+                    nxt = getattr(coro, "ag_await", None)
         if frame is None:
             break
         found = frame
-        coro = coro.cr_await
-        depth += 1
-    # What a chain ends in is most often a future's iterator: no frame, known
-    # by its type after the first look.
-    while coro is not None and depth < 100 and type(coro) not in _FRAMELESS:
-        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
-        if frame is None:
-            frame = getattr(coro, "ag_frame", None)
-            if frame is None:
-                if not any(hasattr(coro, name) for name in _FRAME_ATTRIBUTES):
-                    _FRAMELESS.add(type(coro))
-                break
-        found = frame
-        nxt = getattr(coro, "cr_await", None)
-        if nxt is None:
-            nxt = getattr(coro, "gi_yieldfrom", None)
-            if nxt is None:
-                nxt = getattr(coro, "ag_await", None)
         coro = nxt
         depth += 1
     if found is None:
         return None
     code = found.f_code
-    return (code.co_filename, found.f_lineno or 0, code.co_name)
+    key = (id(code), found.f_lasti)
+    known = _WHERE.get(key)
+    if known is not None and known[0] is code:
+        return known[1]
+    where = (code.co_filename, found.f_lineno or 0, code.co_name)
+    if len(_WHERE) >= _WHERE_LIMIT:
+        _WHERE.clear()  # (code made at run time, by exec: rare, and bounded)
+    _WHERE[key] = (code, where)
+    return where
+
+
+def _frame_of(coro: Any) -> Any:
+    """The frame of an awaitable of another kind (an async generator's, Cython's), or None."""
+    for name in _FRAME_ATTRIBUTES:
+        frame = getattr(coro, name, None)
+        if frame is not None:
+            return frame
+    if not any(hasattr(coro, name) for name in _FRAME_ATTRIBUTES):
+        _FRAMELESS.add(type(coro))
+    return None
 
 
 #: Types met at the end of await chains that have no frame of their own.
 _FRAMELESS: set[type] = set()
 _FRAME_ATTRIBUTES = ("cr_frame", "gi_frame", "ag_frame")
+#: (id(code), instruction offset) -> (code, where): suspension points seen.
+_WHERE: dict[tuple[int, int], tuple[Any, tuple[str, int, str]]] = {}
+_WHERE_LIMIT = 100_000
 
 
 def describe_awaitable(obj: Any) -> str:
@@ -223,14 +255,6 @@ class Recorder(ClosedOnExit, Hooks):
             for key in list(itertools.islice(pending, len(pending) - _MAX_PENDING // 2)):
                 del pending[key]
 
-    def _current(self) -> tuple[int | None, int | None]:
-        """(act, tid) of the innermost open slice, or (None, None) outside any."""
-        stack = self._stack
-        if not stack:
-            return None, None
-        top = stack[-1]
-        return top[1], top[4]
-
     def _tid_of(self, task: Any) -> int:
         tid = self._task_ids.get(id(task))
         if tid is None:
@@ -244,9 +268,15 @@ class Recorder(ClosedOnExit, Hooks):
     def task_created(self, task: Any) -> None:
         now = self._time()
         tid = self._task_ids[id(task)] = self._tids()
-        act, creator = self._current()
+        stack = self._stack
+        act: int | None = None
+        creator: int | None = None
+        if stack:
+            top = stack[-1]
+            act = top[1]
+            creator = top[4]
         self._record(("task", now, tid, task.get_name(), _coro_name(task), creator, act))
-        self._expect(task, ("created", act, now, None))
+        self._pending[id(task)] = ("created", act, now, None)
 
     def threadsafe_scheduled(self, handle: Any) -> None:
         loop_thread = self._loop._thread_id
@@ -411,12 +441,13 @@ class Recorder(ClosedOnExit, Hooks):
     def task_done(self, task: Any) -> None:
         tid = self._task_ids.pop(id(task), None)
         if tid is not None:
-            if task.cancelled():
+            # (The C future's methods, unbound: a generic method lookup on a
+            # task costs more than the call.)
+            if _future_cancelled(task):
                 state = "cancelled"
-            elif task.exception() is not None:
-                state = f"raised {type(task.exception()).__name__}"
             else:
-                state = "returned"
+                error = _future_exception(task)
+                state = "returned" if error is None else f"raised {type(error).__name__}"
             self._record(("done", self._time(), tid, state))
 
     def poll_waited(self, timeout: float | None, duration: float, nevents: int) -> None:
