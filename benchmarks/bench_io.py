@@ -206,8 +206,9 @@ class UDPEcho(asyncio.DatagramProtocol):
         self.transport.sendto(data, addr)
 
 
-async def udp_echo(size: Size) -> Measurement:
+async def udp_echo(size_label: str, size: Size) -> Measurement:
     rounds = UDP_FULL if size == "full" else UDP_SMOKE
+    nbytes = SIZES[size_label]
     loop = asyncio.get_running_loop()
     transport, _ = await loop.create_datagram_endpoint(
         UDPEcho, local_addr=("127.0.0.1", 0), family=socket.AF_INET
@@ -215,7 +216,7 @@ async def udp_echo(size: Size) -> Measurement:
     port = transport.get_extra_info("sockname")[1]
     cpu_before = cpu_seconds()
     proc = spawn_client(
-        "udp", "--address", f"127.0.0.1:{port}", "--size", "1024", "--rounds", str(rounds)
+        "udp", "--address", f"127.0.0.1:{port}", "--size", str(nbytes), "--rounds", str(rounds)
     )
     status = await process_exit(proc)
     server_cpu = cpu_seconds() - cpu_before
@@ -225,7 +226,7 @@ async def udp_echo(size: Size) -> Measurement:
         result["elapsed"],
         "s",
         {
-            "datagram_bytes": 1024,
+            "datagram_bytes": nbytes,
             "round_trips": result["round_trips"],
             "resent": result["resent"],
             "server_cpu_s": server_cpu,
@@ -253,7 +254,16 @@ def _rows() -> list[Row]:
                             partial(echo_row, family, kind, size_label, conns),
                         )
                     )
-    rows.append(Row("udp_echo_1k", "io", "UDP echo, 1 KiB datagrams", "s", udp_echo))
+    for size_label in ("1k", "10k"):
+        rows.append(
+            Row(
+                f"udp_echo_{size_label}",
+                "io",
+                f"UDP echo, {size_label[:-1]} KiB datagrams",
+                "s",
+                partial(udp_echo, size_label),
+            )
+        )
     return rows
 
 
