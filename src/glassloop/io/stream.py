@@ -341,11 +341,12 @@ class StreamTransport(FdTransport, asyncio.Transport):
         return len(self._buffer)
 
     def write(self, data: Any) -> None:
-        check_bytes_like(data)
-        if type(data) is memoryview and data.nbytes != len(data):
-            # A view of ints (or 2-D): what was sent is counted in bytes, so
-            # slice it by bytes too, or a partial send loses the rest.
-            data = data.cast("B")
+        if type(data) is not bytes:  # (the common case, without a call)
+            check_bytes_like(data)
+            if type(data) is memoryview and data.nbytes != len(data):
+                # A view of ints (or 2-D): what was sent is counted in bytes,
+                # so slice it by bytes too, or a partial send loses the rest.
+                data = data.cast("B")
         if self._eof_written:
             raise RuntimeError("Cannot call write() after write_eof()")
         if self._sendfile_active:
