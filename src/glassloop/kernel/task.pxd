@@ -3,6 +3,32 @@
 # passes in (GL_FUTURE_BASICSIZE = asyncio.Future.__basicsize__).
 cimport _asyncio
 
+from glassloop.kernel.scheduler cimport Scheduler
+
+# What the compiled step (task.py's ``if cython.compiled:`` methods) calls in
+# C where the pure build calls Python: public C API only.
+cdef extern from *:
+    """
+    /* coro.send(None) for a type with am_send (a native coroutine), without
+       the StopIteration: a body that returns sets *returned and hands back
+       its value, as PyIter_Send does (asyncio's C Task steps this way). */
+    static PyObject *gl_task_send(PyObject *coro, int *returned) {
+        PyObject *result = NULL;
+        switch (PyIter_Send(coro, Py_None, &result)) {
+        case PYGEN_RETURN:
+            *returned = 1;
+            return result;
+        case PYGEN_NEXT:
+            return result;
+        default:
+            return NULL;
+        }
+    }
+    """
+    int _context_enter "PyContext_Enter" (object context) except -1
+    int _context_exit "PyContext_Exit" (object context) except -1
+    object _send "gl_task_send" (object coro, int *returned)
+
 cdef class Task(_asyncio.Future):
     cdef public bint _cancelled
     cdef public object _context
@@ -18,3 +44,5 @@ cdef class Task(_asyncio.Future):
     cdef public object _callback
     cdef public object _send_value
     cdef public object _cancelled_exc
+
+    cdef _step_compiled(self, object woken_by)

@@ -81,6 +81,7 @@ _unregister_eager_task = getattr(asyncio.tasks, "_unregister_eager_task", None)
 
 _CO_ITERABLE_COROUTINE = inspect.CO_ITERABLE_COROUTINE
 _SUBCALL_TYPES = (types.GeneratorType, types.CoroutineType)
+_CoroutineType = types.CoroutineType
 
 
 def _without_frame(exc: _E, frame: types.FrameType) -> _E:
@@ -437,32 +438,132 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
             else:
                 _register_task(self)
 
-    def _run(self) -> None:
-        """One plain step, run by the scheduler: the task is its own ready-queue entry.
+    if not cython.compiled:
 
-        A step that follows a bare ``yield`` (``asyncio.sleep(0)``) or starts
-        the task needs no arguments and nobody can cancel it, so queueing the
-        task itself replaces a ``Handle`` per switch. So does a wake-up by the
-        future the task awaited (``_wake_fut``, set by the loop's call_soon,
-        see :data:`wakeup_function`). At most one such entry exists: a task
-        that queued itself waits on nothing else.
-        """
-        try:
-            fut = self._wake_fut
-            # The step function and the task, not a bound method made per step.
-            if fut is None:
-                self._context.run(_step_function, self)
-            else:
-                self._wake_fut = None
-                self._context.run(_step_function, self, None, fut)
-                del fut
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler(
-                {"message": f"Exception in the step of {self!r}", "exception": exc, "task": self}
-            )
-        del self  # see _step: no cycle through this frame
+        def _run(self) -> None:
+            """One plain step, run by the scheduler: the task is its own ready-queue entry.
+
+            A step that follows a bare ``yield`` (``asyncio.sleep(0)``) or starts
+            the task needs no arguments and nobody can cancel it, so queueing the
+            task itself replaces a ``Handle`` per switch. So does a wake-up by the
+            future the task awaited (``_wake_fut``, set by the loop's call_soon,
+            see :data:`wakeup_function`). At most one such entry exists: a task
+            that queued itself waits on nothing else.
+            """
+            try:
+                fut = self._wake_fut
+                # The step function and the task, not a bound method made per step.
+                if fut is None:
+                    self._context.run(_step_function, self)
+                else:
+                    self._wake_fut = None
+                    self._context.run(_step_function, self, None, fut)
+                    del fut
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._loop.call_exception_handler(
+                    {
+                        "message": f"Exception in the step of {self!r}",
+                        "exception": exc,
+                        "task": self,
+                    }
+                )
+            del self  # see _step: no cycle through this frame
+
+    else:
+        # The compiled build's entry from the ready queue: the same step, with
+        # C calls where the pure one calls Python (task.pxd); the pure _run
+        # below is the reference, and everything but the common case is
+        # handed to _step.
+
+        def _run(self) -> None:
+            """_run (below), entering the task's context in C and stepping with a C call."""
+            context = self._context
+            woken_by = self._wake_fut
+            self._wake_fut = None
+            try:
+                _context_enter(context)  # noqa: F821 (task.pxd's, as below)
+                try:
+                    self._step_compiled(woken_by)
+                finally:
+                    _context_exit(context)  # noqa: F821
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._loop.call_exception_handler(
+                    {
+                        "message": f"Exception in the step of {self!r}",
+                        "exception": exc,
+                        "task": self,
+                    }
+                )
+
+        def _step_compiled(self, woken_by: asyncio.Future[Any] | None) -> None:
+            """_step's common case: a native coroutine, woken by nothing or by an
+            exact future's result, on a glassloop loop out of debug mode, nobody
+            observing, no cancel to deliver.
+
+            Its body is sent None with PyIter_Send, as asyncio's C Task does: a
+            body that returns raises no StopIteration to be made and caught.
+            """
+            kernel: Scheduler = self._kernel
+            coro = self._coro
+            if (
+                kernel is None
+                or type(coro) is not _CoroutineType
+                or self._must_cancel
+                or kernel._debug
+                or kernel._task_hooks is not None
+                or (woken_by is not None and type(woken_by) is not _Future)
+                or _future_done(self)
+            ):
+                self._step(None, woken_by)
+                return
+            if woken_by is not None:
+                failed = False
+                try:
+                    _future_result(woken_by)
+                except BaseException:
+                    failed = True
+                if failed:  # its error is thrown into the body: _step's work
+                    self._step(None, woken_by)
+                    return
+            self._fut_waiter = None
+            _enter_task(kernel, self)
+            try:
+                returned: cython.int = 0
+                try:
+                    result = _send(coro, cython.address(returned))  # noqa: F821
+                except CancelledError as cancelled:
+                    self._finish_cancelled(_without_frame(cancelled, sys._getframe()))
+                except (KeyboardInterrupt, SystemExit) as fatal:
+                    _future_set_exception(self, fatal)
+                    raise
+                except BaseException as error:
+                    _future_set_exception(self, _without_frame(error, sys._getframe()))
+                else:
+                    if returned:
+                        if self._must_cancel:
+                            self._finish(result)
+                        else:
+                            _future_set_result(self, result)
+                    elif result is None:
+                        kernel._ready.append(self)
+                    elif (
+                        type(result) is _Future
+                        and result._asyncio_future_blocking
+                        and _future_get_loop(result) is kernel
+                    ):
+                        result._asyncio_future_blocking = False
+                        _future_add_done_callback(result, self._wakeup, context=self._context)
+                        self._fut_waiter = result
+                        if self._must_cancel and _future_cancel(result, msg=self._cancel_message):
+                            self._must_cancel = False
+                    else:
+                        self._wait_on(result)
+            finally:
+                _leave_task(kernel, self)
 
     def _schedule_step(self) -> None:
         kernel = self._kernel
