@@ -24,10 +24,56 @@ cdef extern from *:
             return NULL;
         }
     }
+
+    /* asyncio.Future's done(), result() and get_loop(), called unbound (as
+       task.py's _future_done(fut) etc. are): their C function itself when
+       the method takes no arguments and fut is a Future, else the method. */
+    typedef struct { PyObject *method; PyCFunction function; } gl_future_method;
+    static PyTypeObject *gl_future_type = NULL;
+    static gl_future_method gl_future_done_method, gl_future_result_method,
+                            gl_future_get_loop_method;
+
+    static int gl_bind_future_method(gl_future_method *m, PyObject *method) {
+        m->function = NULL;
+        Py_XSETREF(m->method, Py_NewRef(method));
+        if (Py_IS_TYPE(method, &PyMethodDescr_Type)) {
+            PyMethodDef *def = ((PyMethodDescrObject *)method)->d_method;
+            if ((def->ml_flags & (METH_VARARGS | METH_FASTCALL | METH_NOARGS | METH_O |
+                                  METH_KEYWORDS | METH_METHOD)) == METH_NOARGS)
+                m->function = def->ml_meth;
+        }
+        return 0;
+    }
+
+    static PyObject *gl_use_future_methods(PyObject *future_type, PyObject *done,
+                                           PyObject *result, PyObject *get_loop) {
+        if (!PyType_Check(future_type)) {
+            PyErr_SetString(PyExc_TypeError, "asyncio.Future must be a type");
+            return NULL;
+        }
+        Py_XSETREF(gl_future_type, (PyTypeObject *)Py_NewRef(future_type));
+        gl_bind_future_method(&gl_future_done_method, done);
+        gl_bind_future_method(&gl_future_result_method, result);
+        gl_bind_future_method(&gl_future_get_loop_method, get_loop);
+        Py_RETURN_NONE;
+    }
+
+    static PyObject *gl_call_future_method(gl_future_method *m, PyObject *fut) {
+        if (m->function != NULL && PyObject_TypeCheck(fut, gl_future_type))
+            return m->function(fut, NULL);
+        return PyObject_CallOneArg(m->method, fut);
+    }
+    #define gl_future_done(fut) gl_call_future_method(&gl_future_done_method, (fut))
+    #define gl_future_result(fut) gl_call_future_method(&gl_future_result_method, (fut))
+    #define gl_future_get_loop(fut) gl_call_future_method(&gl_future_get_loop_method, (fut))
     """
     int _context_enter "PyContext_Enter" (object context) except -1
     int _context_exit "PyContext_Exit" (object context) except -1
     object _send "gl_task_send" (object coro, int *returned)
+    object _use_future_methods "gl_use_future_methods" (object future_type, object done, object result, object get_loop)
+    object _future_done "gl_future_done" (object fut)
+    object _future_result "gl_future_result" (object fut)
+    object _future_get_loop "gl_future_get_loop" (object fut)
 
 cdef class Task(_asyncio.Future):
     cdef public bint _cancelled

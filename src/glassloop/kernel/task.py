@@ -55,7 +55,6 @@ _E = TypeVar("_E", bound=BaseException)
 
 # The C future's own methods, called directly where Task overrides them:
 # ``super()`` builds a proxy object on every call.
-_future_result = asyncio.Future.result
 _future_exception = asyncio.Future.exception
 _future_set_result = asyncio.Future.set_result
 _future_set_exception = asyncio.Future.set_exception
@@ -63,10 +62,19 @@ _future_del = asyncio.Future.__del__
 _future_init = asyncio.Future.__init__
 _future_cancel = asyncio.Future.cancel
 _copy_context = contextvars.copy_context
-_future_done = asyncio.Future.done
-_future_get_loop = asyncio.Future.get_loop
 _future_add_done_callback = asyncio.Future.add_done_callback
 _Future = asyncio.Future
+if not cython.compiled:
+    _future_result = asyncio.Future.result
+    _future_done = asyncio.Future.done
+    _future_get_loop = asyncio.Future.get_loop
+else:
+    # Compiled, these three are task.pxd's: the same C methods, called
+    # without going through their descriptors.
+    _use_future_methods(  # noqa: F821
+        asyncio.Future, asyncio.Future.done, asyncio.Future.result, asyncio.Future.get_loop
+    )
+
 
 _name_counter = itertools.count(1).__next__
 
@@ -775,7 +783,7 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
         # gets the C future's fresh error).
         task_ref = weakref.ref(self)
         cls = type(self)
-        if cls.result is _future_result:
+        if cls.result is _Future.result:
             self.result = functools.partial(  # type: ignore[method-assign]
                 _cancelled_task_result, task_ref
             )
