@@ -1,6 +1,20 @@
 # Cython's declarations for scheduler.py (the optional compiled build):
 # Scheduler becomes an extension type whose state lives in C fields.
 
+# What the compiled call_soon (scheduler.py's ``if cython.compiled:`` branch)
+# reads in C: a bound method's ``__func__`` and ``__self__``.
+cdef extern from *:
+    """
+    static PyObject *gl_method_function(PyObject *method) {
+        return Py_NewRef(PyMethod_GET_FUNCTION(method));
+    }
+    static PyObject *gl_method_self(PyObject *method) {
+        return Py_NewRef(PyMethod_GET_SELF(method));
+    }
+    """
+    object _method_function "gl_method_function" (object method)
+    object _method_self "gl_method_self" (object method)
+
 cdef class Scheduler:
     cdef dict __dict__
     cdef public object _ready

@@ -565,34 +565,74 @@ class Scheduler:
 
     # -- the hot path of asyncio's call_soon --------------------------------
 
-    def call_soon(self, callback: Any, *args: Any, context: Any = None) -> Any:
-        if self._closed:
-            raise RuntimeError("Event loop is closed")
-        if self._careful:  # debug mode or observed (one test for both)
-            return self._call_soon_careful(callback, args, context)
-        func = callback.__func__ if type(callback) is _MethodType else callback
-        if func is _wakeup_function:
-            task: Any = callback.__self__
-            if task._kernel is self:
-                task._wake_fut = args[0]
-                self._ready.append(task)
-                return _UNREACHABLE_HANDLE
-        kind = type(func)
-        if kind is _FunctionType:
-            if func.__code__.co_flags & _CO_COROUTINE_FLAGS:
+    if not cython.compiled:
+
+        def call_soon(self, callback: Any, *args: Any, context: Any = None) -> Any:
+            if self._closed:
+                raise RuntimeError("Event loop is closed")
+            if self._careful:  # debug mode or observed (one test for both)
+                return self._call_soon_careful(callback, args, context)
+            func = callback.__func__ if type(callback) is _MethodType else callback
+            if func is _wakeup_function:
+                task: Any = callback.__self__
+                if task._kernel is self:
+                    task._wake_fut = args[0]
+                    self._ready.append(task)
+                    return _UNREACHABLE_HANDLE
+            kind = type(func)
+            if kind is _FunctionType:
+                if func.__code__.co_flags & _CO_COROUTINE_FLAGS:
+                    self._check_callback(callback, "call_soon")
+            elif kind is not _BuiltinMethodType:
                 self._check_callback(callback, "call_soon")
-        elif kind is not _BuiltinMethodType:
-            self._check_callback(callback, "call_soon")
-        handle = Handle()
-        handle._callback = callback
-        handle._args = args
-        handle._cancelled = False
-        handle._loop = self
-        handle._repr = None
-        handle._source_traceback = None
-        handle._context = _copy_context() if context is None else context
-        self._ready.append(handle)
-        return handle
+            handle = Handle()
+            handle._callback = callback
+            handle._args = args
+            handle._cancelled = False
+            handle._loop = self
+            handle._repr = None
+            handle._source_traceback = None
+            handle._context = _copy_context() if context is None else context
+            self._ready.append(handle)
+            return handle
+
+    else:
+        # The compiled build's call_soon: the same steps, reading a bound
+        # method's function and instance with C macros (scheduler.pxd), where
+        # ``callback.__func__`` is a generic attribute lookup; a task's wake-up
+        # (every await of a future) passes here.
+
+        def call_soon(self, callback: Any, *args: Any, context: Any = None) -> Any:
+            if self._closed:
+                raise RuntimeError("Event loop is closed")
+            if self._careful:  # debug mode or observed (one test for both)
+                return self._call_soon_careful(callback, args, context)
+            if type(callback) is _MethodType:
+                func = _method_function(callback)  # noqa: F821 (scheduler.pxd's)
+                if func is _wakeup_function:
+                    task: Any = _method_self(callback)  # noqa: F821
+                    if task._kernel is self:
+                        task._wake_fut = args[0]
+                        self._ready.append(task)
+                        return _UNREACHABLE_HANDLE
+            else:
+                func = callback
+            kind = type(func)
+            if kind is _FunctionType:
+                if func.__code__.co_flags & _CO_COROUTINE_FLAGS:
+                    self._check_callback(callback, "call_soon")
+            elif kind is not _BuiltinMethodType:
+                self._check_callback(callback, "call_soon")
+            handle = Handle()
+            handle._callback = callback
+            handle._args = args
+            handle._cancelled = False
+            handle._loop = self
+            handle._repr = None
+            handle._source_traceback = None
+            handle._context = _copy_context() if context is None else context
+            self._ready.append(handle)
+            return handle
 
     def call_later(self, delay: Any, callback: Any, *args: Any, context: Any = None) -> Any:
         if delay is None:
