@@ -56,6 +56,14 @@ except ImportError:  # pure Python, Cython not installed
     class cython:  # type: ignore[no-redef]
         compiled = False
 
+        @staticmethod
+        def freelist(size: int) -> Callable[[type[Any]], type[Any]]:
+            return lambda cls: cls
+
+        @staticmethod
+        def cclass(cls: type[Any]) -> type[Any]:
+            return cls
+
 
 #: Below this many cancelled timers the heap is never rebuilt ...
 _MIN_CANCELLED_TO_COMPACT = 100
@@ -135,6 +143,11 @@ _CO_COROUTINE_FLAGS = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE
 _wakeup_function: Any = None
 
 
+# Compiled, freed handles are kept for reuse, as uvloop's are: no allocation,
+# and none counted towards the collector's next pass (TimerHandle, a
+# subclass, cannot have a freelist of its own).
+@cython.freelist(256)
+@cython.cclass
 class Handle:
     """A ready callback: asyncio's ``Handle``, with its step compiled in a compiled build."""
 
