@@ -74,6 +74,7 @@ cdef extern from *:
     object _future_done "gl_future_done" (object fut)
     object _future_result "gl_future_result" (object fut)
     object _future_get_loop "gl_future_get_loop" (object fut)
+    object _copy_context "PyContext_CopyCurrent" ()
 
 cdef class Task(_asyncio.Future):
     cdef public bint _cancelled

@@ -61,16 +61,16 @@ _future_set_exception = asyncio.Future.set_exception
 _future_del = asyncio.Future.__del__
 _future_init = asyncio.Future.__init__
 _future_cancel = asyncio.Future.cancel
-_copy_context = contextvars.copy_context
 _future_add_done_callback = asyncio.Future.add_done_callback
 _Future = asyncio.Future
 if not cython.compiled:
     _future_result = asyncio.Future.result
     _future_done = asyncio.Future.done
     _future_get_loop = asyncio.Future.get_loop
+    _copy_context = contextvars.copy_context
 else:
-    # Compiled, these three are task.pxd's: the same C methods, called
-    # without going through their descriptors.
+    # Compiled, these four are task.pxd's: the same C methods, called
+    # without going through their descriptors, and PyContext_CopyCurrent.
     _use_future_methods(  # noqa: F821
         asyncio.Future, asyncio.Future.done, asyncio.Future.result, asyncio.Future.get_loop
     )
@@ -281,7 +281,7 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
             _register_task(self)
 
     def __del__(self) -> None:
-        if not self.done() and self._log_destroy_pending and hasattr(self, "_context"):
+        if not _future_done(self) and self._log_destroy_pending and hasattr(self, "_context"):
             context: dict[str, Any] = {
                 "task": self,
                 "message": "Task was destroyed but it is pending!",
