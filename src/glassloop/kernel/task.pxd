@@ -63,6 +63,35 @@ cdef extern from *:
             return m->function(fut, NULL);
         return PyObject_CallOneArg(m->method, fut);
     }
+    /* An exact asyncio.Future's _asyncio_future_blocking, read and cleared
+       through its getset's C functions (a data descriptor: no instance dict
+       can hide it); anything else through getattr/setattr. */
+    static getter gl_blocking_get = NULL;
+    static setter gl_blocking_set = NULL;
+    static void *gl_blocking_closure = NULL;
+
+    static PyObject *gl_use_future_blocking(PyObject *descriptor) {
+        if (Py_IS_TYPE(descriptor, &PyGetSetDescr_Type)) {
+            PyGetSetDef *def = ((PyGetSetDescrObject *)descriptor)->d_getset;
+            gl_blocking_get = def->get;
+            gl_blocking_set = def->set;
+            gl_blocking_closure = def->closure;
+        }
+        Py_RETURN_NONE;
+    }
+
+    static PyObject *gl_future_blocking(PyObject *fut) {
+        if (gl_blocking_get != NULL && gl_future_type != NULL && Py_IS_TYPE(fut, gl_future_type))
+            return gl_blocking_get(fut, gl_blocking_closure);
+        return PyObject_GetAttrString(fut, "_asyncio_future_blocking");
+    }
+
+    static int gl_future_unblock(PyObject *fut) {
+        if (gl_blocking_set != NULL && gl_future_type != NULL && Py_IS_TYPE(fut, gl_future_type))
+            return gl_blocking_set(fut, Py_False, gl_blocking_closure);
+        return PyObject_SetAttrString(fut, "_asyncio_future_blocking", Py_False);
+    }
+
     #define gl_future_done(fut) gl_call_future_method(&gl_future_done_method, (fut))
     #define gl_future_result(fut) gl_call_future_method(&gl_future_result_method, (fut))
     #define gl_future_get_loop(fut) gl_call_future_method(&gl_future_get_loop_method, (fut))
@@ -75,6 +104,9 @@ cdef extern from *:
     object _future_result "gl_future_result" (object fut)
     object _future_get_loop "gl_future_get_loop" (object fut)
     object _copy_context "PyContext_CopyCurrent" ()
+    object _use_future_blocking "gl_use_future_blocking" (object descriptor)
+    object _future_blocking "gl_future_blocking" (object fut)
+    int _future_unblock "gl_future_unblock" (object fut) except -1
 
 cdef class Task(_asyncio.Future):
     cdef public bint _cancelled

@@ -74,6 +74,9 @@ else:
     _use_future_methods(  # noqa: F821
         asyncio.Future, asyncio.Future.done, asyncio.Future.result, asyncio.Future.get_loop
     )
+    # (and the compiled step's _future_blocking/_future_unblock, through the
+    # getset behind ``fut._asyncio_future_blocking``)
+    _use_future_blocking(vars(asyncio.Future)["_asyncio_future_blocking"])  # noqa: F821
 
 
 _name_counter = itertools.count(1).__next__
@@ -560,10 +563,10 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
                         kernel._ready.append(self)
                     elif (
                         type(result) is _Future
-                        and result._asyncio_future_blocking
+                        and _future_blocking(result)  # noqa: F821
                         and _future_get_loop(result) is kernel
                     ):
-                        result._asyncio_future_blocking = False
+                        _future_unblock(result)  # noqa: F821
                         _future_add_done_callback(result, self._wakeup, context=self._context)
                         self._fut_waiter = result
                         if self._must_cancel and _future_cancel(result, msg=self._cancel_message):
