@@ -104,6 +104,7 @@ cdef extern from *:
     object _future_result "gl_future_result" (object fut)
     object _future_get_loop "gl_future_get_loop" (object fut)
     object _copy_context "PyContext_CopyCurrent" ()
+    object _bind "PyMethod_New" (object function, object instance)
     object _use_future_blocking "gl_use_future_blocking" (object descriptor)
     object _future_blocking "gl_future_blocking" (object fut)
     int _future_unblock "gl_future_unblock" (object fut) except -1

@@ -567,7 +567,14 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
                         and _future_get_loop(result) is kernel
                     ):
                         _future_unblock(result)  # noqa: F821
-                        _future_add_done_callback(result, self._wakeup, context=self._context)
+                        # self._wakeup, made without the attribute lookup
+                        # (a subclass may override it)
+                        wakeup = (
+                            _bind(wakeup_function, self)  # noqa: F821
+                            if type(self) is Task
+                            else self._wakeup
+                        )
+                        _future_add_done_callback(result, wakeup, context=self._context)
                         self._fut_waiter = result
                         if self._must_cancel and _future_cancel(result, msg=self._cancel_message):
                             self._must_cancel = False
