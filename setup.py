@@ -2,8 +2,8 @@
 
 The pure-Python package is the reference and installs anywhere; when Cython
 and a C compiler are present, ``pip install`` also compiles the kernel's hot
-modules (pure-Python mode: the ``.py`` files plus the ``.pxd`` files beside
-them).  Nothing else changes: the same modules, imported under the same names.
+modules and the recorder (pure-Python mode: the ``.py`` files plus the
+``.pxd`` files beside them).  Nothing else changes: the same modules, imported under the same names.
 
     pip install glassloop                     # compiled if it can be, else pure
     GLASSLOOP_PURE=1 pip install glassloop     # pure, no compiler asked
@@ -23,7 +23,11 @@ from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 #: The modules compiled, in the order they matter (the hot path first).
-COMPILED = ("glassloop.kernel.scheduler", "glassloop.kernel.task")
+COMPILED = (
+    "glassloop.kernel.scheduler",
+    "glassloop.kernel.task",
+    "glassloop.observe.recorder",
+)
 
 
 #: The Pythons the compiled build is tested on (scripts/test.sh); on any

@@ -130,7 +130,8 @@ run_compat() {  # run_compat PY VER
 # installs the pure package.  GLASSLOOP_COMPILED=0 skips it while iterating.
 COMPILED_PYTHONS=${COMPILED_PYTHONS:-"3.11 3.12 3.13"}
 COMPILED_SMOKE_TESTS="tests/unit/test_build.py tests/unit/test_kernel.py tests/unit/test_tasks.py
-    tests/unit/test_task_details.py tests/unit/test_loop_callbacks.py tests/unit/test_observe_blocking.py"
+    tests/unit/test_task_details.py tests/unit/test_loop_callbacks.py tests/unit/test_observe_blocking.py
+    tests/unit/test_observe_recorder.py"
 
 build_compiled() {  # build_compiled PY VER: the wheel, installed in $LOGDIR/compiled-VER
     local py=$1 ver=$2 dest="$LOGDIR/compiled-$ver"

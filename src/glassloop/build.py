@@ -1,13 +1,13 @@
 """Which build of glassloop runs: the compiled kernel, or the pure-Python reference.
 
-``pip install`` compiles the kernel's hot modules when it can (setup.py);
-``GLASSLOOP_PURE=1`` in the environment of a program makes it import the
+``pip install`` compiles the kernel's hot modules and the recorder when it
+can (setup.py); ``GLASSLOOP_PURE=1`` in the environment of a program makes it import the
 ``.py`` files even where the compiled ones are installed (glassloop/__init__.py),
 which is how one installation runs the test suite on both builds.
 
     >>> import glassloop.build
     >>> glassloop.build.NAME          # "pure" or "compiled"
-    >>> glassloop.build.describe()    # "pure (scheduler=py, task=py)"
+    >>> glassloop.build.describe()    # "pure (scheduler=py, task=py, recorder=py)"
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from __future__ import annotations
 from importlib.machinery import EXTENSION_SUFFIXES
 
 from .kernel import scheduler, task
+from .observe import recorder
 
 #: The modules a compiled build compiles (setup.py's COMPILED).
-MODULES = (scheduler, task)
+MODULES = (scheduler, task, recorder)
 
 
 def _compiled(module: object) -> bool:

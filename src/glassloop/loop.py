@@ -22,7 +22,6 @@ import socket
 import sys
 import threading
 import traceback
-import types
 import warnings
 import weakref
 from asyncio import events, futures
@@ -42,7 +41,7 @@ from .kernel.hooks import Hooks
 from .kernel.poller import Poller
 from .kernel.ready import ReadyPolicy
 from .kernel.scheduler import Scheduler
-from .kernel.task import Task, wakeup_function
+from .kernel.task import Task
 
 if TYPE_CHECKING:
     from .testing.simnet import SimNet
@@ -55,32 +54,11 @@ Ts = TypeVarTuple("Ts")
 logger = logging.getLogger("asyncio")
 
 _Handle = events.Handle
-_new_handle = _Handle.__new__
 _TimerHandle = events.TimerHandle
-_new_timer = _TimerHandle.__new__
-_MethodType = types.MethodType
-_FunctionType = types.FunctionType
-_BuiltinMethodType = types.BuiltinMethodType
-_copy_context = contextvars.copy_context
 #: Numbers executor jobs in submission order (BaseLoop._executor_jobs).
 _job_numbers = itertools.count(1)
 _CO_COROUTINE_FLAGS = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE
 
-
-def _unreachable_handle() -> Any:
-    """What call_soon returns for a task's wake-up: the caller (a future) drops it.
-
-    Marked cancelled so that ``cancel()`` on it, should anyone call it, is a no-op.
-    """
-    handle: Any = _new_handle(_Handle)
-    handle._callback = handle._loop = handle._repr = handle._source_traceback = None
-    handle._context = None
-    handle._args = ()
-    handle._cancelled = True
-    return handle
-
-
-_UNREACHABLE_HANDLE: asyncio.Handle = _unreachable_handle()
 
 _DEBUG_STACK_DEPTH = 10
 #: asyncio 3.12 started running a custom exception handler in the context of
@@ -339,47 +317,6 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         ) -> asyncio.TimerHandle: ...
 
     # call_soon's fast path is the kernel's (Scheduler.call_soon).
-    def _call_soon_careful(
-        self, callback: Callable[..., object], args: tuple[Any, ...], context: Any
-    ) -> asyncio.Handle:
-        """call_soon with an observer attached: the fast path's queueing, then the hook.
-
-        The observer learns what was queued (a task woken by its future is
-        queued as itself, as on the fast path) while the code that queued it
-        still runs, which is how it knows who woke whom.  (One call from the
-        kernel's call_soon: each hop is paid by every callback traced.)
-        """
-        if self._debug:
-            return self._call_soon_debug(callback, args, context)
-        func = callback.__func__ if type(callback) is _MethodType else callback
-        kind = type(func)  # checked as the fast path checks, a call only when in doubt
-        if kind is _FunctionType:
-            if func.__code__.co_flags & _CO_COROUTINE_FLAGS:
-                _check_callback(callback, "call_soon")
-        elif kind is not _BuiltinMethodType:
-            _check_callback(callback, "call_soon")
-        task: Any = callback.__self__ if func is wakeup_function else None  # type: ignore[attr-defined]
-        if task is not None and task._kernel is self:
-            task._wake_fut = args[0]
-            self._ready.append(task)
-            handle: Any = _UNREACHABLE_HANDLE
-            queued = task
-        else:
-            # Filled in place of Handle.__init__, as on the fast path.
-            handle = queued = _new_handle(_Handle)
-            handle._callback = callback
-            handle._args = args
-            handle._cancelled = False
-            handle._loop = self
-            handle._repr = None
-            handle._source_traceback = None
-            handle._context = _copy_context() if context is None else context
-            self._ready.append(handle)
-        hooks = self._hooks
-        if hooks is not None:
-            hooks.callback_scheduled(queued)
-        return handle  # type: ignore[no-any-return]
-
     def _check_callback(self, callback: Any, method: str) -> None:
         _check_callback(callback, method)
 

@@ -21,6 +21,7 @@ import glassloop
 import glassloop.build
 from glassloop import cli
 from glassloop.kernel import scheduler, task
+from glassloop.observe import recorder
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -41,13 +42,15 @@ def _in_child(code: str, **env: str) -> str:
 def test_name_says_what_the_kernel_modules_are() -> None:
     compiled = [
         m.__file__ is not None and m.__file__.endswith(tuple(EXTENSION_SUFFIXES))
-        for m in (scheduler, task)
+        for m in (scheduler, task, recorder)
     ]
     expected = "compiled" if all(compiled) else "mixed" if any(compiled) else "pure"
     assert glassloop.build.NAME == expected
     assert glassloop.build.NAME != "mixed"  # a partial build is never installed
     form = "C" if glassloop.build.NAME == "compiled" else "py"
-    assert glassloop.build.describe() == f"{expected} (scheduler={form}, task={form})"
+    assert glassloop.build.describe() == (
+        f"{expected} (scheduler={form}, task={form}, recorder={form})"
+    )
 
 
 def test_glassloop_pure_imports_the_source_files() -> None:

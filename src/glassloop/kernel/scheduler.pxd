@@ -42,6 +42,7 @@ cdef class Scheduler:
     cdef public Py_ssize_t _internal_fds
 
     cpdef _run_once(self)
+    cdef _call_soon_careful(self, object callback, tuple args, object context)
     cdef _run_ready_typed(self)
 
 cdef class Handle:

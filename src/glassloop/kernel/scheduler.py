@@ -690,6 +690,47 @@ class Scheduler:
         raise NotImplementedError  # the loop's
 
     def _call_soon_careful(self, callback: Any, args: Any, context: Any) -> Any:
+        """call_soon with an observer attached: the fast path's queueing, then the hook.
+
+        The observer learns what was queued (a task woken by its future is
+        queued as itself, as on the fast path) while the code that queued it
+        still runs, which is how it knows who woke whom.  Every traced
+        callback passes here, so it is the kernel's (compiled with it), not
+        the loop's; debug mode's own checks are the loop's.
+        """
+        if self._debug:
+            return self._call_soon_debug(callback, args, context)
+        func = callback.__func__ if type(callback) is _MethodType else callback
+        kind = type(func)  # checked as the fast path checks, a call only when in doubt
+        if kind is _FunctionType:
+            if func.__code__.co_flags & _CO_COROUTINE_FLAGS:
+                self._check_callback(callback, "call_soon")
+        elif kind is not _BuiltinMethodType:
+            self._check_callback(callback, "call_soon")
+        task: Any = callback.__self__ if func is _wakeup_function else None
+        if task is not None and task._kernel is self:
+            task._wake_fut = args[0]
+            self._ready.append(task)
+            hooks = self._hooks
+            if hooks is not None:
+                hooks.callback_scheduled(task)
+            return _UNREACHABLE_HANDLE
+        # (Not annotated: compiled, its fields are then written in C.)
+        handle = Handle()
+        handle._callback = callback
+        handle._args = args
+        handle._cancelled = False
+        handle._loop = self
+        handle._repr = None
+        handle._source_traceback = None
+        handle._context = _copy_context() if context is None else context
+        self._ready.append(handle)
+        hooks = self._hooks
+        if hooks is not None:
+            hooks.callback_scheduled(handle)
+        return handle
+
+    def _call_soon_debug(self, callback: Any, args: Any, context: Any) -> Any:
         raise NotImplementedError  # the loop's
 
     def _check_callback(self, callback: Any, method: str) -> None:
@@ -875,17 +916,18 @@ class Scheduler:
 
     def _poll_observed(self, timeout: float | None) -> list[Any]:
         """The poll, timed for hooks and recorded on a tape."""
-        clock = self._clock
+        now = self._clock.time
         tape = self._tape
-        t0 = clock.time()
+        t0 = now()
         if tape is not None:
-            tape.append(None)
-            tape.append(t0)
+            record = tape.append
+            record(None)
+            record(t0)
         events = self._poller.poll(timeout)
-        t1 = clock.time()
+        t1 = now()
         if tape is not None:
-            tape.append(len(events))
-            tape.append(t1)
+            record(len(events))
+            record(t1)
         hooks = self._hooks
         if hooks is not None:
             hooks.poll_waited(timeout, t1 - t0, len(events))
@@ -911,7 +953,15 @@ class Scheduler:
             record = tape.append
             for _ in range(ntodo):
                 handle = ready.popleft()
-                if not handle._cancelled:
+                if type(handle) is Handle:
+                    # Compiled, ``h`` is a C pointer: its fields and step
+                    # without a lookup by name.
+                    h: Handle = handle
+                    if not h._cancelled:
+                        record(h._callback or h)
+                        record(now())
+                        h._run()
+                elif not handle._cancelled:
                     record(handle._callback or handle)
                     record(now())
                     handle._run()
@@ -919,9 +969,14 @@ class Scheduler:
         skip_tasks = not self._entry_tasks
         for _ in range(ntodo):
             handle = ready.popleft()
-            if handle._cancelled:
+            kernel_handle = type(handle) is Handle
+            if kernel_handle:
+                h = handle  # (as above: most entries of a traced loop)
+                if h._cancelled:
+                    continue
+            elif handle._cancelled:
                 continue
-            if skip_tasks and handle._callback is None:
+            elif skip_tasks and handle._callback is None:
                 # A task queued as itself, for an observer of its step alone.
                 if tape is not None:
                     tape.append(handle)
@@ -936,7 +991,10 @@ class Scheduler:
                 tape.append(handle._callback or handle)
                 tape.append(t0)
             try:
-                handle._run()
+                if kernel_handle:
+                    h._run()
+                else:
+                    handle._run()
             finally:
                 # Also when KeyboardInterrupt or SystemExit escapes: an observer
                 # must not believe the callback still runs (a block forever).

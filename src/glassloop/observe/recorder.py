@@ -29,6 +29,7 @@ from types import CoroutineType, GeneratorType
 from typing import Any
 
 from ..kernel.hooks import Hooks
+from ..kernel.scheduler import Handle
 from ..kernel.task import Task
 from .attach import ClosedOnExit, attach, detach
 
@@ -63,7 +64,9 @@ _INFINITY = float("inf")
 
 #: Slices at least this long (seconds) get their thread CPU time measured.
 CPU_SLICE = 0.001
-_Handle = asyncio.Handle
+#: What call_soon queues: the kernel's Handle, asyncio's in debug mode.
+_Handle = Handle
+_AsyncioHandle = asyncio.Handle
 _TimerHandle = asyncio.TimerHandle
 _Future = asyncio.Future
 _get_ident = threading.get_ident
@@ -90,35 +93,38 @@ def suspended_at(coro: Any) -> tuple[str, int, str] | None:
     number is a line-table decode; it is found once per suspension point
     (code object and instruction offset) and shared after that.
     """
-    found = None
+    # The chain is walked by its links alone; only the innermost link's frame
+    # is read (reading a suspended coroutine's frame makes a frame object).
+    last = outer = None
     depth = 0
     while coro is not None and depth < 100:
         kind = type(coro)
         if kind is _CoroutineType:
-            frame = coro.cr_frame
             nxt = coro.cr_await
         elif kind is _GeneratorType:
-            frame = coro.gi_frame
             nxt = coro.gi_yieldfrom
         elif kind in _FRAMELESS:
             # Most chains end in a future's iterator: no frame of its own.
             break
         else:
-            frame = _frame_of(coro)
-            if frame is None:
+            if _frame_of(coro) is None:
                 break
             nxt = getattr(coro, "cr_await", None)
             if nxt is None:
                 nxt = getattr(coro, "gi_yieldfrom", None)
                 if nxt is None:
                     nxt = getattr(coro, "ag_await", None)
-        if frame is None:
-            break
-        found = frame
+        outer = last
+        last = coro
         coro = nxt
         depth += 1
+    found = _link_frame(last)
     if found is None:
-        return None
+        # The innermost link has finished (no frame left): where the link
+        # that awaits it stopped is the answer.
+        found = _link_frame(outer)
+        if found is None:
+            return None
     code = found.f_code
     key = (id(code), found.f_lasti)
     known = _WHERE.get(key)
@@ -129,6 +135,16 @@ def suspended_at(coro: Any) -> tuple[str, int, str] | None:
         _WHERE.clear()  # (code made at run time, by exec: rare, and bounded)
     _WHERE[key] = (code, where)
     return where
+
+
+def _link_frame(link: Any) -> Any:
+    """The frame of one link of an await chain (None for None, or a finished one)."""
+    kind = type(link)
+    if kind is _CoroutineType:
+        return link.cr_frame
+    if kind is _GeneratorType:
+        return link.gi_frame
+    return None if link is None else _frame_of(link)
 
 
 def _frame_of(coro: Any) -> Any:
@@ -165,23 +181,18 @@ def describe_awaitable(obj: Any) -> str:
     return type(obj).__name__
 
 
-class Recorder(ClosedOnExit, Hooks):
-    """Records a loop's timeline with causality, in a ring buffer of ``capacity`` records.
+class _Recording:
+    """The part of a recorder that every traced event pays for: its state and its hooks.
 
-    ``Recorder(loop)`` attaches at once; ``close()`` (or leaving a ``with``
-    block) detaches.  Slices of :data:`CPU_SLICE` or longer carry the thread
-    CPU time they used (a blocked loop that computes, or one that waits on
-    the loop thread?); shorter ones carry ``None``.  ``cpu_time=False``
-    reads the thread's CPU clock never.
+    A class of its own so that the compiled build can make it an extension
+    type (recorder.pxd): there its fields are C struct slots and its hooks C
+    functions, where a Python class finds each attribute by name at every
+    read.  The pure build runs the same code as a plain class.  An extension
+    type cannot have Python classes as bases, so :class:`Recorder` adds them
+    (Hooks, ClosedOnExit) with attaching and the views.
     """
 
-    def __init__(
-        self,
-        loop: Any = None,
-        *,
-        capacity: int = DEFAULT_CAPACITY,
-        cpu_time: bool = True,
-    ) -> None:
+    def __init__(self, capacity: int, cpu_time: bool) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
@@ -195,8 +206,9 @@ class Recorder(ClosedOnExit, Hooks):
         #: and the loop's time then.
         self._cpu_mark = _thread_time()
         self._cpu_mark_at = 0.0
-        self._acts = itertools.count(1).__next__
-        self._tids = itertools.count(1).__next__
+        #: The last act (step, callback, poll, foreign call) and task id given.
+        self._last_act = 0
+        self._last_tid = 0
         #: id(task) -> tid, for tasks seen and not done.
         self._task_ids: dict[int, int] = {}
         #: id(entry) -> what queued it, until it runs.
@@ -211,33 +223,16 @@ class Recorder(ClosedOnExit, Hooks):
         #: The loop's clock function, read once per poll (not per record):
         #: a clock swapped mid-run is followed from the next poll on.
         self._time: Any = float  # until attached
-        if loop is not None:
-            self.attach(loop)
-
-    # -- attaching ---------------------------------------------------------
-
-    @property
-    def loop(self) -> Any:
-        return self._loop
-
-    def attach(self, loop: Any) -> None:
-        """Start recording ``loop`` (one loop per recorder)."""
-        if self._loop is not None and self._loop is not loop:
-            raise RuntimeError("this Recorder already records another loop")
-        self._loop = loop
-        self._time = loop._clock.time
-        self._cpu_mark_at = self._time()
-        attach(loop, self)
-
-    def close(self) -> None:
-        """Stop recording; what was recorded stays readable and exportable."""
-        if self._loop is not None:
-            detach(self._loop, self)
-
-    def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        return iter(list(self.records))
 
     # -- helpers -----------------------------------------------------------
+
+    def _next_act(self) -> int:
+        self._last_act += 1
+        return self._last_act
+
+    def _next_tid(self) -> int:
+        self._last_tid += 1
+        return self._last_tid
 
     def _record(self, record: tuple[Any, ...]) -> None:
         records = self.records
@@ -259,7 +254,7 @@ class Recorder(ClosedOnExit, Hooks):
         tid = self._task_ids.get(id(task))
         if tid is None:
             # A task created before the recorder was attached.
-            tid = self._task_ids[id(task)] = self._tids()
+            tid = self._task_ids[id(task)] = self._next_tid()
             self._record(("task", self._time(), tid, task.get_name(), _coro_name(task), None, None))
         return tid
 
@@ -267,7 +262,7 @@ class Recorder(ClosedOnExit, Hooks):
 
     def task_created(self, task: Any) -> None:
         now = self._time()
-        tid = self._task_ids[id(task)] = self._tids()
+        tid = self._task_ids[id(task)] = self._next_tid()
         stack = self._stack
         act: int | None = None
         creator: int | None = None
@@ -284,7 +279,7 @@ class Recorder(ClosedOnExit, Hooks):
             self.callback_scheduled(handle)
             return
         now = self._time()
-        ext_act = self._acts()
+        ext_act = self._next_act()
         thread = threading.current_thread()
         self._record(("ext", now, ext_act, thread.ident, thread.name))
         self._pending[id(handle)] = ("thread", ext_act, now, thread.name)
@@ -296,7 +291,7 @@ class Recorder(ClosedOnExit, Hooks):
         stack = self._stack
         act = stack[-1][1] if stack else None
         kind = type(handle)
-        if kind is _Handle:
+        if kind is _Handle or kind is _AsyncioHandle:
             wake: Wake = ("soon", act, now, None)
         elif kind is _TimerHandle:
             wake = ("timer", act, now, None)
@@ -336,12 +331,9 @@ class Recorder(ClosedOnExit, Hooks):
     def fd_watched(self, fd: int, writing: bool, handle: Any) -> None:
         self._fds[handle] = (fd, writing)
 
-    #: A task queued as itself is recorded as its step (step_started).
-    entries_include_tasks = False
-
     def callback_started(self, handle: Any) -> None:
         self._stack.append(
-            (handle, self._acts(), self._time(), self._pending.pop(id(handle), None), None)
+            (handle, self._next_act(), self._time(), self._pending.pop(id(handle), None), None)
         )
 
     def callback_ran(self, handle: Any, duration: float) -> None:
@@ -371,7 +363,7 @@ class Recorder(ClosedOnExit, Hooks):
         tid = self._task_ids.get(id(task))
         if tid is None:
             tid = self._tid_of(task)
-        stack.append((task, self._acts(), self._time(), wake, tid))
+        stack.append((task, self._next_act(), self._time(), wake, tid))
 
     def step_ended(self, task: Any) -> None:
         stack = self._stack
@@ -450,6 +442,10 @@ class Recorder(ClosedOnExit, Hooks):
                 state = "returned" if error is None else f"raised {type(error).__name__}"
             self._record(("done", self._time(), tid, state))
 
+    def note_block(self, start: float, end: float, what: str, where: str) -> None:
+        """A blocking detector's report, put on the timeline (any thread)."""
+        self._record(("block", start, end, what, where))
+
     def poll_waited(self, timeout: float | None, duration: float, nevents: int) -> None:
         loop = self._loop
         self._time = loop._clock.time
@@ -458,7 +454,7 @@ class Recorder(ClosedOnExit, Hooks):
         if self._cpu_slice != _INFINITY:
             self._cpu_mark = self._cpu()
             self._cpu_mark_at = end
-        act = self._poll_act = self._acts()
+        act = self._poll_act = self._next_act()
         self._poll_end = end
         self._record(
             (
@@ -473,6 +469,54 @@ class Recorder(ClosedOnExit, Hooks):
                 loop._timer_count(),
             )
         )
+
+
+class Recorder(_Recording, ClosedOnExit, Hooks):
+    """Records a loop's timeline with causality, in a ring buffer of ``capacity`` records.
+
+    ``Recorder(loop)`` attaches at once; ``close()`` (or leaving a ``with``
+    block) detaches.  Slices of :data:`CPU_SLICE` or longer carry the thread
+    CPU time they used (a blocked loop that computes, or one that waits on
+    the loop thread?); shorter ones carry ``None``.  ``cpu_time=False``
+    reads the thread's CPU clock never.
+    """
+
+    #: A task queued as itself is recorded as its step (step_started).
+    entries_include_tasks = False
+
+    def __init__(
+        self,
+        loop: Any = None,
+        *,
+        capacity: int = DEFAULT_CAPACITY,
+        cpu_time: bool = True,
+    ) -> None:
+        _Recording.__init__(self, capacity, cpu_time)
+        if loop is not None:
+            self.attach(loop)
+
+    # -- attaching ---------------------------------------------------------
+
+    @property
+    def loop(self) -> Any:
+        return self._loop
+
+    def attach(self, loop: Any) -> None:
+        """Start recording ``loop`` (one loop per recorder)."""
+        if self._loop is not None and self._loop is not loop:
+            raise RuntimeError("this Recorder already records another loop")
+        self._loop = loop
+        self._time = loop._clock.time
+        self._cpu_mark_at = self._time()
+        attach(loop, self)
+
+    def close(self) -> None:
+        """Stop recording; what was recorded stays readable and exportable."""
+        if self._loop is not None:
+            detach(self._loop, self)
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(list(self.records))
 
     # -- views -------------------------------------------------------------
 
@@ -492,10 +536,6 @@ class Recorder(ClosedOnExit, Hooks):
     def task_id(self, task: Any) -> int | None:
         """The recorder's id (the trace's track) for a pending task it has seen."""
         return self._task_ids.get(id(task))
-
-    def note_block(self, start: float, end: float, what: str, where: str) -> None:
-        """A blocking detector's report, put on the timeline (any thread)."""
-        self._record(("block", start, end, what, where))
 
     def export_chrome_trace(self, path: str) -> None:
         """Write the buffer as Chrome/Perfetto trace-event JSON (see :mod:`.chrome`)."""
