@@ -32,3 +32,4 @@ cdef class _Recording:
 
 cpdef object suspended_at(object coro)
 cdef object _link_frame(object link)
+cdef object _link_names(type kind)

@@ -86,15 +86,16 @@ def callback_name(handle: Any) -> str:
 def suspended_at(coro: Any) -> tuple[str, int, str] | None:
     """Where a suspended coroutine chain stopped: (file, line, function) of its innermost frame.
 
-    Called at the end of every traced step, so the two common links
-    (coroutines, and generators such as a task's ``__await__``) are read by
-    their type: ``getattr`` with a default on a missing attribute makes and
-    drops an AttributeError, several times the cost of the read.  The line
-    number is a line-table decode; it is found once per suspension point
-    (code object and instruction offset) and shared after that.
+    Called at the end of every traced step, so the links are read by their
+    type: coroutines and generators (a task's ``__await__``) directly, any
+    other kind (a compiled coroutine, an async generator's ``asend``) by the
+    attribute names found once for its type (:func:`_link_names`), never by
+    ``getattr`` with a default, which makes and drops an AttributeError on
+    a missing attribute.  Only the innermost link's frame is read (reading a
+    suspended coroutine's frame makes a frame object).  The line number is a
+    line-table decode; it is found once per suspension point (code object
+    and instruction offset) and shared after that.
     """
-    # The chain is walked by its links alone; only the innermost link's frame
-    # is read (reading a suspended coroutine's frame makes a frame object).
     last = outer = None
     depth = 0
     while coro is not None and depth < 100:
@@ -103,17 +104,14 @@ def suspended_at(coro: Any) -> tuple[str, int, str] | None:
             nxt = coro.cr_await
         elif kind is _GeneratorType:
             nxt = coro.gi_yieldfrom
-        elif kind in _FRAMELESS:
-            # Most chains end in a future's iterator: no frame of its own.
-            break
         else:
-            if _frame_of(coro) is None:
+            names = _LINKS.get(kind, _UNSEEN)
+            if names is _UNSEEN:
+                names = _link_names(kind)
+            if names is None or getattr(coro, names[0]) is None:
+                # Most chains end in a future's iterator: no frame of its own.
                 break
-            nxt = getattr(coro, "cr_await", None)
-            if nxt is None:
-                nxt = getattr(coro, "gi_yieldfrom", None)
-                if nxt is None:
-                    nxt = getattr(coro, "ag_await", None)
+            nxt = None if names[1] is None else getattr(coro, names[1])
         outer = last
         last = coro
         coro = nxt
@@ -144,23 +142,30 @@ def _link_frame(link: Any) -> Any:
         return link.cr_frame
     if kind is _GeneratorType:
         return link.gi_frame
-    return None if link is None else _frame_of(link)
+    if link is None:
+        return None
+    names = _LINKS.get(kind, _UNSEEN)
+    if names is _UNSEEN:
+        names = _link_names(kind)
+    return None if names is None else getattr(link, names[0])
 
 
-def _frame_of(coro: Any) -> Any:
-    """The frame of an awaitable of another kind (an async generator's, Cython's), or None."""
-    for name in _FRAME_ATTRIBUTES:
-        frame = getattr(coro, name, None)
-        if frame is not None:
-            return frame
-    if not any(hasattr(coro, name) for name in _FRAME_ATTRIBUTES):
-        _FRAMELESS.add(type(coro))
-    return None
+def _link_names(kind: type) -> tuple[str, str | None] | None:
+    """The names of a link type's frame and next-link attributes (None: it has no frame)."""
+    frame = next(
+        (name for name in ("cr_frame", "gi_frame", "ag_frame") if hasattr(kind, name)), None
+    )
+    after = next((n for n in ("cr_await", "gi_yieldfrom", "ag_await") if hasattr(kind, n)), None)
+    names = None if frame is None else (frame, after)
+    _LINKS[kind] = names
+    return names
 
 
-#: Types met at the end of await chains that have no frame of their own.
-_FRAMELESS: set[type] = set()
-_FRAME_ATTRIBUTES = ("cr_frame", "gi_frame", "ag_frame")
+#: Link types met in await chains, other than coroutines and generators ->
+#: the names of their frame and next-link attributes, or None for a type
+#: without a frame (a future's iterator).  Types are few; the map stays small.
+_LINKS: dict[type, tuple[str, str | None] | None] = {}
+_UNSEEN: Any = object()
 #: (id(code), instruction offset) -> (code, where): suspension points seen.
 _WHERE: dict[tuple[int, int], tuple[Any, tuple[str, int, str]]] = {}
 _WHERE_LIMIT = 100_000
