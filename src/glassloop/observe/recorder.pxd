@@ -11,8 +11,8 @@ cdef class _Recording:
     cdef public double _cpu_slice
     cdef public double _cpu_mark
     cdef public double _cpu_mark_at
-    cdef public Py_ssize_t _last_act
-    cdef public Py_ssize_t _last_tid
+    cdef public object _next_act
+    cdef public object _next_tid
     cdef public dict _task_ids
     cdef public dict _pending
     cdef public list _stack
@@ -22,8 +22,6 @@ cdef class _Recording:
     cdef public object _loop
     cdef public object _time
 
-    cdef Py_ssize_t _next_act(self)
-    cdef Py_ssize_t _next_tid(self)
     cdef _record(self, tuple record)
     cdef _expect(self, object entry, tuple wake)
     cdef _trim_pending(self)

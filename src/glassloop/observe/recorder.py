@@ -211,9 +211,11 @@ class _Recording:
         #: and the loop's time then.
         self._cpu_mark = _thread_time()
         self._cpu_mark_at = 0.0
-        #: The last act (step, callback, poll, foreign call) and task id given.
-        self._last_act = 0
-        self._last_tid = 0
+        #: Numbers for acts (steps, callbacks, polls, foreign calls) and tasks.
+        #: (A counter's C method: a method of ours would cost the pure build
+        #: a Python call per act.)
+        self._next_act = itertools.count(1).__next__
+        self._next_tid = itertools.count(1).__next__
         #: id(task) -> tid, for tasks seen and not done.
         self._task_ids: dict[int, int] = {}
         #: id(entry) -> what queued it, until it runs.
@@ -230,14 +232,6 @@ class _Recording:
         self._time: Any = float  # until attached
 
     # -- helpers -----------------------------------------------------------
-
-    def _next_act(self) -> int:
-        self._last_act += 1
-        return self._last_act
-
-    def _next_tid(self) -> int:
-        self._last_tid += 1
-        return self._last_tid
 
     def _record(self, record: tuple[Any, ...]) -> None:
         records = self.records
