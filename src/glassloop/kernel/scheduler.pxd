@@ -14,10 +14,15 @@ cdef extern from *:
     """
     object _method_function "gl_method_function" (object method)
     object _method_self "gl_method_self" (object method)
+    # Handle._run's: a callback's Context entered and left in C.
+    int _context_enter "PyContext_Enter" (object context) except -1
+    int _context_exit "PyContext_Exit" (object context) except -1
 
 cdef class Scheduler:
     cdef dict __dict__
     cdef public object _ready
+    cdef object _ready_append
+    cdef object _ready_popleft
     cdef public list _timers
     cdef public dict _timers_at
     cdef public object _sorted_key

@@ -138,6 +138,7 @@ _MethodType = types.MethodType
 _FunctionType = types.FunctionType
 _BuiltinMethodType = types.BuiltinMethodType
 _copy_context = contextvars.copy_context
+_Context = contextvars.Context
 _CO_COROUTINE_FLAGS = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE
 #: Set by task.py: the function behind a task's wake-up (see call_soon).
 _wakeup_function: Any = None
@@ -180,17 +181,48 @@ class Handle:
     def cancelled(self) -> bool:
         return self._cancelled
 
-    def _run(self) -> None:
-        try:
-            args = self._args
-            if args:
-                self._context.run(self._callback, *args)
-            else:
-                self._context.run(self._callback)
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._report(exc)
+    if not cython.compiled:
+
+        def _run(self) -> None:
+            try:
+                args = self._args
+                if args:
+                    self._context.run(self._callback, *args)
+                else:
+                    self._context.run(self._callback)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._report(exc)
+
+    else:
+        # Compiled: the same steps, entering a Context in C (scheduler.pxd)
+        # where ``context.run`` makes a bound method per callback; any other
+        # context object still gets its ``run``, and its error if it has none.
+
+        def _run(self) -> None:
+            context = self._context
+            try:
+                if type(context) is not _Context:
+                    args = self._args
+                    if args:
+                        context.run(self._callback, *args)
+                    else:
+                        context.run(self._callback)
+                    return
+                _context_enter(context)  # noqa: F821 (scheduler.pxd's, as below)
+                try:
+                    args = self._args
+                    if args:
+                        self._callback(*args)
+                    else:
+                        self._callback()
+                finally:
+                    _context_exit(context)  # noqa: F821
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._report(exc)
 
     def _report(self, exc: BaseException) -> None:
         cb = format_helpers._format_callback_source(self._callback, self._args)
@@ -295,6 +327,11 @@ class Scheduler:
         if clock is not None:
             _attach(clock, self)  # first: a clock that refuses leaves nothing half made
         self._ready: deque[Any] = deque()
+        if cython.compiled:
+            # A deque has no C API: its two methods the hot path calls, bound
+            # once (called by name, each call would look the method up).
+            self._ready_append = self._ready.append
+            self._ready_popleft = self._ready.popleft
         #: A heap of bucket keys, each once ...
         self._timers: list[float] = []
         #: ... and each bucket's timer, or list of timers: in the order they
@@ -626,7 +663,7 @@ class Scheduler:
                     task: Any = _method_self(callback)  # noqa: F821
                     if task._kernel is self:
                         task._wake_fut = args[0]
-                        self._ready.append(task)
+                        self._ready_append(task)
                         return _UNREACHABLE_HANDLE
             else:
                 func = callback
@@ -644,7 +681,7 @@ class Scheduler:
             handle._repr = None
             handle._source_traceback = None
             handle._context = _copy_context() if context is None else context
-            self._ready.append(handle)
+            self._ready_append(handle)
             return handle
 
     def call_later(self, delay: Any, callback: Any, *args: Any, context: Any = None) -> Any:
@@ -903,8 +940,12 @@ class Scheduler:
         too (the same steps in the same order), only slower.
         """
         ready = self._ready
+        if cython.compiled:
+            popleft = self._ready_popleft  # deque.popleft, bound once (__init__)
+        else:
+            popleft = ready.popleft
         for _ in range(len(ready)):  # compiled, a C loop
-            handle = ready.popleft()
+            handle = popleft()
             if type(handle) is Handle or type(handle) is TimerHandle:
                 # Compiled, ``h`` is a C pointer to the kernel's Handle
                 # (scheduler.pxd) and ``h._run()`` a call through its vtable.

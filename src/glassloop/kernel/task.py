@@ -560,7 +560,7 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
                         else:
                             _future_set_result(self, result)
                     elif result is None:
-                        kernel._ready.append(self)
+                        kernel._ready_append(self)
                     elif (
                         type(result) is _Future
                         and _future_blocking(result)  # noqa: F821
