@@ -41,7 +41,7 @@ from .kernel.hooks import Hooks
 from .kernel.poller import Poller
 from .kernel.ready import ReadyPolicy
 from .kernel.scheduler import Scheduler
-from .kernel.task import Task
+from .kernel.task import loop_create_task
 
 if TYPE_CHECKING:
     from .testing.simnet import SimNet
@@ -390,34 +390,10 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
 
     # -- futures and tasks ---------------------------------------------------
 
-    def create_future(self) -> asyncio.Future[Any]:
-        return asyncio.Future(loop=self)
+    # create_future is the kernel's (Scheduler.create_future).
 
-    def create_task(
-        self,
-        coro: Any,
-        *,
-        name: str | None = None,
-        context: contextvars.Context | None = None,
-        **kwargs: Any,
-    ) -> asyncio.Task[Any]:
-        if self._closed:
-            raise RuntimeError("Event loop is closed")
-        factory = self._task_factory
-        if factory is None:
-            if kwargs:
-                task: Any = Task(coro, loop=self, name=name, context=context, **kwargs)
-            else:
-                task = Task(coro, loop=self, name=name, context=context)
-            if self._debug and task._source_traceback:  # point at our caller
-                drop_own_frames(task._source_traceback)
-            return task  # type: ignore[no-any-return]
-        if context is not None:
-            kwargs["context"] = context
-        task = factory(self, coro, **kwargs)
-        if name is not None:
-            task.set_name(name)
-        return task  # type: ignore[no-any-return]
+    # kernel/task.py's: compiled, a task is made with no Python frame between.
+    create_task = loop_create_task
 
     def set_task_factory(self, factory: Any) -> None:
         if factory is not None and not callable(factory):

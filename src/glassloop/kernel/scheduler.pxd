@@ -11,9 +11,53 @@ cdef extern from *:
     static PyObject *gl_method_self(PyObject *method) {
         return Py_NewRef(PyMethod_GET_SELF(method));
     }
+
+    /* The compiled Task's entry points (task.py hands them over when it is
+       imported, in a capsule): the ready batch steps a task, and call_soon
+       queues one woken by its future, with a C call each where the pure
+       build calls ``task._run()`` and reads and sets the task's attributes. */
+    typedef int (*gl_task_run_t)(PyObject *task);
+    typedef int (*gl_task_wake_t)(PyObject *task, PyObject *kernel, PyObject *fut);
+    typedef struct {
+        PyTypeObject *type;
+        gl_task_run_t run;   /* ``if not task._cancelled: task._run()`` */
+        gl_task_wake_t wake; /* 1, with _wake_fut set, if task._kernel is kernel; else 0 */
+    } gl_task_entries;
+    #define GL_TASK_ENTRIES "glassloop.kernel.task.entries"
+    static gl_task_entries gl_tasks = {NULL, NULL, NULL};
+
+    static PyObject *gl_use_task_entries(PyObject *capsule) {
+        gl_task_entries *entries = (gl_task_entries *)PyCapsule_GetPointer(capsule, GL_TASK_ENTRIES);
+        if (entries == NULL)
+            return NULL;
+        Py_INCREF(entries->type);  /* kept for good: the type outlives every loop */
+        gl_tasks = *entries;
+        Py_RETURN_NONE;
+    }
+
+    /* An exact Task (a subclass may override _run). */
+    static int gl_is_task(PyObject *obj) {
+        return gl_tasks.type != NULL && Py_IS_TYPE(obj, gl_tasks.type);
+    }
+
+    /* A Task or a subclass's instance (its fields are the Task's). */
+    static int gl_is_task_instance(PyObject *obj) {
+        return gl_tasks.type != NULL && PyObject_TypeCheck(obj, gl_tasks.type);
+    }
+
+    static int gl_run_task(PyObject *task) { return gl_tasks.run(task); }
+
+    static int gl_wake_task(PyObject *task, PyObject *kernel, PyObject *fut) {
+        return gl_tasks.wake(task, kernel, fut);
+    }
     """
     object _method_function "gl_method_function" (object method)
     object _method_self "gl_method_self" (object method)
+    object _use_task_entries_c "gl_use_task_entries" (object capsule)
+    bint _is_task "gl_is_task" (object obj)
+    bint _is_task_instance "gl_is_task_instance" (object obj)
+    int _run_task "gl_run_task" (object task) except -1
+    int _wake_task "gl_wake_task" (object task, object kernel, object fut) except -1
     # Handle._run's: a callback's Context entered and left in C.
     int _context_enter "PyContext_Enter" (object context) except -1
     int _context_exit "PyContext_Exit" (object context) except -1

@@ -134,6 +134,8 @@ def _check_deadline(when: object) -> None:
         raise TypeError(f"a timer's time must compare with floats: {exc}") from exc
 
 
+_Future = asyncio.Future
+_get_running_loop = asyncio.events._get_running_loop
 _MethodType = types.MethodType
 _FunctionType = types.FunctionType
 _BuiltinMethodType = types.BuiltinMethodType
@@ -613,6 +615,16 @@ class Scheduler:
     def _log_slow_callback(self, handle: Any, duration: float) -> None:
         """Debug mode: report a callback that held the loop too long (loop overrides)."""
 
+    # -- futures -------------------------------------------------------------
+
+    def create_future(self) -> asyncio.Future[Any]:
+        # Made without its keyword when this is the running loop (the C future
+        # then finds it itself): the keyword costs the call a dict.
+        loop: Any = self  # (an asyncio loop once glassloop.Loop builds on it)
+        if _get_running_loop() is loop:
+            return _Future()
+        return _Future(loop=loop)
+
     # -- the hot path of asyncio's call_soon --------------------------------
 
     if not cython.compiled:
@@ -661,8 +673,15 @@ class Scheduler:
                 func = _method_function(callback)  # noqa: F821 (scheduler.pxd's)
                 if func is _wakeup_function:
                     task: Any = _method_self(callback)  # noqa: F821
-                    if task._kernel is self:
-                        task._wake_fut = args[0]
+                    if _is_task_instance(task):  # noqa: F821
+                        # task.py's C entry point (scheduler.pxd): the test
+                        # and the assignment below, on the Task's fields.
+                        woken = _wake_task(task, self, args[0])  # noqa: F821
+                    else:
+                        woken = task._kernel is self
+                        if woken:
+                            task._wake_fut = args[0]
+                    if woken:
                         self._ready_append(task)
                         return _UNREACHABLE_HANDLE
             else:
@@ -952,6 +971,10 @@ class Scheduler:
                 h: Handle = handle
                 if not h._cancelled:
                     h._run()
+            elif cython.compiled and _is_task(handle):  # noqa: F821
+                # An exact Task: its step through task.py's C entry point
+                # (scheduler.pxd), which tests _cancelled as below.
+                _run_task(handle)  # noqa: F821
             elif not handle._cancelled:
                 handle._run()
 
@@ -1045,6 +1068,13 @@ class Scheduler:
                     hooks.callback_ran(handle, duration)
             if self._debug and duration >= self.slow_callback_duration:
                 self._log_slow_callback(handle, duration)
+
+
+if cython.compiled:
+
+    def _use_task_entries(capsule: Any) -> None:
+        """Called by task.py: its C entry points (scheduler.pxd's gl_task_entries)."""
+        _use_task_entries_c(capsule)  # noqa: F821
 
 
 # See the comment at _patch_time.

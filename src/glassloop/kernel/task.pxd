@@ -92,6 +92,36 @@ cdef extern from *:
         return PyObject_SetAttrString(fut, "_asyncio_future_blocking", Py_False);
     }
 
+    /* asyncio.Future.__init__(fut) with no arguments, through its tp_init. */
+    static int gl_future_init_bare(PyObject *fut) {
+        PyObject *no_args;
+        int status;
+        if (gl_future_type == NULL) {
+            PyErr_SetString(PyExc_RuntimeError, "glassloop: asyncio.Future is not bound yet");
+            return -1;
+        }
+        no_args = PyTuple_New(0);
+        if (no_args == NULL)
+            return -1;
+        status = gl_future_type->tp_init(fut, no_args, NULL);
+        Py_DECREF(no_args);
+        return status;
+    }
+
+    /* The entry points handed to the scheduler (scheduler.pxd's gl_task_entries). */
+    static gl_task_entries gl_own_entries;
+
+    static PyObject *gl_task_entries_capsule(PyObject *type, gl_task_run_t run, gl_task_wake_t wake) {
+        if (!PyType_Check(type)) {
+            PyErr_SetString(PyExc_TypeError, "Task must be a type");
+            return NULL;
+        }
+        gl_own_entries.type = (PyTypeObject *)type;
+        gl_own_entries.run = run;
+        gl_own_entries.wake = wake;
+        return PyCapsule_New(&gl_own_entries, GL_TASK_ENTRIES, NULL);
+    }
+
     #define gl_future_done(fut) gl_call_future_method(&gl_future_done_method, (fut))
     #define gl_future_result(fut) gl_call_future_method(&gl_future_result_method, (fut))
     #define gl_future_get_loop(fut) gl_call_future_method(&gl_future_get_loop_method, (fut))
@@ -108,6 +138,10 @@ cdef extern from *:
     object _use_future_blocking "gl_use_future_blocking" (object descriptor)
     object _future_blocking "gl_future_blocking" (object fut)
     int _future_unblock "gl_future_unblock" (object fut) except -1
+    int _future_init_bare "gl_future_init_bare" (object fut) except -1
+    ctypedef int (*_task_run_t "gl_task_run_t")(object task) except -1
+    ctypedef int (*_task_wake_t "gl_task_wake_t")(object task, object kernel, object fut) except -1
+    object _task_entries_capsule "gl_task_entries_capsule" (object type, _task_run_t run, _task_wake_t wake)
 
 cdef class Task(_asyncio.Future):
     cdef public bint _cancelled
@@ -125,4 +159,8 @@ cdef class Task(_asyncio.Future):
     cdef public object _send_value
     cdef public object _cancelled_exc
 
+    cdef _run_compiled(self)
     cdef _step_compiled(self, object woken_by)
+
+cdef int _run_entry(object task) except -1
+cdef int _wake_entry(object task, object kernel, object fut) except -1

@@ -63,6 +63,7 @@ _future_init = asyncio.Future.__init__
 _future_cancel = asyncio.Future.cancel
 _future_add_done_callback = asyncio.Future.add_done_callback
 _Future = asyncio.Future
+_get_running_loop = asyncio.events._get_running_loop
 if not cython.compiled:
     _future_result = asyncio.Future.result
     _future_done = asyncio.Future.done
@@ -227,7 +228,17 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
         context: contextvars.Context | None = None,
         eager_start: bool = False,
     ) -> None:
-        _future_init(self, loop=loop)
+        # Without the keyword when ``loop`` is the running loop (the C future
+        # then finds it itself, as it does for None): the keyword costs a dict.
+        if loop is None or loop is _get_running_loop():
+            if not cython.compiled:
+                _future_init(self)
+            else:
+                # asyncio.Future's tp_init, called in C (task.pxd): no
+                # wrapper object for the unbound ``__init__``.
+                _future_init_bare(self)  # noqa: F821
+        else:
+            _future_init(self, loop=loop)
         #: What the scheduler asks of every ready-queue entry: a task in the
         #: queue never is cancelled (a slot, not a class default, so that the
         #: scheduler's read specializes; it fits the object's size class).
@@ -239,11 +250,12 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
         #: (a slot: gather() sets it on every task it wraps).
         self._log_destroy_pending = True
         if loop is None:
-            loop = self._loop
+            loop = _future_get_loop(self)
         # On a glassloop loop a plain step skips call_soon: the task queues
         # itself (see _run). Other loops (glassloop.Task as a task factory on
         # asyncio's) get their public call_soon.
-        kernel = loop if isinstance(loop, Scheduler) else None
+        # (Typed: compiled, its fields are read in C.)
+        kernel: Scheduler | None = loop if isinstance(loop, Scheduler) else None
         # Only a debug loop records where futures are made (a getset read
         # costs a generic lookup, so ask the cheap question first).
         if (kernel is None or kernel._debug) and (fut := _as_any(self))._source_traceback:
@@ -251,7 +263,7 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
         # Generator-style bodies keep a call stack of sub-generators; coroutines
         # never grow it, so their steps take the short path.
         self._stack: list[Any] | None
-        if type(coro) is types.CoroutineType:
+        if type(coro) is _CoroutineType:
             self._stack = None
         elif _is_course_generator(coro):
             self._stack = [coro]
@@ -279,8 +291,10 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
         else:
             if kernel is None or kernel._debug or kernel._closed:
                 loop.call_soon(self._step, context=self._context)
-            else:
+            elif not cython.compiled:
                 kernel._ready.append(self)
+            else:
+                kernel._ready_append(self)  # deque.append, bound once
             _register_task(self)
 
     def __del__(self) -> None:
@@ -489,7 +503,10 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
         # handed to _step.
 
         def _run(self) -> None:
-            """_run (below), entering the task's context in C and stepping with a C call."""
+            """_run (above), entering the task's context in C and stepping with a C call."""
+            self._run_compiled()
+
+        def _run_compiled(self) -> None:
             context = self._context
             woken_by = self._wake_fut
             self._wake_fut = None
@@ -847,6 +864,43 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
         del self, future  # see _step: no cycle through this frame
 
 
+def loop_create_task(
+    loop: Any,
+    coro: Coroutine[Any, Any, Any] | Generator[Any, Any, Any],
+    *,
+    name: str | None = None,
+    context: contextvars.Context | None = None,
+    **kwargs: Any,
+) -> asyncio.Task[Any]:
+    """``create_task`` of glassloop's loops (loop.py's ``BaseLoop`` binds it as its method).
+
+    Here, beside Task, so that a compiled build runs it in C: a task made
+    with no Python frame between the caller and Task.
+    """
+    kernel: Scheduler = loop  # (typed: compiled, its fields are read in C)
+    if kernel._closed:
+        raise RuntimeError("Event loop is closed")
+    factory = loop._task_factory
+    if factory is None:
+        if kwargs:
+            task: Any = Task(coro, loop=loop, name=name, context=context, **kwargs)
+        elif name is None and context is None and _get_running_loop() is loop:
+            # The running loop's task finds its loop itself: a call with no
+            # keywords costs no dict.
+            task = Task(coro)
+        else:
+            task = Task(coro, loop=loop, name=name, context=context)
+        if kernel._debug and task._source_traceback:  # point at our caller
+            drop_own_frames(task._source_traceback)
+        return task  # type: ignore[no-any-return]
+    if context is not None:
+        kwargs["context"] = context
+    task = factory(loop, coro, **kwargs)
+    if name is not None:
+        task.set_name(name)
+    return task  # type: ignore[no-any-return]
+
+
 if not cython.compiled:  # compiled, they are task.pxd's fields, which start at 0 and None
     set_class_attributes(
         Task, _num_cancels_requested=0, _callback=None, _send_value=None, _cancelled_exc=None
@@ -866,3 +920,30 @@ set_class_attributes(
 wakeup_function = Task._wakeup
 _step_function = Task._step
 _scheduler_module._wakeup_function = wakeup_function
+
+if cython.compiled:
+    # The compiled scheduler's C entry points into Task (scheduler.pxd's
+    # gl_task_entries): what the pure scheduler does through attributes.
+
+    def _run_entry(task: Any) -> int:
+        """A ready-queue entry that is an exact Task: ``if not task._cancelled: task._run()``."""
+        t: Task = task
+        if not t._cancelled:
+            t._run_compiled()
+        return 0
+
+    def _wake_entry(task: Any, kernel: Any, fut: Any) -> int:
+        """call_soon's wake-up of a task by ``fut``: queue it (1) if ``kernel`` is its own."""
+        t: Task = task
+        if t._kernel is not kernel:
+            return 0
+        t._wake_fut = fut
+        return 1
+
+    _scheduler_module._use_task_entries(  # type: ignore[attr-defined]
+        _task_entries_capsule(  # noqa: F821
+            Task,
+            cython.address(_run_entry),
+            cython.address(_wake_entry),
+        )
+    )
