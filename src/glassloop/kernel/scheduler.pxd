@@ -11,6 +11,10 @@ cdef extern from *:
     static PyObject *gl_method_self(PyObject *method) {
         return Py_NewRef(PyMethod_GET_SELF(method));
     }
+    /* A Python function's ``__code__.co_flags`` (func is exactly a function). */
+    static int gl_code_flags(PyObject *func) {
+        return ((PyCodeObject *)PyFunction_GET_CODE(func))->co_flags;
+    }
 
     /* The compiled Task's entry points (task.py hands them over when it is
        imported, in a capsule): the ready batch steps a task, and call_soon
@@ -53,6 +57,7 @@ cdef extern from *:
     """
     object _method_function "gl_method_function" (object method)
     object _method_self "gl_method_self" (object method)
+    int _code_flags "gl_code_flags" (object func)
     object _use_task_entries_c "gl_use_task_entries" (object capsule)
     bint _is_task "gl_is_task" (object obj)
     bint _is_task_instance "gl_is_task_instance" (object obj)

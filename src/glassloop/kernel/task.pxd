@@ -108,6 +108,22 @@ cdef extern from *:
         return status;
     }
 
+    /* asyncio.Future.__del__(fut): its tp_finalize, called in C. */
+    static int gl_future_finalize(PyObject *fut) {
+        if (gl_future_type == NULL || gl_future_type->tp_finalize == NULL) {
+            PyErr_SetString(PyExc_SystemError, "glassloop: asyncio.Future has no tp_finalize");
+            return -1;
+        }
+        gl_future_type->tp_finalize(fut);  /* reports its own errors, as __del__ does */
+        return 0;
+    }
+
+    /* The compiled build's _name_counter(): a default task name's number. */
+    static Py_ssize_t gl_task_count = 0;
+    static PyObject *gl_next_task_number(void) {
+        return PyLong_FromSsize_t(++gl_task_count);
+    }
+
     /* The entry points handed to the scheduler (scheduler.pxd's gl_task_entries). */
     static gl_task_entries gl_own_entries;
 
@@ -139,6 +155,8 @@ cdef extern from *:
     object _future_blocking "gl_future_blocking" (object fut)
     int _future_unblock "gl_future_unblock" (object fut) except -1
     int _future_init_bare "gl_future_init_bare" (object fut) except -1
+    int _future_finalize "gl_future_finalize" (object fut) except -1
+    object _next_task_number "gl_next_task_number" ()
     ctypedef int (*_task_run_t "gl_task_run_t")(object task) except -1
     ctypedef int (*_task_wake_t "gl_task_wake_t")(object task, object kernel, object fut) except -1
     object _task_entries_capsule "gl_task_entries_capsule" (object type, _task_run_t run, _task_wake_t wake)

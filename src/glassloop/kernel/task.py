@@ -276,7 +276,13 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
             raise TypeError(f"a coroutine was expected, got {coro!r}")
         # A default name is its number until someone asks (as asyncio 3.12+):
         # formatting 200k names nobody reads is measurable.
-        self._name: str | int = _name_counter() if name is None else str(name)
+        self._name: str | int
+        if name is not None:
+            self._name = str(name)
+        elif not cython.compiled:
+            self._name = _name_counter()
+        else:
+            self._name = _next_task_number()  # noqa: F821 (task.pxd's: a C counter)
         self._coro: Coroutine[Any, Any, Any] | Generator[Any, Any, Any] | None = coro
         self._context = _copy_context() if context is None else context
         self._fut_waiter: asyncio.Future[Any] | None = None
@@ -307,7 +313,10 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
             if source_traceback:
                 context["source_traceback"] = source_traceback
             self._loop.call_exception_handler(context)
-        _future_del(self)
+        if not cython.compiled:
+            _future_del(self)
+        else:
+            _future_finalize(self)  # noqa: F821 (task.pxd's: its tp_finalize, called in C)
 
     def __repr__(self) -> str:
         state = self._state.lower()
