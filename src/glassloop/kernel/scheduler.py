@@ -724,11 +724,7 @@ class Scheduler:
         func = callback.__func__ if type(callback) is _MethodType else callback
         kind = type(func)
         if kind is _FunctionType:
-            if not cython.compiled:
-                flags = func.__code__.co_flags
-            else:
-                flags = _code_flags(func)  # noqa: F821
-            if flags & _CO_COROUTINE_FLAGS:
+            if func.__code__.co_flags & _CO_COROUTINE_FLAGS:
                 self._check_callback(callback, method)
         elif kind is not _BuiltinMethodType:
             self._check_callback(callback, method)

@@ -124,6 +124,59 @@ cdef extern from *:
         return PyLong_FromSsize_t(++gl_task_count);
     }
 
+    /* asyncio's _enter_task(loop, task) and _leave_task(loop, task) (the
+       C module's), for the compiled step: its dict of running tasks
+       (_asyncio._current_tasks, which asyncio.current_task reads) read and
+       written here when the call is as expected (no task running on loop;
+       task the one running), the functions themselves called otherwise. */
+    static PyObject *gl_current_tasks = NULL, *gl_enter_function = NULL,
+                    *gl_leave_function = NULL;
+
+    /* tasks: the dict, or None to always call the functions. */
+    static PyObject *gl_use_current_tasks(PyObject *tasks, PyObject *enter, PyObject *leave) {
+        if (tasks != Py_None && !PyDict_CheckExact(tasks)) {
+            PyErr_SetString(PyExc_TypeError, "_asyncio._current_tasks must be a dict");
+            return NULL;
+        }
+        Py_XSETREF(gl_enter_function, Py_NewRef(enter));
+        Py_XSETREF(gl_leave_function, Py_NewRef(leave));
+        Py_CLEAR(gl_current_tasks);
+        if (tasks != Py_None)
+            gl_current_tasks = Py_NewRef(tasks);
+        Py_RETURN_NONE;
+    }
+
+    static int gl_call_task_function(PyObject *function, PyObject *loop, PyObject *task) {
+        PyObject *result = PyObject_CallFunctionObjArgs(function, loop, task, NULL);
+        if (result == NULL)
+            return -1;
+        Py_DECREF(result);
+        return 0;
+    }
+
+    static int gl_enter_task(PyObject *loop, PyObject *task) {
+        if (gl_current_tasks != NULL) {
+            PyObject *running = PyDict_GetItemWithError(gl_current_tasks, loop);  /* borrowed */
+            if (running == NULL) {
+                if (PyErr_Occurred())
+                    return -1;
+                return PyDict_SetItem(gl_current_tasks, loop, task);
+            }
+        }
+        return gl_call_task_function(gl_enter_function, loop, task);
+    }
+
+    static int gl_leave_task(PyObject *loop, PyObject *task) {
+        if (gl_current_tasks != NULL) {
+            PyObject *running = PyDict_GetItemWithError(gl_current_tasks, loop);  /* borrowed */
+            if (running == task)
+                return PyDict_DelItem(gl_current_tasks, loop);
+            if (running == NULL && PyErr_Occurred())
+                return -1;
+        }
+        return gl_call_task_function(gl_leave_function, loop, task);
+    }
+
     /* The entry points handed to the scheduler (scheduler.pxd's gl_task_entries). */
     static gl_task_entries gl_own_entries;
 
@@ -155,8 +208,11 @@ cdef extern from *:
     object _future_blocking "gl_future_blocking" (object fut)
     int _future_unblock "gl_future_unblock" (object fut) except -1
     int _future_init_bare "gl_future_init_bare" (object fut) except -1
-    int _future_finalize "gl_future_finalize" (object fut) except -1
+    int _future_del "gl_future_finalize" (object fut) except -1
     object _next_task_number "gl_next_task_number" ()
+    object _use_current_tasks "gl_use_current_tasks" (object tasks, object enter, object leave)
+    int _enter_task_c "gl_enter_task" (object loop, object task) except -1
+    int _leave_task_c "gl_leave_task" (object loop, object task) except -1
     ctypedef int (*_task_run_t "gl_task_run_t")(object task) except -1
     ctypedef int (*_task_wake_t "gl_task_wake_t")(object task, object kernel, object fut) except -1
     object _task_entries_capsule "gl_task_entries_capsule" (object type, _task_run_t run, _task_wake_t wake)

@@ -46,9 +46,11 @@ from .scheduler import Scheduler
 try:  # the optional compiled build (setup.py): Cython reads this as a constant
     import cython  # type: ignore[import-not-found, import-untyped, unused-ignore]
 except ImportError:  # pure Python, Cython not installed
-
-    class cython:  # type: ignore[no-redef]
-        compiled = False
+    # A module, not a class: the few ``cython.compiled`` tests the pure build
+    # runs in its hot paths are then a specialized read (on 3.11 a class
+    # attribute is a generic lookup, some two hundred instructions).
+    cython = types.ModuleType("cython")
+    vars(cython).update(compiled=False)
 
 
 _E = TypeVar("_E", bound=BaseException)
@@ -58,7 +60,6 @@ _E = TypeVar("_E", bound=BaseException)
 _future_exception = asyncio.Future.exception
 _future_set_result = asyncio.Future.set_result
 _future_set_exception = asyncio.Future.set_exception
-_future_del = asyncio.Future.__del__
 _future_init = asyncio.Future.__init__
 _future_cancel = asyncio.Future.cancel
 _future_add_done_callback = asyncio.Future.add_done_callback
@@ -69,9 +70,15 @@ if not cython.compiled:
     _future_done = asyncio.Future.done
     _future_get_loop = asyncio.Future.get_loop
     _copy_context = contextvars.copy_context
+    #: ``asyncio.Future.__init__(fut)`` with no loop, and ``__del__``.
+    _future_init_bare = asyncio.Future.__init__
+    _future_del = asyncio.Future.__del__
+    #: A default task name's number.
+    _next_task_number = itertools.count(1).__next__
 else:
-    # Compiled, these four are task.pxd's: the same C methods, called
-    # without going through their descriptors, and PyContext_CopyCurrent.
+    # Compiled, these are task.pxd's: the same C methods, called without
+    # going through their descriptors, PyContext_CopyCurrent, the C
+    # future's tp_init and tp_finalize, and a C counter.
     _use_future_methods(  # noqa: F821
         asyncio.Future, asyncio.Future.done, asyncio.Future.result, asyncio.Future.get_loop
     )
@@ -80,12 +87,21 @@ else:
     _use_future_blocking(vars(asyncio.Future)["_asyncio_future_blocking"])  # noqa: F821
 
 
-_name_counter = itertools.count(1).__next__
-
 # asyncio's registry of tasks (C-accelerated); typed loosely because typeshed
 # declares them for asyncio.Task only.
 _enter_task: Any = asyncio.tasks._enter_task
 _leave_task: Any = asyncio.tasks._leave_task
+if cython.compiled:
+    # The compiled step's _enter_task_c/_leave_task_c (task.pxd): these two,
+    # writing the C module's dict of running tasks directly in the usual
+    # case (when they are the C module's), and calling them for anything
+    # else (they raise their own errors).
+    _native_enter_leave = (
+        _enter_task is _asyncio._enter_task and _leave_task is _asyncio._leave_task
+    )
+    _use_current_tasks(  # noqa: F821
+        _asyncio._current_tasks if _native_enter_leave else None, _enter_task, _leave_task
+    )
 _register_task: Any = asyncio.tasks._register_task
 _swap_current_task: Any = getattr(asyncio.tasks, "_swap_current_task", None)
 _register_eager_task = getattr(asyncio.tasks, "_register_eager_task", None)
@@ -231,12 +247,7 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
         # Without the keyword when ``loop`` is the running loop (the C future
         # then finds it itself, as it does for None): the keyword costs a dict.
         if loop is None or loop is _get_running_loop():
-            if not cython.compiled:
-                _future_init(self)
-            else:
-                # asyncio.Future's tp_init, called in C (task.pxd): no
-                # wrapper object for the unbound ``__init__``.
-                _future_init_bare(self)  # noqa: F821
+            _future_init_bare(self)
         else:
             _future_init(self, loop=loop)
         #: What the scheduler asks of every ready-queue entry: a task in the
@@ -276,13 +287,7 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
             raise TypeError(f"a coroutine was expected, got {coro!r}")
         # A default name is its number until someone asks (as asyncio 3.12+):
         # formatting 200k names nobody reads is measurable.
-        self._name: str | int
-        if name is not None:
-            self._name = str(name)
-        elif not cython.compiled:
-            self._name = _name_counter()
-        else:
-            self._name = _next_task_number()  # noqa: F821 (task.pxd's: a C counter)
+        self._name: str | int = _next_task_number() if name is None else str(name)
         self._coro: Coroutine[Any, Any, Any] | Generator[Any, Any, Any] | None = coro
         self._context = _copy_context() if context is None else context
         self._fut_waiter: asyncio.Future[Any] | None = None
@@ -313,10 +318,7 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
             if source_traceback:
                 context["source_traceback"] = source_traceback
             self._loop.call_exception_handler(context)
-        if not cython.compiled:
-            _future_del(self)
-        else:
-            _future_finalize(self)  # noqa: F821 (task.pxd's: its tp_finalize, called in C)
+        _future_del(self)
 
     def __repr__(self) -> str:
         state = self._state.lower()
@@ -567,7 +569,7 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
                     self._step(None, woken_by)
                     return
             self._fut_waiter = None
-            _enter_task(kernel, self)
+            _enter_task_c(kernel, self)  # noqa: F821 (task.pxd's)
             try:
                 returned: cython.int = 0
                 try:
@@ -607,7 +609,7 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
                     else:
                         self._wait_on(result)
             finally:
-                _leave_task(kernel, self)
+                _leave_task_c(kernel, self)  # noqa: F821
 
     def _schedule_step(self) -> None:
         kernel = self._kernel
