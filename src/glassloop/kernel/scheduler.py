@@ -662,13 +662,16 @@ class Scheduler:
         # The compiled build's call_soon: the same steps, reading a bound
         # method's function and instance with C macros (scheduler.pxd), where
         # ``callback.__func__`` is a generic attribute lookup; a task's wake-up
-        # (every await of a future) passes here.
+        # (every await of a future) passes here.  An observer's hook is called
+        # here too, at the end (a test of a C field when nobody listens): the
+        # careful path's Python-level reads cost a traced callback more than
+        # the hook did.
 
         def call_soon(self, callback: Any, *args: Any, context: Any = None) -> Any:
             if self._closed:
                 raise RuntimeError("Event loop is closed")
-            if self._careful:  # debug mode or observed (one test for both)
-                return self._call_soon_careful(callback, args, context)
+            if self._debug:
+                return self._call_soon_debug(callback, args, context)
             if type(callback) is _MethodType:
                 func = _method_function(callback)  # noqa: F821 (scheduler.pxd's)
                 if func is _wakeup_function:
@@ -683,6 +686,8 @@ class Scheduler:
                             task._wake_fut = args[0]
                     if woken:
                         self._ready_append(task)
+                        if self._careful:  # (not debug mode, tested above: an observer)
+                            self._hooks.callback_scheduled(task)
                         return _UNREACHABLE_HANDLE
             else:
                 func = callback
@@ -701,6 +706,8 @@ class Scheduler:
             handle._source_traceback = None
             handle._context = _copy_context() if context is None else context
             self._ready_append(handle)
+            if self._careful:  # (as above)
+                self._hooks.callback_scheduled(handle)
             return handle
 
     def call_later(self, delay: Any, callback: Any, *args: Any, context: Any = None) -> Any:
@@ -746,13 +753,15 @@ class Scheduler:
         raise NotImplementedError  # the loop's
 
     def _call_soon_careful(self, callback: Any, args: Any, context: Any) -> Any:
-        """call_soon with an observer attached: the fast path's queueing, then the hook.
+        """The pure build's call_soon when observed: the fast path's queueing, then the hook.
 
         The observer learns what was queued (a task woken by its future is
         queued as itself, as on the fast path) while the code that queued it
         still runs, which is how it knows who woke whom.  Every traced
-        callback passes here, so it is the kernel's (compiled with it), not
-        the loop's; debug mode's own checks are the loop's.
+        callback passes here, so it is the kernel's, not the loop's; debug
+        mode's own checks are the loop's.  The compiled call_soon calls the
+        hook itself (a C field's test costs its fast path nothing to speak
+        of; here it would cost the pure fast path an attribute read).
         """
         if self._debug:
             return self._call_soon_debug(callback, args, context)
@@ -1025,6 +1034,12 @@ class Scheduler:
                         record(h._callback or h)
                         record(now())
                         h._run()
+                elif cython.compiled and _is_task(handle):  # noqa: F821
+                    # An exact Task (never ``_cancelled``: only a Handle is):
+                    # its step through task.py's C entry point.
+                    record(handle)
+                    record(now())
+                    _run_task(handle)  # noqa: F821
                 elif not handle._cancelled:
                     record(handle._callback or handle)
                     record(now())
@@ -1038,6 +1053,13 @@ class Scheduler:
                 h = handle  # (as above: most entries of a traced loop)
                 if h._cancelled:
                     continue
+            elif skip_tasks and cython.compiled and _is_task(handle):  # noqa: F821
+                # An exact Task, for an observer of its step alone (as above).
+                if tape is not None:
+                    tape.append(handle)
+                    tape.append(now())
+                _run_task(handle)  # noqa: F821
+                continue
             elif handle._cancelled:
                 continue
             elif skip_tasks and handle._callback is None:
