@@ -217,6 +217,50 @@ def test_the_ring_buffer_keeps_the_newest_records_and_counts_the_rest() -> None:
     assert f"{recorder.dropped} oldest records dropped" in labels[0]["args"]["labels"]
 
 
+def _untimed(record: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A record with its times and CPU figures blanked: two recorders read the clock apart."""
+    return tuple(
+        _untimed(field) if type(field) is tuple else 0.0 if type(field) is float else field
+        for field in record
+    )
+
+
+@pytest.mark.parametrize("capacity", [1, 1500, 2049])
+def test_a_wrapped_ring_holds_exactly_the_newest_records_in_order(capacity: int) -> None:
+    # The same loop, seen by a recorder big enough for everything and by a
+    # small one that wraps: the small one's records are the big one's last
+    # ``capacity``, in order, and what it dropped is counted exactly.
+    # Threads' records (ext) are in both.
+    async def body(loop: asyncio.AbstractEventLoop) -> None:
+        async def worker(i: int) -> None:
+            for _ in range(i % 5):
+                await asyncio.sleep(0)
+
+        for _ in range(20):
+            await asyncio.gather(*(worker(i) for i in range(40)))
+            await loop.run_in_executor(None, loop.call_soon_threadsafe, lambda: None)
+            loop.call_soon(lambda: None)
+            await asyncio.sleep(0)
+
+    loop = glassloop.new_event_loop()
+    try:
+        everything = Recorder(loop, capacity=10**6, cpu_time=False)
+        newest = Recorder(loop, capacity=capacity, cpu_time=False)
+        loop.run_until_complete(body(loop))
+        everything.close()
+        newest.close()
+    finally:
+        loop.close()
+    complete = list(everything.records)
+    assert everything.dropped == 0
+    assert len(complete) > 2 * 2049
+    assert {r[0] for r in complete} >= {"task", "step", "cb", "poll", "ext", "done"}
+    kept = list(newest.records)
+    assert len(kept) == capacity
+    assert newest.dropped == len(complete) - capacity
+    assert [_untimed(r) for r in kept] == [_untimed(r) for r in complete[-capacity:]]
+
+
 def test_export_writes_a_json_file(tmp_path: Path) -> None:
     async def body(loop: asyncio.AbstractEventLoop) -> None:
         await asyncio.sleep(0)
@@ -455,3 +499,25 @@ def test_where_a_step_stopped_is_found_through_coroutines_and_generators() -> No
         loops.send(None)
         assert suspended_at(loops) == (__file__, line_of("# here: async for"), "iterates")
         loops.close()
+
+
+def test_a_step_that_awaits_a_task_stopped_at_its_await_not_in_the_task() -> None:
+    # A glassloop Task's __await__ is a generator (asyncio's is a C iterator
+    # with no frame): the step's record names the await in the caller, as a
+    # trace of the same program on asyncio would, never a line of task.py.
+    source = Path(__file__).read_text().splitlines()
+    line = next(i for i, text in enumerate(source, 1) if text.rstrip().endswith("# awaits"))
+
+    async def body(loop: asyncio.AbstractEventLoop) -> None:
+        async def child() -> None:
+            await asyncio.sleep(0.01)
+
+        async def parent() -> None:
+            await loop.create_task(child(), name="child")  # awaits
+
+        await loop.create_task(parent(), name="parent")
+
+    recorder = record(body)
+    parked = [r for r in recorder.records if r[0] == "step" and r[10] == "parent" and not r[9]]
+    assert parked and all(r[7] == (__file__, line, "parent") for r in parked)
+    assert all(r[8] == "Task 'child'" for r in parked)

@@ -98,6 +98,7 @@ cdef class Scheduler:
     cpdef _run_once(self)
     cdef _call_soon_careful(self, object callback, tuple args, object context)
     cdef _run_ready_typed(self)
+    cdef _run_ready_observed(self)
 
 cdef class Handle:
     cdef object __weakref__

@@ -954,8 +954,9 @@ class Scheduler:
             # not keep the last callback, often a task, alive with it.
             handle = None
         elif self._observed:
-            # (Out of line: every local of this function costs each turn.)
-            self._run_ready_observed(ntodo)
+            # (Out of line: every local of this function costs each turn.
+            # Compiled, a C call: what is ready now is still len(ready).)
+            self._run_ready_observed()
         else:
             self._run_ready_typed()
 
@@ -1008,9 +1009,10 @@ class Scheduler:
                 hooks.io_ready(events)
         return events
 
-    def _run_ready_observed(self, ntodo: int) -> None:
+    def _run_ready_observed(self) -> None:
         """The ready batch with timing, for hooks, a tape and debug mode's slow-callback log."""
         ready = self._ready
+        ntodo = len(ready)
         now = self._clock.time
         tape = self._tape
         if not self._entry_hooks:

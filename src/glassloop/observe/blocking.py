@@ -45,12 +45,13 @@ logger = logging.getLogger("glassloop.observe")
 
 #: The kernel's frame that runs each ready callback while observed (hooks,
 #: a tape): the blocker's frames are the ones inside it.  A compiled kernel
-#: has no Python frame there (its functions have no ``__code__``): the walk
-#: then stops at the loop's ``run_forever``, the innermost frame outside it.
+#: has no Python frame there (its method is a C function, not even an
+#: attribute): the walk then stops at the loop's ``run_forever``, the
+#: innermost frame outside it.
 _DISPATCH_CODES = frozenset(
     code
     for code in (
-        getattr(Scheduler._run_ready_observed, "__code__", None),
+        getattr(getattr(Scheduler, "_run_ready_observed", None), "__code__", None),
         getattr(getattr(_loop_module.BaseLoop, "run_forever", None), "__code__", None),
     )
     if code is not None

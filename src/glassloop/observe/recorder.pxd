@@ -19,6 +19,7 @@ cdef class _Recording:
     cdef public object _poll_act
     cdef public object _poll_end
     cdef public object _fds
+    cdef public dict _fd_names
     cdef public object _loop
     cdef public object _time
 
@@ -28,6 +29,25 @@ cdef class _Recording:
     cdef Py_ssize_t _tid_of(self, object task) except -1
     cdef double _slice_cpu(self, double start, double end) except? -1.0
 
-cpdef object suspended_at(object coro)
+cdef extern from *:
+    """
+    /* suspended_at's reads of a frame, without a lookup by name. */
+    static PyObject *gl_frame_code(PyObject *frame) {
+        return (PyObject *)PyFrame_GetCode((PyFrameObject *)frame);
+    }
+    static int gl_frame_lasti(PyObject *frame) {
+        return PyFrame_GetLasti((PyFrameObject *)frame);
+    }
+    """
+    object _frame_code "gl_frame_code" (object frame)
+    int _frame_lasti "gl_frame_lasti" (object frame)
+
+# Module globals read at every traced step: C variables, so that their
+# ``get`` is a C call rather than a method found by name.
+cdef dict _LINKS
+cdef dict _WHERE
+cdef object _UNSEEN
+
+cpdef object suspended_at(object coro, bint awaits_task=*)
 cdef object _link_frame(object link)
 cdef object _link_names(type kind)

@@ -22,6 +22,7 @@ import asyncio
 import itertools
 import threading
 import time
+import types
 import weakref
 from collections import deque
 from collections.abc import Iterator
@@ -32,6 +33,12 @@ from ..kernel.hooks import Hooks
 from ..kernel.scheduler import Handle
 from ..kernel.task import Task
 from .attach import ClosedOnExit, attach, detach
+
+try:  # the optional compiled build (setup.py): Cython reads this as a constant
+    import cython  # type: ignore[import-not-found, import-untyped, unused-ignore]
+except ImportError:  # pure Python, Cython not installed (a module: see kernel/task.py)
+    cython = types.ModuleType("cython")
+    vars(cython).update(compiled=False)
 
 #: Records kept by default.  A record costs 300-400 bytes with what it
 #: references (measured with tracemalloc on the scheduling benchmarks), so
@@ -70,6 +77,7 @@ _AsyncioHandle = asyncio.Handle
 _TimerHandle = asyncio.TimerHandle
 _Future = asyncio.Future
 _get_ident = threading.get_ident
+_weakref = weakref.ref
 _CoroutineType = CoroutineType
 _GeneratorType = GeneratorType
 
@@ -83,8 +91,12 @@ def callback_name(handle: Any) -> str:
     return name if isinstance(name, str) else type(callback).__name__
 
 
-def suspended_at(coro: Any) -> tuple[str, int, str] | None:
+def suspended_at(coro: Any, awaits_task: bool = False) -> tuple[str, int, str] | None:
     """Where a suspended coroutine chain stopped: (file, line, function) of its innermost frame.
+
+    ``awaits_task``: the chain awaits a glassloop Task, whose ``__await__``
+    (a generator, where asyncio's is a C iterator) is its innermost link;
+    the answer is then the ``await`` that waits on it, not a line of ours.
 
     Called at the end of every traced step, so the links are read by their
     type: coroutines and generators (a task's ``__await__``) directly, any
@@ -94,7 +106,8 @@ def suspended_at(coro: Any) -> tuple[str, int, str] | None:
     a missing attribute.  Only the innermost link's frame is read (reading a
     suspended coroutine's frame makes a frame object).  The line number is a
     line-table decode; it is found once per suspension point (code object
-    and instruction offset) and shared after that.
+    and instruction offset) and shared after that; the compiled build reads
+    the frame's code and offset in C (recorder.pxd).
     """
     last = outer = None
     depth = 0
@@ -108,10 +121,15 @@ def suspended_at(coro: Any) -> tuple[str, int, str] | None:
             names = _LINKS.get(kind, _UNSEEN)
             if names is _UNSEEN:
                 names = _link_names(kind)
-            if names is None or getattr(coro, names[0]) is None:
-                # Most chains end in a future's iterator: no frame of its own.
-                break
+            if names is None:
+                break  # most chains end in a future's iterator: no frame of its own
             nxt = None if names[1] is None else getattr(coro, names[1])
+            if nxt is None and awaits_task and depth:
+                break  # (as below, before its frame is read: a compiled one makes one)
+            if getattr(coro, names[0]) is None:
+                break
+        if nxt is None and awaits_task and depth:
+            break  # the awaited task's __await__
         outer = last
         last = coro
         coro = nxt
@@ -123,15 +141,22 @@ def suspended_at(coro: Any) -> tuple[str, int, str] | None:
         found = _link_frame(outer)
         if found is None:
             return None
-    code = found.f_code
-    key = (id(code), found.f_lasti)
+    if cython.compiled:
+        code = _frame_code(found)  # noqa: F821 (recorder.pxd's)
+        lasti = _frame_lasti(found)  # noqa: F821
+    else:
+        code = found.f_code
+        lasti = found.f_lasti
+    # One int, not a tuple, as the key; two points that share it (rare: the
+    # offset of one code object reaching another's address) take turns.
+    key = id(code) + lasti
     known = _WHERE.get(key)
-    if known is not None and known[0] is code:
-        return known[1]
+    if known is not None and known[0] is code and known[1] == lasti:
+        return known[2]
     where = (code.co_filename, found.f_lineno or 0, code.co_name)
     if len(_WHERE) >= _WHERE_LIMIT:
         _WHERE.clear()  # (code made at run time, by exec: rare, and bounded)
-    _WHERE[key] = (code, where)
+    _WHERE[key] = (code, lasti, where)
     return where
 
 
@@ -166,8 +191,8 @@ def _link_names(kind: type) -> tuple[str, str | None] | None:
 #: without a frame (a future's iterator).  Types are few; the map stays small.
 _LINKS: dict[type, tuple[str, str | None] | None] = {}
 _UNSEEN: Any = object()
-#: (id(code), instruction offset) -> (code, where): suspension points seen.
-_WHERE: dict[tuple[int, int], tuple[Any, tuple[str, int, str]]] = {}
+#: id(code) + instruction offset -> (code, offset, where): suspension points seen.
+_WHERE: dict[int, tuple[Any, int, tuple[str, int, str]]] = {}
 _WHERE_LIMIT = 100_000
 
 
@@ -178,6 +203,10 @@ def describe_awaitable(obj: Any) -> str:
     kind = type(obj)
     if kind is _Future:
         return "Future"
+    if kind is Task:
+        name = obj._name  # (get_name() is a method call, at every traced step)
+        if type(name) is str:
+            return f"Task {name!r}"
     if isinstance(obj, Task) or hasattr(obj, "get_name"):
         try:
             return f"Task {obj.get_name()!r}"
@@ -224,8 +253,9 @@ class _Recording:
         self._stack: list[tuple[Any, int, float, Wake | None, int | None]] = []
         self._poll_act: int | None = None
         self._poll_end = 0.0
-        #: watch handle -> (fd, writing); handles are weakly held.
-        self._fds: weakref.WeakKeyDictionary[Any, tuple[int, bool]] = weakref.WeakKeyDictionary()
+        #: watch handle -> "fd 7 readable"; handles are weakly held.
+        self._fds: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+        self._fd_names = self._fds.data  # type: ignore[attr-defined]
         self._loop: Any = None
         #: The loop's clock function, read once per poll (not per record):
         #: a clock swapped mid-run is followed from the next poll on.
@@ -307,13 +337,14 @@ class _Recording:
     def io_ready(self, handles: list[Any]) -> None:
         act = self._poll_act
         now = self._poll_end
-        fds = self._fds
+        # The weak dictionary's own dict, asked with a plain weak reference
+        # (equal to the stored one while the handle lives): its ``get`` is a
+        # Python method, a frame per ready descriptor.
+        names = self._fd_names
         for handle in handles:
-            where = fds.get(handle)
-            if where is None:
+            detail = names.get(_weakref(handle))
+            if detail is None:
                 detail = callback_name(handle)
-            else:
-                detail = f"fd {where[0]} {'writable' if where[1] else 'readable'}"
             self._expect(handle, ("io", act, now, detail))
 
     def timers_due(self, timers: list[Any]) -> None:
@@ -328,7 +359,7 @@ class _Recording:
                 pending[id(timer)] = ("timer", armed[1], armed[2], late)
 
     def fd_watched(self, fd: int, writing: bool, handle: Any) -> None:
-        self._fds[handle] = (fd, writing)
+        self._fds[handle] = f"fd {fd} {'writable' if writing else 'readable'}"
 
     def callback_started(self, handle: Any) -> None:
         self._stack.append(
@@ -376,8 +407,10 @@ class _Recording:
             waits_on = ""
         else:
             done = False
-            where = suspended_at(task._coro)
             waiter = task._fut_waiter
+            where = suspended_at(
+                task._coro, type(waiter) is not _Future and isinstance(waiter, Task)
+            )
             if waiter is None:
                 waits_on = "its turn (a bare yield)"
                 self._pending[id(task)] = ("yield", act, end, None)
