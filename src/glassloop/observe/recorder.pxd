@@ -40,6 +40,7 @@ cdef extern from *:
     }
     """
     object _frame_code "gl_frame_code" (object frame)
+    void _untrack "PyObject_GC_UnTrack" (object obj)
     int _frame_lasti "gl_frame_lasti" (object frame)
 
 # Module globals read at every traced step: C variables, so that their

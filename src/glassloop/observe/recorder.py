@@ -267,6 +267,8 @@ class _Recording:
         records = self.records
         if len(records) == self.capacity:
             self.dropped += 1
+        if cython.compiled:
+            _untrack(record)  # noqa: F821 (see callback_ran)
         records.append(record)
 
     def _expect(self, entry: Any, wake: Wake) -> None:
@@ -380,7 +382,14 @@ class _Recording:
         if len(records) == self.capacity:
             self.dropped += 1
         cpu = None if end - start < self._cpu_slice else self._slice_cpu(start, end)
-        records.append(("cb", start, end, cpu, act, name, wake))
+        record = ("cb", start, end, cpu, act, name, wake)
+        if cython.compiled:
+            # A record holds strings, numbers and tuples of them: it can never
+            # be part of a reference cycle, so the collector need not follow
+            # it.  Tracked, the records of a ring still filling were most of
+            # what its collections walked (recorder.pxd: PyObject_GC_UnTrack).
+            _untrack(record)  # noqa: F821
+        records.append(record)
 
     def step_started(self, task: Any) -> None:
         stack = self._stack
@@ -425,21 +434,10 @@ class _Recording:
         records = self.records
         if len(records) == self.capacity:
             self.dropped += 1
-        records.append(
-            (
-                "step",
-                start,
-                end,
-                cpu,
-                tid,
-                act,
-                wake,
-                where,
-                waits_on,
-                done,
-                name,
-            )
-        )
+        record = ("step", start, end, cpu, tid, act, wake, where, waits_on, done, name)
+        if cython.compiled:
+            _untrack(record)  # noqa: F821 (see callback_ran)
+        records.append(record)
 
     def _slice_cpu(self, start: float, end: float) -> float:
         """The thread CPU time of a slice that took :data:`CPU_SLICE` seconds or more.
