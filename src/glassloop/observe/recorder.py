@@ -69,6 +69,10 @@ _future_cancelled = asyncio.Future.cancelled
 _future_exception = asyncio.Future.exception
 _INFINITY = float("inf")
 
+#: The recorder's stack of open slices starts with this many placeholders.
+_STACK_BASE = 4
+_NO_SLICE = (None, None, None, None, None)
+
 #: Slices at least this long (seconds) get their thread CPU time measured.
 CPU_SLICE = 0.001
 #: What call_soon queues: the kernel's Handle, asyncio's in debug mode.
@@ -249,8 +253,11 @@ class _Recording:
         self._task_ids: dict[int, int] = {}
         #: id(entry) -> what queued it, until it runs.
         self._pending: dict[int, Wake] = {}
-        #: Open slices, innermost last: (entry, act, start, wake, tid | None).
-        self._stack: list[tuple[Any, int, float, Wake | None, int | None]] = []
+        #: Open slices, innermost last: (entry, act, start, wake, tid | None),
+        #: above _STACK_BASE placeholders (no entry, no act): a list that
+        #: went from one item to none and back at every slice freed and
+        #: allocated its storage each time.
+        self._stack: list[tuple[Any, Any, Any, Wake | None, int | None]] = [_NO_SLICE] * _STACK_BASE
         self._poll_act: int | None = None
         self._poll_end = 0.0
         #: watch handle -> "fd 7 readable"; handles are weakly held.
@@ -295,12 +302,9 @@ class _Recording:
         now = self._time()
         tid = self._task_ids[id(task)] = self._next_tid()
         stack = self._stack
-        act: int | None = None
-        creator: int | None = None
-        if stack:
-            top = stack[-1]
-            act = top[1]
-            creator = top[4]
+        top = stack[-1]  # (a placeholder when nothing runs: no act, no creator)
+        act: int | None = top[1]
+        creator: int | None = top[4]
         self._record(("task", now, tid, task.get_name(), _coro_name(task), creator, act))
         self._pending[id(task)] = ("created", act, now, None)
 
@@ -319,8 +323,7 @@ class _Recording:
         # Loop thread only (call_soon, a task's wake-up, call_later): the
         # innermost open slice is what queued it.
         now = self._time()
-        stack = self._stack
-        act = stack[-1][1] if stack else None
+        act = self._stack[-1][1]
         kind = type(handle)
         if kind is _Handle or kind is _AsyncioHandle:
             wake: Wake = ("soon", act, now, None)
@@ -370,7 +373,7 @@ class _Recording:
 
     def callback_ran(self, handle: Any, duration: float) -> None:
         stack = self._stack
-        if not stack or stack[-1][0] is not handle:
+        if stack[-1][0] is not handle:
             return
         _, act, start, wake, _ = stack.pop()
         end = self._time()
@@ -394,11 +397,12 @@ class _Recording:
     def step_started(self, task: Any) -> None:
         stack = self._stack
         wake = self._pending.pop(id(task), None)
-        if wake is None and stack:
-            # Stepped by a Handle (debug mode, a step with an error to throw),
-            # or eagerly inside its creator's step (3.12+).
+        if wake is None:
             top = stack[-1]
-            wake = ("callback", top[1], top[2], None)
+            if top[1] is not None:
+                # Stepped by a Handle (debug mode, a step with an error to
+                # throw), or eagerly inside its creator's step (3.12+).
+                wake = ("callback", top[1], top[2], None)
         tid = self._task_ids.get(id(task))
         if tid is None:
             tid = self._tid_of(task)
@@ -406,7 +410,7 @@ class _Recording:
 
     def step_ended(self, task: Any) -> None:
         stack = self._stack
-        if not stack or stack[-1][0] is not task:
+        if stack[-1][0] is not task:
             return
         _, act, start, wake, tid = stack.pop()
         end = self._time()
