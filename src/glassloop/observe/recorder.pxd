@@ -5,6 +5,7 @@
 
 cdef class _Recording:
     cdef public object records
+    cdef public object _append
     cdef public Py_ssize_t capacity
     cdef public Py_ssize_t dropped
     cdef public object _cpu

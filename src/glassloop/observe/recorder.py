@@ -235,6 +235,8 @@ class _Recording:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
         self.records: deque[tuple[Any, ...]] = deque(maxlen=capacity)
+        #: (Bound once: compiled, a method found by name costs a record more.)
+        self._append = self.records.append
         #: Records pushed out of the ring buffer (oldest first) so far.
         self.dropped = 0
         self._cpu = _thread_time
@@ -253,7 +255,8 @@ class _Recording:
         self._task_ids: dict[int, int] = {}
         #: id(entry) -> what queued it, until it runs.
         self._pending: dict[int, Wake] = {}
-        #: Open slices, innermost last: (entry, act, start, wake, tid | None),
+        #: Open slices, innermost last: (entry, act, start, wake, tid | None)
+        #: (a callback's start is None: see callback_started),
         #: above _STACK_BASE placeholders (no entry, no act): a list that
         #: went from one item to none and back at every slice freed and
         #: allocated its storage each time.
@@ -276,7 +279,7 @@ class _Recording:
             self.dropped += 1
         if cython.compiled:
             _untrack(record)  # noqa: F821 (see callback_ran)
-        records.append(record)
+        self._append(record)
 
     def _expect(self, entry: Any, wake: Wake) -> None:
         self._pending[id(entry)] = wake
@@ -367,16 +370,19 @@ class _Recording:
         self._fds[handle] = f"fd {fd} {'writable' if writing else 'readable'}"
 
     def callback_started(self, handle: Any) -> None:
+        # No clock read: callback_ran is told the callback's duration, and
+        # its start is that much before its end.
         self._stack.append(
-            (handle, self._next_act(), self._time(), self._pending.pop(id(handle), None), None)
+            (handle, self._next_act(), None, self._pending.pop(id(handle), None), None)
         )
 
     def callback_ran(self, handle: Any, duration: float) -> None:
         stack = self._stack
         if stack[-1][0] is not handle:
             return
-        _, act, start, wake, _ = stack.pop()
+        _, act, _, wake, _ = stack.pop()
         end = self._time()
+        start = end - duration
         callback = handle._callback
         name = getattr(callback, "__qualname__", None)
         if type(name) is not str:
@@ -392,21 +398,23 @@ class _Recording:
             # it.  Tracked, the records of a ring still filling were most of
             # what its collections walked (recorder.pxd: PyObject_GC_UnTrack).
             _untrack(record)  # noqa: F821
-        records.append(record)
+        self._append(record)
 
     def step_started(self, task: Any) -> None:
         stack = self._stack
+        start = self._time()
         wake = self._pending.pop(id(task), None)
         if wake is None:
             top = stack[-1]
             if top[1] is not None:
                 # Stepped by a Handle (debug mode, a step with an error to
-                # throw), or eagerly inside its creator's step (3.12+).
-                wake = ("callback", top[1], top[2], None)
+                # throw), or eagerly inside its creator's step (3.12+): woken
+                # now, inside the slice that runs it.
+                wake = ("callback", top[1], start, None)
         tid = self._task_ids.get(id(task))
         if tid is None:
             tid = self._tid_of(task)
-        stack.append((task, self._next_act(), self._time(), wake, tid))
+        stack.append((task, self._next_act(), start, wake, tid))
 
     def step_ended(self, task: Any) -> None:
         stack = self._stack
@@ -441,7 +449,7 @@ class _Recording:
         record = ("step", start, end, cpu, tid, act, wake, where, waits_on, done, name)
         if cython.compiled:
             _untrack(record)  # noqa: F821 (see callback_ran)
-        records.append(record)
+        self._append(record)
 
     def _slice_cpu(self, start: float, end: float) -> float:
         """The thread CPU time of a slice that took :data:`CPU_SLICE` seconds or more.
