@@ -54,7 +54,7 @@ class Recorder(Hooks):
     def task_done(self, task: Any) -> None:
         self.events.append(("done", task.get_name()))
 
-    def callback_ran(self, handle: Any, duration: float) -> None:
+    def callback_ran(self, handle: Any, duration: float, end: float) -> None:
         assert duration >= 0
         self.events.append(("callback", None))
 
@@ -432,7 +432,7 @@ def test_an_observer_of_steps_alone_is_not_told_of_task_entries() -> None:
         def callback_started(self, handle: Any) -> None:
             self.started.append(handle)
 
-        def callback_ran(self, handle: Any, duration: float) -> None:
+        def callback_ran(self, handle: Any, duration: float, end: float) -> None:
             self.ran.append(handle)
 
     class StepsOnly(Entries):

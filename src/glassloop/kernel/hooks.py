@@ -54,8 +54,13 @@ class Hooks:
     def task_done(self, task: Any) -> None:
         """The task finished: result, exception or cancellation."""
 
-    def callback_ran(self, handle: Any, duration: float) -> None:
-        """A ready callback ran for ``duration`` seconds (of the loop's clock)."""
+    def callback_ran(self, handle: Any, duration: float, end: float) -> None:
+        """A ready callback ran for ``duration`` seconds (of the loop's clock), until ``end``.
+
+        ``end`` is the clock's time read to measure the duration: an
+        observer that wants the time the callback ended need not read the
+        clock again.
+        """
 
     def poll_waited(self, timeout: float | None, duration: float, nevents: int) -> None:
         """The poller was asked to wait up to ``timeout`` and returned ``nevents``."""

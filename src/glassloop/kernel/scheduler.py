@@ -1086,10 +1086,11 @@ class Scheduler:
             finally:
                 # Also when KeyboardInterrupt or SystemExit escapes: an observer
                 # must not believe the callback still runs (a block forever).
-                duration = now() - t0
+                t1 = now()
+                duration = t1 - t0
                 hooks = self._hooks
                 if hooks is not None:
-                    hooks.callback_ran(handle, duration)
+                    hooks.callback_ran(handle, duration, t1)
             if self._debug and duration >= self.slow_callback_duration:
                 self._log_slow_callback(handle, duration)
 

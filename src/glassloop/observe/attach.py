@@ -56,9 +56,9 @@ class HookFanout(Hooks):
         for member in self.members if handle._callback is not None else self._all_entries:
             member.callback_started(handle)
 
-    def callback_ran(self, handle: Any, duration: float) -> None:
+    def callback_ran(self, handle: Any, duration: float, end: float) -> None:
         for member in self.members if handle._callback is not None else self._all_entries:
-            member.callback_ran(handle, duration)
+            member.callback_ran(handle, duration, end)
 
     def callback_scheduled(self, handle: Any) -> None:
         for member in self.members:

@@ -370,18 +370,17 @@ class _Recording:
         self._fds[handle] = f"fd {fd} {'writable' if writing else 'readable'}"
 
     def callback_started(self, handle: Any) -> None:
-        # No clock read: callback_ran is told the callback's duration, and
-        # its start is that much before its end.
+        # No clock read: callback_ran is told when the callback ended and
+        # how long it ran (the kernel reads the clock for both).
         self._stack.append(
             (handle, self._next_act(), None, self._pending.pop(id(handle), None), None)
         )
 
-    def callback_ran(self, handle: Any, duration: float) -> None:
+    def callback_ran(self, handle: Any, duration: float, end: float) -> None:
         stack = self._stack
         if stack[-1][0] is not handle:
             return
         _, act, _, wake, _ = stack.pop()
-        end = self._time()
         start = end - duration
         callback = handle._callback
         name = getattr(callback, "__qualname__", None)
