@@ -247,6 +247,41 @@ def test_a_block_in_a_runs_last_entry_is_ended_with_its_full_duration() -> None:
         loop.close()
 
 
+def test_a_flush_waits_for_the_end_the_watchdog_is_making() -> None:
+    # `glassloop run --trace --detect-blocking` flushes the detector, then
+    # writes the trace.  When the watchdog was ending the block at that very
+    # moment (a run whose last entry blocked: no poll after it), the flush
+    # found nothing left to end and the trace was written without the block
+    # (seen once in CI).  Here the watchdog's end is made slow on purpose.
+    loop = glassloop.new_event_loop()
+    recorder = Recorder(loop)
+    detector = BlockingDetector(0.05, loop=loop, recorder=recorder, interval=0.005)
+    note_block = recorder.note_block
+
+    def slow_from_the_watchdog(*args: Any) -> None:
+        if threading.current_thread() is detector._thread:
+            time.sleep(0.3)
+        note_block(*args)
+
+    recorder.note_block = slow_from_the_watchdog  # type: ignore[method-assign]
+
+    def blocks_then_stops() -> None:
+        time.sleep(0.2)
+        loop.stop()
+
+    try:
+        loop.call_soon(blocks_then_stops)
+        loop.run_forever()
+        time.sleep(0.05)  # the watchdog (looking every 5 ms) is ending the block now
+        detector.flush()
+        assert [r[0] for r in recorder.records if r[0] == "block"] == ["block"]
+        assert [r.ended for r in detector.reports] == [False, True]
+    finally:
+        detector.close()
+        recorder.close()
+        loop.close()
+
+
 def test_a_stopped_loop_is_never_a_block() -> None:
     reports: list[BlockReport] = []
     loop = glassloop.new_event_loop()

@@ -187,6 +187,10 @@ class BlockingDetector(ClosedOnExit, Hooks):
         #: Held while a block is added to _reported and the hooks attached
         #: (watchdog), and while the hooks are taken off (loop thread).
         self._hooked = threading.Lock()
+        #: Held while a block's end is taken and put on the recorder's
+        #: timeline (either thread), so that a flush waits for an end being
+        #: made: a trace written after a flush has the block.
+        self._ending = threading.Lock()
         if loop is not None:
             self.attach(loop)
 
@@ -222,9 +226,15 @@ class BlockingDetector(ClosedOnExit, Hooks):
             self._end_block(number)  # the loop's last entry blocked: it is over now
 
     def flush(self) -> None:
-        """End the reports of blocks that are over (before writing a trace, say)."""
+        """End the reports of blocks that are over (before writing a trace, say).
+
+        A block the other thread is ending is finished first: its end is on
+        the recorder's timeline when this returns.
+        """
         now_running = running_entry(self._loop) if self._loop is not None else None
-        for number, (_, tape_start) in list(self._reported.items()):
+        with self._ending:
+            reported = list(self._reported.items())
+        for number, (_, tape_start) in reported:
             if now_running is None or now_running[1] is not tape_start:
                 self._end_block(number)
 
@@ -303,29 +313,30 @@ class BlockingDetector(ClosedOnExit, Hooks):
             self._polls_since_end = 1 if polled else 0
 
     def _end_block(self, number: int) -> None:
-        taken = self._reported.pop(number, None)
-        if taken is None:
-            return  # the other thread ended it
-        start, tape_start = taken
-        end = self._end_of(tape_start)
-        in_loop_thread = threading.get_ident() == self._loop._thread_id
-        samples = self._samples.pop(number, collections.Counter())
-        ended = dataclasses.replace(
-            start,
-            duration=end - start.started,
-            ended=True,
-            stack=traceback.StackSummary(),
-            profile=tuple(samples.most_common(_PROFILE_LINES)),
-            late_timers=[],
-            late_io=[],
-        )
-        if in_loop_thread:
-            # Between turns: the victims are what this turn and the next poll find.
-            self._last_ended = ended
-            self._polls_since_end = 0
-        self._report(ended)
-        if self.recorder is not None:
-            self.recorder.note_block(start.started, end, start.what, start.where)
+        with self._ending:
+            taken = self._reported.pop(number, None)
+            if taken is None:
+                return  # the other thread ended it
+            start, tape_start = taken
+            end = self._end_of(tape_start)
+            in_loop_thread = threading.get_ident() == self._loop._thread_id
+            samples = self._samples.pop(number, collections.Counter())
+            ended = dataclasses.replace(
+                start,
+                duration=end - start.started,
+                ended=True,
+                stack=traceback.StackSummary(),
+                profile=tuple(samples.most_common(_PROFILE_LINES)),
+                late_timers=[],
+                late_io=[],
+            )
+            if in_loop_thread:
+                # Between turns: the victims are what this turn and the next poll find.
+                self._last_ended = ended
+                self._polls_since_end = 0
+            if self.recorder is not None:
+                self.recorder.note_block(start.started, end, start.what, start.where)
+        self._report(ended)  # (logging, the user's callback: not under the lock)
 
     def _real_clock(self) -> bool:
         """The loop's clock is ``time.monotonic``: the tape's times are the watchdog's."""
