@@ -269,6 +269,11 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         os.close(self._wakeup_w)
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
+        if not hasattr(self, "_wakeup_w"):
+            # Its __init__ raised (a clock that serves another loop, say):
+            # there is nothing to close.  (Compiled, ``_closed`` is a C field
+            # that reads False before __init__ sets anything.)
+            return
         if not getattr(self, "_closed", True):
             _warn(f"unclosed event loop {self!r}", ResourceWarning, source=self)
             if not self.is_running():
