@@ -115,6 +115,11 @@ def test_tasks_awaiting_each_other_are_called_out_as_a_deadlock() -> None:
     assert a.creator is None  # no recorder attached: not known
     assert "!! await cycle (deadlock): " in seen["text"]
     assert "(created by unknown)" in seen["text"]
+    # Each stopped at its own `await tasks[other]`, not in the awaited Task's
+    # __await__ (a generator of ours, where asyncio's has no frame).
+    for node in (a, b):
+        assert node.chain[-1][0] == __file__ and node.chain[-1][2] == "waits_for"
+        assert not any(file.endswith("task.py") for file, _, _ in node.chain)
 
 
 def test_an_empty_loop_has_an_empty_tree() -> None:

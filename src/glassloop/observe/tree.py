@@ -17,6 +17,7 @@ import asyncio
 import dataclasses
 from typing import Any
 
+from ..kernel.task import Task
 from .recorder import Recorder, describe_awaitable
 
 #: How deep an await chain is followed (a guard against odd awaitables).
@@ -58,6 +59,12 @@ def _coroutine_chain(task: Any) -> list[Any]:
             if nxt is None:
                 nxt = getattr(coro, "ag_await", None)
         coro = nxt
+    if len(chain) > 1 and coro is None and isinstance(getattr(task, "_fut_waiter", None), Task):
+        # The innermost link is the awaited glassloop Task's __await__ (a
+        # generator, where asyncio's is a C iterator with no frame): a frame
+        # of ours, not of the program.  The await that waits on it is the
+        # answer, as under asyncio (the recorder's suspended_at does the same).
+        chain.pop()
     return chain
 
 
