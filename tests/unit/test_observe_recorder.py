@@ -290,6 +290,72 @@ def test_observers_share_the_hooks_slot_and_leave_it_empty() -> None:
         loop.close()
 
 
+def cb_record(recorder: Recorder, name: str) -> tuple[Any, ...]:
+    """The one callback record of ``recorder`` whose callback's name ends with ``name``."""
+    (found,) = [r for r in recorder.records if r[0] == "cb" and r[5].endswith(name)]
+    return found
+
+
+def test_an_observer_joining_or_leaving_while_an_entry_waits_never_takes_anothers_wake() -> None:
+    # A lone recorder may keep what queued an entry on the entry itself
+    # (compiled); observers attached or gone before the entry runs must
+    # neither lose a wake nor claim another's.
+    loop = glassloop.new_event_loop()
+    first, second, third = Recorder(loop), Recorder(), Recorder()
+
+    def queue() -> None:
+        loop.call_soon(x)  # first is alone
+        second.attach(loop)
+
+    def x() -> None:
+        loop.call_soon(y)  # both listen
+        loop.call_soon(w)
+
+    def y() -> None:
+        pass
+
+    def w() -> None:
+        first.close()
+        loop.call_soon(z)  # second is alone
+        second.close()
+        third.attach(loop)
+
+    def z() -> None:
+        done.set_result(None)
+
+    try:
+        done = loop.create_future()
+        loop.call_soon(queue)
+        loop.run_until_complete(done)
+        third.close()
+    finally:
+        loop.close()
+    assert cb_record(first, ".x")[6][:2] == ("soon", cb_record(first, ".queue")[4])
+    assert cb_record(first, ".y")[6][:2] == ("soon", cb_record(first, ".x")[4])
+    assert cb_record(second, ".x")[6] is None  # queued before it came
+    assert cb_record(second, ".y")[6][:2] == ("soon", cb_record(second, ".x")[4])
+    assert not [r for r in second.records if r[0] == "cb" and r[5].endswith(".z")]
+    assert cb_record(third, ".z")[6] is None  # queued before it came, noted by second
+
+
+def test_slices_are_timed_on_the_loops_clock() -> None:
+    seen: list[float] = []
+
+    async def body(loop: asyncio.AbstractEventLoop) -> None:
+        def inside() -> None:
+            seen.append(loop.time())
+
+        before = loop.time()
+        loop.call_soon(inside)
+        await asyncio.sleep(0)
+        seen.extend((before, loop.time()))
+
+    recorder = record(body)
+    inside_at, before, after = seen
+    _, start, end, *_ = cb_record(recorder, ".inside")
+    assert before <= start <= inside_at <= end <= after
+
+
 def test_hooks_do_not_change_the_order_callbacks_run_in() -> None:
     def run(observe: bool) -> list[str]:
         loop = glassloop.new_event_loop()

@@ -54,6 +54,22 @@ cdef extern from *:
     static int gl_wake_task(PyObject *task, PyObject *kernel, PyObject *fut) {
         return gl_tasks.wake(task, kernel, fut);
     }
+
+    /* ``time.monotonic()`` as a C double: the clock it reads on Linux and
+       the arithmetic of its conversion (nanoseconds, then seconds, exact
+       for whole seconds), so the two agree to the bit, without a call
+       through Python or a float object.  For timing read in C (the
+       observed batch, the recorder), when the loop's clock is the default. */
+    #include <time.h>
+    static double gl_monotonic(void) {
+        struct timespec ts;
+        long long ns;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ns = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+        if (ns % 1000000000LL == 0)
+            return (double)(ns / 1000000000LL);
+        return (double)ns / 1e9;
+    }
     """
     object _method_function "gl_method_function" (object method)
     object _method_self "gl_method_self" (object method)
@@ -63,6 +79,7 @@ cdef extern from *:
     bint _is_task_instance "gl_is_task_instance" (object obj)
     int _run_task "gl_run_task" (object task) except -1
     int _wake_task "gl_wake_task" (object task, object kernel, object fut) except -1
+    double _monotonic "gl_monotonic" () nogil
     # Handle._run's: a callback's Context entered and left in C.
     int _context_enter "PyContext_Enter" (object context) except -1
     int _context_exit "PyContext_Exit" (object context) except -1
@@ -88,6 +105,9 @@ cdef class Scheduler:
     cdef public bint _reorder
     cdef public bint _polled_last_turn
     cdef public object _hooks
+    cdef object _on_scheduled
+    cdef object _on_started
+    cdef object _on_ran
     cdef public object _task_hooks
     cdef public object _tape
     cdef public object _clock
@@ -109,6 +129,11 @@ cdef class Handle:
     cdef public object _loop
     cdef public object _repr
     cdef public object _source_traceback
+    # Compiled only (the pure build's observer keeps a dict): a note an
+    # observer leaves on an entry when it is queued, for itself when the
+    # entry runs, and which observer left it.  The kernel never reads them.
+    cdef public object _note
+    cdef public object _noted_by
     cpdef _run(self)
 
 cdef class TimerHandle(Handle):

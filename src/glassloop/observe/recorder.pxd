@@ -3,6 +3,8 @@
 # extension type whose fields are C slots; Recorder stays a Python class
 # over it.
 
+from glassloop.kernel.scheduler cimport Handle, Scheduler, _monotonic
+
 cdef class _Recording:
     cdef public object records
     cdef public object _append
@@ -23,7 +25,9 @@ cdef class _Recording:
     cdef public dict _fd_names
     cdef public object _loop
     cdef public object _time
+    cdef public bint _c_clock
 
+    cpdef _use_clock(self, object time_function)
     cdef _record(self, tuple record)
     cdef _expect(self, object entry, tuple wake)
     cdef _trim_pending(self)
@@ -39,10 +43,20 @@ cdef extern from *:
     static int gl_frame_lasti(PyObject *frame) {
         return PyFrame_GetLasti((PyFrameObject *)frame);
     }
+    /* A Python function's (or a bound method's function's) ``__qualname__``,
+       read from its struct; None for any other callable. */
+    static PyObject *gl_qualname(PyObject *callback) {
+        if (PyMethod_Check(callback))
+            callback = PyMethod_GET_FUNCTION(callback);
+        if (PyFunction_Check(callback))
+            return Py_NewRef(((PyFunctionObject *)callback)->func_qualname);
+        Py_RETURN_NONE;
+    }
     """
     object _frame_code "gl_frame_code" (object frame)
     void _untrack "PyObject_GC_UnTrack" (object obj)
     int _frame_lasti "gl_frame_lasti" (object frame)
+    object _qualname "gl_qualname" (object callback)
 
 # Module globals read at every traced step: C variables, so that their
 # ``get`` is a C call rather than a method found by name.

@@ -30,7 +30,7 @@ from types import CoroutineType, GeneratorType
 from typing import Any
 
 from ..kernel.hooks import Hooks
-from ..kernel.scheduler import Handle
+from ..kernel.scheduler import Handle, Scheduler
 from ..kernel.task import Task
 from .attach import ClosedOnExit, attach, detach
 
@@ -64,6 +64,7 @@ _MAX_PENDING = 100_000
 Wake = tuple[str, "int | None", float, "str | None"]
 
 _thread_time = time.thread_time
+_time_monotonic = time.monotonic
 _future_done = asyncio.Future.done
 _future_cancelled = asyncio.Future.cancelled
 _future_exception = asyncio.Future.exception
@@ -270,6 +271,9 @@ class _Recording:
         #: The loop's clock function, read once per poll (not per record):
         #: a clock swapped mid-run is followed from the next poll on.
         self._time: Any = float  # until attached
+        #: Compiled, and the clock is the default one: read in C (see
+        #: _use_clock).
+        self._c_clock = False
 
     # -- helpers -----------------------------------------------------------
 
@@ -280,6 +284,16 @@ class _Recording:
         if cython.compiled:
             _untrack(record)  # noqa: F821 (see callback_ran)
         self._append(record)
+
+    def _use_clock(self, time_function: Any) -> None:
+        """Read the loop's clock through ``time_function`` from now on.
+
+        Compiled, ``time.monotonic`` (the default clock's) is read in C
+        instead (the kernel's gl_monotonic, the same reading): a call
+        through Python costs a traced callback more than the clock itself.
+        """
+        self._time = time_function
+        self._c_clock = cython.compiled and time_function is _time_monotonic
 
     def _expect(self, entry: Any, wake: Wake) -> None:
         self._pending[id(entry)] = wake
@@ -325,11 +339,29 @@ class _Recording:
     def callback_scheduled(self, handle: Any) -> None:
         # Loop thread only (call_soon, a task's wake-up, call_later): the
         # innermost open slice is what queued it.
-        now = self._time()
+        if cython.compiled and self._c_clock:
+            now = _monotonic()  # noqa: F821 (see _use_clock)
+        else:
+            now = self._time()
         act = self._stack[-1][1]
         kind = type(handle)
-        if kind is _Handle or kind is _AsyncioHandle:
+        if kind is _Handle:
             wake: Wake = ("soon", act, now, None)
+            if cython.compiled:
+                loop: Scheduler = self._loop
+                if loop._hooks is self:
+                    # The only observer: the wake rides on the entry (its
+                    # note, scheduler.pxd), which callback_started takes
+                    # back.  A dict keyed by id() cost a traced callback two
+                    # int objects and a resize of the dict's table every few
+                    # entries, more than the rest of this hook.  With other
+                    # observers they would overwrite each other's notes.
+                    h: Handle = handle
+                    h._note = wake
+                    h._noted_by = self
+                    return
+        elif kind is _AsyncioHandle:
+            wake = ("soon", act, now, None)
         elif kind is _TimerHandle:
             wake = ("timer", act, now, None)
         else:
@@ -372,9 +404,15 @@ class _Recording:
     def callback_started(self, handle: Any) -> None:
         # No clock read: callback_ran is told when the callback ended and
         # how long it ran (the kernel reads the clock for both).
-        self._stack.append(
-            (handle, self._next_act(), None, self._pending.pop(id(handle), None), None)
-        )
+        wake = None
+        if cython.compiled and type(handle) is _Handle:
+            h: Handle = handle
+            if h._noted_by is self:  # (see callback_scheduled)
+                wake = h._note
+                h._note = h._noted_by = None
+        if wake is None:
+            wake = self._pending.pop(id(handle), None)
+        self._stack.append((handle, self._next_act(), None, wake, None))
 
     def callback_ran(self, handle: Any, duration: float, end: float) -> None:
         stack = self._stack
@@ -382,8 +420,15 @@ class _Recording:
             return
         _, act, _, wake, _ = stack.pop()
         start = end - duration
-        callback = handle._callback
-        name = getattr(callback, "__qualname__", None)
+        if type(handle) is _Handle:
+            h: Handle = handle  # (compiled, its field is read in C)
+            callback = h._callback
+        else:
+            callback = handle._callback
+        if cython.compiled:
+            name = _qualname(callback)  # noqa: F821 (recorder.pxd's)
+        else:
+            name = getattr(callback, "__qualname__", None)
         if type(name) is not str:
             name = callback_name(handle)
         records = self.records
@@ -401,7 +446,10 @@ class _Recording:
 
     def step_started(self, task: Any) -> None:
         stack = self._stack
-        start = self._time()
+        if cython.compiled and self._c_clock:
+            start = _monotonic()  # noqa: F821 (see _use_clock)
+        else:
+            start = self._time()
         wake = self._pending.pop(id(task), None)
         if wake is None:
             top = stack[-1]
@@ -420,7 +468,10 @@ class _Recording:
         if stack[-1][0] is not task:
             return
         _, act, start, wake, tid = stack.pop()
-        end = self._time()
+        if cython.compiled and self._c_clock:
+            end = _monotonic()  # noqa: F821 (see _use_clock)
+        else:
+            end = self._time()
         if _future_done(task):
             done = True
             where = None
@@ -489,7 +540,7 @@ class _Recording:
 
     def poll_waited(self, timeout: float | None, duration: float, nevents: int) -> None:
         loop = self._loop
-        self._time = loop._clock.time
+        self._use_clock(loop._clock.time)
         self._trim_pending()
         end = self._time()
         if self._cpu_slice != _INFINITY:
@@ -547,7 +598,7 @@ class Recorder(_Recording, ClosedOnExit, Hooks):
         if self._loop is not None and self._loop is not loop:
             raise RuntimeError("this Recorder already records another loop")
         self._loop = loop
-        self._time = loop._clock.time
+        self._use_clock(loop._clock.time)
         self._cpu_mark_at = self._time()
         attach(loop, self)
 
