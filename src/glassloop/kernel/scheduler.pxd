@@ -108,6 +108,9 @@ cdef class Scheduler:
     cdef object _on_scheduled
     cdef object _on_started
     cdef object _on_ran
+    cdef object _on_step_started
+    cdef object _on_step_ended
+    cdef object _on_task_done
     cdef public object _task_hooks
     cdef public object _tape
     cdef public object _clock

@@ -306,6 +306,9 @@ class Scheduler:
         "_on_ran",
         "_on_scheduled",
         "_on_started",
+        "_on_step_ended",
+        "_on_step_started",
+        "_on_task_done",
         "_polled_last_turn",
         "_poller",
         "_ready",
@@ -480,9 +483,13 @@ class Scheduler:
         self._on_started = None if hooks is None else hooks.callback_started
         self._on_ran = None if hooks is None else hooks.callback_ran
         # What a task reads: its step takes the hooked path only for these.
-        self._task_hooks = (
+        self._task_hooks = task_hooks = (
             hooks if hooks is not None and any(map(hooks.listens, TASK_HOOKS)) else None
         )
+        # ... and calls, bound once, in the compiled build's step (task.py).
+        self._on_step_started = None if task_hooks is None else task_hooks.step_started
+        self._on_step_ended = None if task_hooks is None else task_hooks.step_ended
+        self._on_task_done = None if task_hooks is None else task_hooks.task_done
         # Each ready entry timed and reported (debug mode's slow-callback log too).
         self._entry_hooks = self._debug or (
             hooks is not None and any(map(hooks.listens, ENTRY_HOOKS))

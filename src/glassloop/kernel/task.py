@@ -540,11 +540,14 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
 
         def _step_compiled(self, woken_by: asyncio.Future[Any] | None) -> None:
             """_step's common case: a native coroutine, woken by nothing or by an
-            exact future's result, on a glassloop loop out of debug mode, nobody
-            observing, no cancel to deliver.
+            exact future's result, on a glassloop loop out of debug mode, no
+            cancel to deliver; observed or not.
 
             Its body is sent None with PyIter_Send, as asyncio's C Task does: a
             body that returns raises no StopIteration to be made and caught.
+            An observer of steps hears of it as _run_step tells it, through the
+            kernel's bound hooks (a traced step cost three methods found by
+            name more, and the generic step).
             """
             kernel: Scheduler = self._kernel
             coro = self._coro
@@ -553,7 +556,6 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
                 or type(coro) is not _CoroutineType
                 or self._must_cancel
                 or kernel._debug
-                or kernel._task_hooks is not None
                 or (woken_by is not None and type(woken_by) is not _Future)
                 or _future_done(self)
             ):
@@ -570,7 +572,13 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
                     return
             self._fut_waiter = None
             _enter_task_c(kernel, self)  # noqa: F821 (task.pxd's)
+            # (Read once, as _run_step does: an observer that leaves during
+            # the step still hears of its end.)
+            step_ended = kernel._on_step_ended
+            task_done = kernel._on_task_done
             try:
+                if step_ended is not None:
+                    kernel._on_step_started(self)
                 returned: cython.int = 0
                 try:
                     result = _send(coro, cython.address(returned))  # noqa: F821
@@ -609,7 +617,16 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
                     else:
                         self._wait_on(result)
             finally:
-                _leave_task_c(kernel, self)  # noqa: F821
+                if step_ended is not None:
+                    # (As _run_step: also when a fatal error escapes the body.)
+                    try:
+                        step_ended(self)
+                        if _future_done(self):
+                            task_done(self)
+                    finally:
+                        _leave_task_c(kernel, self)  # noqa: F821
+                else:
+                    _leave_task_c(kernel, self)  # noqa: F821
 
     def _schedule_step(self) -> None:
         kernel = self._kernel
