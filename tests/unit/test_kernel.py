@@ -186,6 +186,43 @@ def test_hooks_see_task_lifecycle_and_callbacks() -> None:
         loop.close()
 
 
+def test_an_observer_that_leaves_during_a_step_still_hears_it_end() -> None:
+    # The compiled build steps an observed task on its fast path with the
+    # kernel's bound hooks: read once per step, as the pure build's are.
+    loop = glassloop.Loop()
+    recorder = Recorder()
+    try:
+
+        async def leaves() -> str:
+            loop.set_hooks(None)
+            return "left"
+
+        async def fails() -> None:
+            await asyncio.sleep(0)
+            loop.set_hooks(None)
+            raise ValueError("boom")
+
+        loop.set_hooks(recorder)
+        assert loop.run_until_complete(loop.create_task(leaves(), name="leaves")) == "left"
+        loop.set_hooks(recorder)
+        task = loop.create_task(fails(), name="fails")
+        with pytest.raises(ValueError, match="boom"):
+            loop.run_until_complete(task)
+        steps = [e for e in recorder.events if e[0] in ("start", "end", "done")]
+        assert steps == [
+            ("start", "leaves"),
+            ("end", "leaves"),
+            ("done", "leaves"),
+            ("start", "fails"),
+            ("end", "fails"),
+            ("start", "fails"),
+            ("end", "fails"),
+            ("done", "fails"),
+        ]
+    finally:
+        loop.close()
+
+
 def test_detached_hooks_cost_nothing_and_base_hooks_count_as_detached() -> None:
     loop = glassloop.Loop()
     try:
