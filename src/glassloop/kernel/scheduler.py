@@ -53,17 +53,14 @@ from .ready import FifoPolicy, ReadyPolicy
 try:  # the optional compiled build (setup.py): Cython reads this as a constant
     import cython  # type: ignore[import-not-found, import-untyped, unused-ignore]
 except ImportError:  # pure Python, Cython not installed
-
-    class cython:  # type: ignore[no-redef]
-        compiled = False
-
-        @staticmethod
-        def freelist(size: int) -> Callable[[type[Any]], type[Any]]:
-            return lambda cls: cls
-
-        @staticmethod
-        def cclass(cls: type[Any]) -> type[Any]:
-            return cls
+    # A module, not a class (as in task.py): the ``cython.compiled`` tests the
+    # pure build runs in its hot paths are then a specialized read; a class
+    # attribute is a generic lookup on 3.11, some two hundred instructions
+    # (three of them per traced callback cost the pure chain 3 %).
+    cython = types.ModuleType("cython")
+    vars(cython).update(
+        compiled=False, freelist=lambda size: lambda cls: cls, cclass=lambda cls: cls
+    )
 
 
 #: Below this many cancelled timers the heap is never rebuilt ...
@@ -1072,12 +1069,14 @@ class Scheduler:
         c_clock: bool = cython.compiled and now is _time_monotonic
         t0: float
         t1: float
-        if cython.compiled:
-            popleft = self._ready_popleft  # (see _run_ready_typed)
-        else:
-            popleft = ready.popleft
         for _ in range(ntodo):
-            handle = popleft()
+            if cython.compiled:
+                handle = self._ready_popleft()  # (see _run_ready_typed)
+            else:
+                # (Not a bound method made per batch: most batches are of one
+                # or two entries, and its making costs the pure build more
+                # than the method found at each call.)
+                handle = ready.popleft()
             kernel_handle = type(handle) is Handle
             if kernel_handle:
                 h = handle  # (as above: most entries of a traced loop)
