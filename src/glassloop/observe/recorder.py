@@ -339,8 +339,8 @@ class _Recording:
     def callback_scheduled(self, handle: Any) -> None:
         # Loop thread only (call_soon, a task's wake-up, call_later): the
         # innermost open slice is what queued it.
-        if cython.compiled and self._c_clock:
-            now = _monotonic()  # noqa: F821 (see _use_clock)
+        if self._c_clock:  # (never in the pure build: see _use_clock)
+            now = _monotonic()  # type: ignore[name-defined]  # noqa: F821
         else:
             now = self._time()
         act = self._stack[-1][1]
@@ -404,15 +404,16 @@ class _Recording:
     def callback_started(self, handle: Any) -> None:
         # No clock read: callback_ran is told when the callback ended and
         # how long it ran (the kernel reads the clock for both).
-        wake = None
         if cython.compiled and type(handle) is _Handle:
             h: Handle = handle
             if h._noted_by is self:  # (see callback_scheduled)
                 wake = h._note
                 h._note = h._noted_by = None
-        if wake is None:
-            wake = self._pending.pop(id(handle), None)
-        self._stack.append((handle, self._next_act(), None, wake, None))
+                self._stack.append((handle, self._next_act(), None, wake, None))
+                return
+        self._stack.append(
+            (handle, self._next_act(), None, self._pending.pop(id(handle), None), None)
+        )
 
     def callback_ran(self, handle: Any, duration: float, end: float) -> None:
         stack = self._stack
@@ -420,15 +421,13 @@ class _Recording:
             return
         _, act, _, wake, _ = stack.pop()
         start = end - duration
-        if type(handle) is _Handle:
-            h: Handle = handle  # (compiled, its field is read in C)
-            callback = h._callback
+        if not cython.compiled:
+            name = getattr(handle._callback, "__qualname__", None)
+        elif type(handle) is _Handle:
+            h: Handle = handle  # (its field read in C)
+            name = _qualname(h._callback)  # noqa: F821 (recorder.pxd's)
         else:
-            callback = handle._callback
-        if cython.compiled:
-            name = _qualname(callback)  # noqa: F821 (recorder.pxd's)
-        else:
-            name = getattr(callback, "__qualname__", None)
+            name = _qualname(handle._callback)  # noqa: F821
         if type(name) is not str:
             name = callback_name(handle)
         records = self.records
@@ -446,8 +445,8 @@ class _Recording:
 
     def step_started(self, task: Any) -> None:
         stack = self._stack
-        if cython.compiled and self._c_clock:
-            start = _monotonic()  # noqa: F821 (see _use_clock)
+        if self._c_clock:  # (as in callback_scheduled)
+            start = _monotonic()  # type: ignore[name-defined]  # noqa: F821
         else:
             start = self._time()
         wake = self._pending.pop(id(task), None)
@@ -468,8 +467,8 @@ class _Recording:
         if stack[-1][0] is not task:
             return
         _, act, start, wake, tid = stack.pop()
-        if cython.compiled and self._c_clock:
-            end = _monotonic()  # noqa: F821 (see _use_clock)
+        if self._c_clock:  # (as in callback_scheduled)
+            end = _monotonic()  # type: ignore[name-defined]  # noqa: F821
         else:
             end = self._time()
         if _future_done(task):
