@@ -94,9 +94,14 @@ class Row:
     needs: tuple[str, ...] = ()
     #: Seconds the orchestrator waits for one child at full size.
     timeout: float = 120.0
-    #: Whether ``--cpu`` pins the child (and the client it starts) to one CPU.
-    #: The HTTP rows are not pinned: wrk needs CPUs of its own.
-    pin: bool = True
+    #: What ``--cpu C`` does: "together" runs the child and the client it
+    #: starts on CPU C; "apart" runs the child (the server) on CPU C and its
+    #: load generator on another CPU (:func:`load_cpu`), so that the server
+    #: has a CPU to itself and the load generator does not take turns with
+    #: it (the HTTP rows: wrk's own cost per request is of the order of the
+    #: server's, and sharing CPUs with it made the server's share vary with
+    #: how much CPU each request cost it).
+    pin: Literal["together", "apart"] = "together"
 
     @property
     def lower_is_better(self) -> bool:
@@ -180,6 +185,44 @@ def raise_nofile(wanted: int) -> int:
     return new
 
 
+def cpu_seconds() -> float:
+    """This process's CPU time so far, user plus system.
+
+    An I/O row's value is the client's wall time, which also pays for the
+    client and the kernel, and an HTTP row's is wrk's, which a server shares
+    a machine with; the server's own CPU time (a param of each run) is the
+    share the loop under test is responsible for.
+    """
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+#: The CPU a pin="apart" row's load generator runs on (set by child_main).
+_load_cpu: int | None = None
+
+
+def load_cpu() -> int | None:
+    """The CPU this row's load generator is to run on, or None: let it float."""
+    return _load_cpu
+
+
+def on_cpu(cpu: int | None, cmd: list[str]) -> list[str]:
+    """``cmd`` made to run on ``cpu`` only (as it is when ``cpu`` is None).
+
+    Through a Python that sets its own affinity and then execs the command,
+    so every thread the command starts inherits it (setting a running
+    process's affinity reaches its first thread only), with no
+    ``preexec_fn`` in a process that has threads.
+    """
+    if cpu is None:
+        return cmd
+    pin = (
+        "import os, sys; os.sched_setaffinity(0, {int(sys.argv[1])}); "
+        "os.execv(sys.argv[2], sys.argv[2:])"
+    )
+    return [sys.executable, "-c", pin, str(cpu), *cmd]
+
+
 def _emit(payload: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(payload) + "\n")
     sys.stdout.flush()
@@ -196,11 +239,16 @@ def child_main(rows: dict[str, Row], argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--cpu",
         type=int,
-        help="run on this CPU only, with the processes it starts (unless the row has pin=False)",
+        help="run on this CPU only, with the processes it starts (the load generator of a "
+        "row with pin='apart' on another)",
     )
     args = parser.parse_args(argv)
     row = rows[args.row]
-    if args.cpu is not None and row.pin:
+    if args.cpu is not None:
+        global _load_cpu
+        if row.pin == "apart":
+            others = sorted(os.sched_getaffinity(0) - {args.cpu})
+            _load_cpu = others[-1] if others else None
         os.sched_setaffinity(0, {args.cpu})
     size: Size = args.size
     try:

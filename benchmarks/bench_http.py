@@ -1,9 +1,12 @@
 """HTTP rows: an aiohttp ``hello`` and the demo's FastAPI ``POST /add`` under uvicorn.
 
-The server runs on the loop under test; wrk (another process, two threads, 50
-connections) loads it, started from a plain thread once the server listens.
-Before wrk's timed run a few requests go through, so the first requests'
-lazy imports and caches are not counted.  The value is wrk's requests/s.
+The server runs on the loop under test; wrk (another process, 50 connections)
+loads it, started from a plain thread once the server listens.  With
+``--cpu C`` the server runs on CPU C and wrk, with one thread, on another CPU
+(``pin="apart"``): each has a CPU of its own, so the figure is what the
+server can serve.  Without it both float and wrk has two threads.  Before
+wrk's timed run a few requests go through, so the first requests' lazy
+imports and caches are not counted.  The value is wrk's requests/s.
 
     python benchmarks/bench_http.py --loop glassloop --row aiohttp_hello --size smoke
 """
@@ -22,7 +25,17 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from _common import Measurement, Row, RowBody, RowUnavailable, Size, child_main
+from _common import (
+    Measurement,
+    Row,
+    RowBody,
+    RowUnavailable,
+    Size,
+    child_main,
+    cpu_seconds,
+    load_cpu,
+    on_cpu,
+)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 POST_ADD_LUA = os.path.join(HERE, "wrk_post_add.lua")
@@ -52,16 +65,20 @@ def run_wrk(port: int, path: str, seconds: int, script: str | None) -> dict[str,
     wrk = shutil.which("wrk")
     if wrk is None:
         raise RowUnavailable("wrk is not installed (benchmarks/setup.sh installs it)")
-    cmd = [wrk, "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s"]
+    cpu = load_cpu()
+    threads = 2 if cpu is None else 1  # (two threads on one CPU would only take turns)
+    cmd = [wrk, f"-t{threads}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s"]
     if script:
         cmd += ["-s", script]
     cmd.append(f"http://127.0.0.1:{port}{path}")
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True)
+    out = subprocess.run(
+        on_cpu(cpu, cmd), capture_output=True, text=True, timeout=seconds + 60, check=True
+    )
     text = out.stdout
     match = re.search(r"Requests/sec:\s*([\d.]+)", text)
     if not match:
         raise RuntimeError(f"wrk printed no Requests/sec:\n{text}\n{out.stderr}")
-    result: dict[str, Any] = {"rps": float(match.group(1))}
+    result: dict[str, Any] = {"rps": float(match.group(1)), "wrk_threads": threads, "wrk_cpu": cpu}
     if m := re.search(r"(\d+) requests in", text):
         result["requests"] = int(m.group(1))
     if m := re.search(r"Non-2xx or 3xx responses:\s*(\d+)", text):
@@ -106,10 +123,15 @@ async def load(
         raise RowUnavailable("wrk is not installed (benchmarks/setup.sh installs it)")
     await in_thread(lambda: warm_up(port, method, path, body, expect))
     seconds = wrk_seconds(size)
+    cpu_before = cpu_seconds()
     result = await in_thread(lambda: run_wrk(port, path, seconds, script))
+    server_cpu = cpu_seconds() - cpu_before
     assert result is not None
     if result.get("non_2xx"):
         raise RuntimeError(f"{result['non_2xx']} responses were not 2xx")
+    if result.get("requests"):
+        # (It includes the load thread's start of wrk, the same for every loop.)
+        result["server_cpu_us_per_request"] = server_cpu / result["requests"] * 1e6
     return Measurement(
         result["rps"], "req/s", {"connections": CONNECTIONS, "seconds": seconds, **result}
     )
@@ -191,7 +213,7 @@ def _rows() -> list[Row]:
         ("fastapi_add", "FastAPI POST /add on uvicorn, wrk -c50", fastapi_add),
     ]
     return [
-        Row(id_, "http", label, "req/s", body, needs=("wrk",), timeout=120.0, pin=False)
+        Row(id_, "http", label, "req/s", body, needs=("wrk",), timeout=120.0, pin="apart")
         for id_, label, body in rows
     ]
 

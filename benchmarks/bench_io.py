@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import resource
 import socket
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, cast
 
-from _common import Measurement, Row, Size, child_main
+from _common import Measurement, Row, Size, child_main, cpu_seconds
 
 CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "io_client.py")
 
@@ -147,17 +146,6 @@ async def start_server(kind: str, family: str, where: str) -> tuple[asyncio.Abst
     else:
         server = await loop.create_unix_server(factory, path, backlog=1024)
     return server, path
-
-
-def cpu_seconds() -> float:
-    """This process's CPU time so far, user plus system.
-
-    The rows' value is the client's wall time, which also pays for the client
-    and the kernel; the server's own CPU time (a param of each run) is the
-    share the loop under test is responsible for.
-    """
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 async def echo_row(family: str, kind: str, size_label: str, conns: int, size: Size) -> Measurement:

@@ -41,6 +41,7 @@ from _common import (  # noqa: E402
     LOOP_NAMES,
     OBSERVED_LOOP_NAMES,
     Row,
+    Unit,
     loop_environment,
 )
 
@@ -48,7 +49,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     # group: (module, section title)
     "sched": ("bench_sched", "Scheduling"),
     "io": ("bench_io", "I/O (echo server on the loop, client in another process)"),
-    "http": ("bench_http", "HTTP (wrk -t2 -c50)"),
+    "http": ("bench_http", "HTTP (wrk -c50)"),
     "scale": ("bench_scale", "Scale"),
 }
 BASE = "glassloop"
@@ -343,50 +344,74 @@ def render_tables(
     return "\n".join(lines)
 
 
+#: The server CPU tables: (group, the run's param, the unit shown, title, what it is).
+SERVER_CPU_TABLES: tuple[tuple[str, str, Unit, str, str], ...] = (
+    (
+        "io",
+        "server_cpu_s",
+        "s",
+        "I/O, server CPU time — lower is better",
+        "The same runs as the I/O table: CPU seconds (user + system) the echo server's "
+        "process spent while the client ran, i.e. the loop's own share of each round trip.",
+    ),
+    (
+        "http",
+        "server_cpu_us_per_request",
+        "us/op",
+        "HTTP, server CPU per request — lower is better",
+        "The same runs as the HTTP table: CPU time (user + system) the server's process "
+        "spent while wrk ran, divided by the requests wrk completed. wrk's figure also "
+        "depends on how the machine shares its CPUs out; this one is what a request costs "
+        "the server.",
+    ),
+)
+
+
 def render_server_cpu(
     rows: list[Row], loops: list[str], results: dict[str, dict[str, list[Run]]]
 ) -> str:
-    """The I/O rows again, by the server process's own CPU time instead of the client's clock.
+    """The I/O and HTTP rows again, by the server process's own CPU time.
 
     The client's wall time includes the client and the kernel, the same for
     every loop, so its ratios understate how much the loops themselves differ.
     """
-    io_rows = [
-        row
-        for row in rows
-        if row.group == "io"
-        and any("server_cpu_s" in run.params for runs in results[row.id].values() for run in runs)
-    ]
-    if not io_rows:
-        return ""
+    lines: list[str] = []
     others = [loop for loop in loops if loop != BASE]
-    header = ["row (server CPU time)", *loops]
-    if BASE in loops:
-        header += [f"{BASE} vs {o}" for o in others]
-    lines = [
-        "",
-        "### I/O, server CPU time — lower is better",
-        "",
-        "The same runs as the I/O table: CPU seconds (user + system) the echo server's "
-        "process spent while the client ran, i.e. the loop's own share of each round trip.",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
-    ]
-    for row in io_rows:
-        by_loop = {
-            loop: [replace(run, value=run.params.get("server_cpu_s")) for run in runs]
-            for loop, runs in results[row.id].items()
-        }
-        per_loop = {loop: loop_stats(by_loop.get(loop, [])) for loop in loops}
-        scale = row_scale(row, per_loop)
-        cells = [row.label]
-        cells += [fmt_stats(row, per_loop[loop], scale) for loop in loops]
+    for group, key, unit, title, blurb in SERVER_CPU_TABLES:
+        measured = [
+            replace(row, unit=unit)
+            for row in rows
+            if row.group == group
+            and any(key in run.params for runs in results[row.id].values() for run in runs)
+        ]
+        if not measured:
+            continue
+        header = [f"row ({title.partition(' — ')[0].partition(', ')[2]})", *loops]
         if BASE in loops:
-            for other in others:
-                ratio = paired_ratio(row, by_loop.get(BASE, []), by_loop.get(other, []))
-                cells.append("n/a" if ratio is None else f"{ratio:.2f}×")
-        lines.append("| " + " | ".join(cells) + " |")
+            header += [f"{BASE} vs {o}" for o in others]
+        lines += [
+            "",
+            f"### {title}",
+            "",
+            blurb,
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
+        ]
+        for row in measured:
+            by_loop = {
+                loop: [replace(run, value=run.params.get(key)) for run in runs]
+                for loop, runs in results[row.id].items()
+            }
+            per_loop = {loop: loop_stats(by_loop.get(loop, [])) for loop in loops}
+            scale = row_scale(row, per_loop)
+            cells = [row.label]
+            cells += [fmt_stats(row, per_loop[loop], scale) for loop in loops]
+            if BASE in loops:
+                for other in others:
+                    ratio = paired_ratio(row, by_loop.get(BASE, []), by_loop.get(other, []))
+                    cells.append("n/a" if ratio is None else f"{ratio:.2f}×")
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -542,10 +567,12 @@ def render_report(
         "",
         "**Process set-up.** "
         + (
-            f"Every child, and the client process it starts, runs on CPU {meta['cpu']} only "
-            "(HTTP rows excepted: wrk needs CPUs of its own), so a round trip costs both "
-            "processes' CPU time rather than the cross-CPU wake-up latency of a virtual "
-            "machine, which is large and varies with how idle the machine is. "
+            f"Every child, and the client process it starts, runs on CPU {meta['cpu']} only, "
+            "so a round trip costs both processes' CPU time rather than the cross-CPU "
+            "wake-up latency of a virtual machine, which is large and varies with how idle "
+            "the machine is. The HTTP rows are the exception: their server runs on CPU "
+            f"{meta['cpu']} and wrk, with one thread, on another CPU, so that neither takes "
+            "turns with the other and the figure is what the server can serve. "
             if meta["cpu"] is not None
             else "Children are not pinned to a CPU. "
         )
@@ -739,7 +766,8 @@ def main(argv: list[str] | None = None) -> int:
         "--cpu",
         default="auto",
         help="pin each child and the client it starts to this CPU (default auto: the last "
-        "usable CPU; 'none' to let them float); the HTTP rows are never pinned",
+        "usable CPU; 'none' to let them float); an HTTP row's server runs there and wrk "
+        "on another CPU",
     )
     parser.add_argument(
         "--mmap-threshold",
