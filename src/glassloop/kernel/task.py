@@ -64,7 +64,6 @@ _future_init = asyncio.Future.__init__
 _future_cancel = asyncio.Future.cancel
 _future_add_done_callback = asyncio.Future.add_done_callback
 _Future = asyncio.Future
-_get_running_loop = asyncio.events._get_running_loop
 if not cython.compiled:
     _future_result = asyncio.Future.result
     _future_done = asyncio.Future.done
@@ -244,9 +243,9 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
         context: contextvars.Context | None = None,
         eager_start: bool = False,
     ) -> None:
-        # Without the keyword when ``loop`` is the running loop (the C future
-        # then finds it itself, as it does for None): the keyword costs a dict.
-        if loop is None or loop is _get_running_loop():
+        # Given its loop when we have it: the C future finds one itself with
+        # a getpid system call per lookup (see Scheduler.create_future).
+        if loop is None:
             _future_init_bare(self)
         else:
             _future_init(self, loop=loop)
@@ -912,10 +911,10 @@ def loop_create_task(
     if factory is None:
         if kwargs:
             task: Any = Task(coro, loop=loop, name=name, context=context, **kwargs)
-        elif name is None and context is None and _get_running_loop() is loop:
-            # The running loop's task finds its loop itself: a call with no
-            # keywords costs no dict.
-            task = Task(coro)
+        elif name is None and context is None:
+            # (Its loop given: found by the C future, it costs getpid system
+            # calls; see Scheduler.create_future.)
+            task = Task(coro, loop=loop)
         else:
             task = Task(coro, loop=loop, name=name, context=context)
         if kernel._debug and task._source_traceback:  # point at our caller
