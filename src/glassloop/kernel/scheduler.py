@@ -37,6 +37,7 @@ import heapq
 import inspect
 import numbers
 import operator
+import sys
 import time
 import types
 from asyncio import format_helpers
@@ -133,6 +134,14 @@ def _check_deadline(when: object) -> None:
 
 
 _Future = asyncio.Future
+_get_running_loop = asyncio.events._get_running_loop
+#: Whether the C future's own search for the running loop costs a system
+#: call.  On 3.11 each lookup checks the process id (a forked child must not
+#: use its parent's loop), a getpid; from 3.12 the running loop lives in the
+#: thread state and nothing is asked of the OS.  Where it costs one, the
+#: kernel gives a future its loop (a keyword, so a dict); where it does not,
+#: the running loop's futures find it themselves, which is cheaper.
+LOOP_LOOKUP_IS_A_SYSCALL = sys.version_info < (3, 12)
 _MethodType = types.MethodType
 _FunctionType = types.FunctionType
 _BuiltinMethodType = types.BuiltinMethodType
@@ -632,13 +641,15 @@ class Scheduler:
     # -- futures -------------------------------------------------------------
 
     def create_future(self) -> asyncio.Future[Any]:
-        # Always given its loop.  Left to find it, the C future asks for the
-        # running loop, and on 3.11 each such lookup is a getpid system call
-        # (asyncio's guard against a forked child using its parent's loop):
-        # two of them, with the check that this is the running loop, cost
-        # more than the keyword's dict (0.45 against 0.2 µs here), though
-        # callgrind, which counts no time in the kernel, says the opposite.
+        # Made without its keyword when this is the running loop (the C future
+        # then finds it itself): the keyword costs the call a dict.  Not on
+        # 3.11 (LOOP_LOOKUP_IS_A_SYSCALL): there the check and the future's
+        # own lookup are two getpid system calls, 0.45 µs against the dict's
+        # 0.2 here, though callgrind, which counts no time in the OS, says
+        # the opposite.
         loop: Any = self  # (an asyncio loop once glassloop.Loop builds on it)
+        if not LOOP_LOOKUP_IS_A_SYSCALL and _get_running_loop() is loop:
+            return _Future()
         return _Future(loop=loop)
 
     # -- the hot path of asyncio's call_soon --------------------------------

@@ -41,7 +41,7 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from . import scheduler as _scheduler_module
 from ._compiled import drop_own_frames, set_class_attributes
-from .scheduler import Scheduler
+from .scheduler import LOOP_LOOKUP_IS_A_SYSCALL, Scheduler
 
 try:  # the optional compiled build (setup.py): Cython reads this as a constant
     import cython  # type: ignore[import-not-found, import-untyped, unused-ignore]
@@ -64,6 +64,7 @@ _future_init = asyncio.Future.__init__
 _future_cancel = asyncio.Future.cancel
 _future_add_done_callback = asyncio.Future.add_done_callback
 _Future = asyncio.Future
+_get_running_loop = asyncio.events._get_running_loop
 if not cython.compiled:
     _future_result = asyncio.Future.result
     _future_done = asyncio.Future.done
@@ -243,9 +244,10 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
         context: contextvars.Context | None = None,
         eager_start: bool = False,
     ) -> None:
-        # Given its loop when we have it: the C future finds one itself with
-        # a getpid system call per lookup (see Scheduler.create_future).
-        if loop is None:
+        # Without the keyword when ``loop`` is the running loop (the C future
+        # then finds it itself, as it does for None): the keyword costs a
+        # dict.  On 3.11 a lookup costs more (see Scheduler.create_future).
+        if loop is None or (not LOOP_LOOKUP_IS_A_SYSCALL and loop is _get_running_loop()):
             _future_init_bare(self)
         else:
             _future_init(self, loop=loop)
@@ -912,9 +914,12 @@ def loop_create_task(
         if kwargs:
             task: Any = Task(coro, loop=loop, name=name, context=context, **kwargs)
         elif name is None and context is None:
-            # (Its loop given: found by the C future, it costs getpid system
-            # calls; see Scheduler.create_future.)
-            task = Task(coro, loop=loop)
+            if LOOP_LOOKUP_IS_A_SYSCALL or _get_running_loop() is not loop:
+                task = Task(coro, loop=loop)  # (see Scheduler.create_future)
+            else:
+                # The running loop's task finds its loop itself: a call with
+                # no keywords costs no dict.
+                task = Task(coro)
         else:
             task = Task(coro, loop=loop, name=name, context=context)
         if kernel._debug and task._source_traceback:  # point at our caller
