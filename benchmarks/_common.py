@@ -242,10 +242,10 @@ def child_main(rows: dict[str, Row], argv: list[str] | None = None) -> None:
         help="run on this CPU only, with the processes it starts (the load generator of a "
         "row with pin='apart' on another)",
     )
+    global _load_cpu
     args = parser.parse_args(argv)
     row = rows[args.row]
     if args.cpu is not None:
-        global _load_cpu
         if row.pin == "apart":
             others = sorted(os.sched_getaffinity(0) - {args.cpu})
             _load_cpu = others[-1] if others else None

@@ -344,13 +344,15 @@ def render_tables(
     return "\n".join(lines)
 
 
-#: The server CPU tables: (group, the run's param, the unit shown, title, what it is).
-SERVER_CPU_TABLES: tuple[tuple[str, str, Unit, str, str], ...] = (
+#: The server CPU tables: (group, the run's param, the unit shown, title,
+#: first column's header, what it is).
+SERVER_CPU_TABLES: tuple[tuple[str, str, Unit, str, str, str], ...] = (
     (
         "io",
         "server_cpu_s",
         "s",
         "I/O, server CPU time — lower is better",
+        "row (server CPU time)",
         "The same runs as the I/O table: CPU seconds (user + system) the echo server's "
         "process spent while the client ran, i.e. the loop's own share of each round trip.",
     ),
@@ -359,6 +361,7 @@ SERVER_CPU_TABLES: tuple[tuple[str, str, Unit, str, str], ...] = (
         "server_cpu_us_per_request",
         "us/op",
         "HTTP, server CPU per request — lower is better",
+        "row (server CPU per request)",
         "The same runs as the HTTP table: CPU time (user + system) the server's process "
         "spent while wrk ran, divided by the requests wrk completed. wrk's figure also "
         "depends on how the machine shares its CPUs out; this one is what a request costs "
@@ -377,7 +380,7 @@ def render_server_cpu(
     """
     lines: list[str] = []
     others = [loop for loop in loops if loop != BASE]
-    for group, key, unit, title, blurb in SERVER_CPU_TABLES:
+    for group, key, unit, title, first_column, blurb in SERVER_CPU_TABLES:
         measured = [
             replace(row, unit=unit)
             for row in rows
@@ -386,7 +389,7 @@ def render_server_cpu(
         ]
         if not measured:
             continue
-        header = [f"row ({title.partition(' — ')[0].partition(', ')[2]})", *loops]
+        header = [first_column, *loops]
         if BASE in loops:
             header += [f"{BASE} vs {o}" for o in others]
         lines += [
