@@ -306,11 +306,12 @@ def test_a_tape_records_each_entry_and_poll_without_hooks() -> None:
         items = list(tape)
         entries, starts = items[0::2], items[1::2]
         assert all(type(t) is float for t in starts) and starts == sorted(starts)
-        # Each entry by its callback (not its Handle), a task by itself, a poll by None
-        # before it and its number of events after it, and the loop's stop by False.
+        # Each entry by its callback (not its Handle), a task by its name (the tape
+        # must not keep it alive), a poll by None before it and its number of
+        # events after it, and the loop's stop by False.
         assert [e for e in entries if e is not None and type(e) is not int] == [
             cb,
-            task,
+            task.get_name(),
             loop.stop,
             False,
         ]
@@ -322,6 +323,31 @@ def test_a_tape_records_each_entry_and_poll_without_hooks() -> None:
         loop.call_soon(loop.stop)
         loop.run_forever()
         assert list(tape) == items  # detached: nothing more
+    finally:
+        loop.close()
+
+
+def test_a_tape_does_not_keep_a_finished_task_alive() -> None:
+    import gc
+    import weakref
+    from collections import deque
+
+    loop = glassloop.Loop()
+    try:
+        tape: deque[Any] = deque(maxlen=1000)
+        loop.set_tape(tape)
+
+        async def step() -> None:
+            await asyncio.sleep(0)
+
+        task = loop.create_task(step(), name="short-lived")
+        gone = weakref.ref(task)
+        loop.run_until_complete(task)
+        del task
+        gc.collect()
+        # Its two steps are on the tape, by name; the task itself is gone.
+        assert list(tape)[0::2].count("short-lived") == 2
+        assert gone() is None
     finally:
         loop.close()
 

@@ -22,13 +22,15 @@ cdef extern from *:
        build calls ``task._run()`` and reads and sets the task's attributes. */
     typedef int (*gl_task_run_t)(PyObject *task);
     typedef int (*gl_task_wake_t)(PyObject *task, PyObject *kernel, PyObject *fut);
+    typedef PyObject *(*gl_task_name_t)(PyObject *task);
     typedef struct {
         PyTypeObject *type;
         gl_task_run_t run;   /* ``if not task._cancelled: task._run()`` */
         gl_task_wake_t wake; /* 1, with _wake_fut set, if task._kernel is kernel; else 0 */
+        gl_task_name_t name; /* ``task.get_name()`` (a new reference) */
     } gl_task_entries;
     #define GL_TASK_ENTRIES "glassloop.kernel.task.entries"
-    static gl_task_entries gl_tasks = {NULL, NULL, NULL};
+    static gl_task_entries gl_tasks = {NULL, NULL, NULL, NULL};
 
     static PyObject *gl_use_task_entries(PyObject *capsule) {
         gl_task_entries *entries = (gl_task_entries *)PyCapsule_GetPointer(capsule, GL_TASK_ENTRIES);
@@ -55,6 +57,8 @@ cdef extern from *:
         return gl_tasks.wake(task, kernel, fut);
     }
 
+    static PyObject *gl_task_name(PyObject *task) { return gl_tasks.name(task); }
+
     /* ``time.monotonic()`` as a C double: the clock it reads on Linux and
        the arithmetic of its conversion (nanoseconds, then seconds, exact
        for whole seconds), so the two agree to the bit, without a call
@@ -79,6 +83,7 @@ cdef extern from *:
     bint _is_task_instance "gl_is_task_instance" (object obj)
     int _run_task "gl_run_task" (object task) except -1
     int _wake_task "gl_wake_task" (object task, object kernel, object fut) except -1
+    object _task_name "gl_task_name" (object task)
     double _monotonic "gl_monotonic" () nogil
     # Handle._run's: a callback's Context entered and left in C.
     int _context_enter "PyContext_Enter" (object context) except -1

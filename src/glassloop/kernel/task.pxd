@@ -180,7 +180,8 @@ cdef extern from *:
     /* The entry points handed to the scheduler (scheduler.pxd's gl_task_entries). */
     static gl_task_entries gl_own_entries;
 
-    static PyObject *gl_task_entries_capsule(PyObject *type, gl_task_run_t run, gl_task_wake_t wake) {
+    static PyObject *gl_task_entries_capsule(PyObject *type, gl_task_run_t run, gl_task_wake_t wake,
+                                             gl_task_name_t name) {
         if (!PyType_Check(type)) {
             PyErr_SetString(PyExc_TypeError, "Task must be a type");
             return NULL;
@@ -188,6 +189,7 @@ cdef extern from *:
         gl_own_entries.type = (PyTypeObject *)type;
         gl_own_entries.run = run;
         gl_own_entries.wake = wake;
+        gl_own_entries.name = name;
         return PyCapsule_New(&gl_own_entries, GL_TASK_ENTRIES, NULL);
     }
 
@@ -215,7 +217,8 @@ cdef extern from *:
     int _leave_task_c "gl_leave_task" (object loop, object task) except -1
     ctypedef int (*_task_run_t "gl_task_run_t")(object task) except -1
     ctypedef int (*_task_wake_t "gl_task_wake_t")(object task, object kernel, object fut) except -1
-    object _task_entries_capsule "gl_task_entries_capsule" (object type, _task_run_t run, _task_wake_t wake)
+    ctypedef object (*_task_name_t "gl_task_name_t")(object task)
+    object _task_entries_capsule "gl_task_entries_capsule" (object type, _task_run_t run, _task_wake_t wake, _task_name_t name)
 
 cdef class Task(_asyncio.Future):
     cdef public bint _cancelled
@@ -238,3 +241,4 @@ cdef class Task(_asyncio.Future):
 
 cdef int _run_entry(object task) except -1
 cdef int _wake_entry(object task, object kernel, object fut) except -1
+cdef object _name_entry(object task)

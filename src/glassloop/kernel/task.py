@@ -972,10 +972,19 @@ if cython.compiled:
         t._wake_fut = fut
         return 1
 
+    def _name_entry(task: Any) -> Any:
+        """An exact Task's name, for the tape: ``task.get_name()`` in C."""
+        t: Task = task
+        name = t._name
+        if type(name) is int:
+            name = t._name = f"Task-{name}"
+        return name
+
     _scheduler_module._use_task_entries(  # type: ignore[attr-defined]
         _task_entries_capsule(  # noqa: F821
             Task,
             cython.address(_run_entry),
             cython.address(_wake_entry),
+            cython.address(_name_entry),
         )
     )

@@ -157,6 +157,8 @@ def release_tape(loop: Any, owner: object) -> None:
 def running_entry(loop: Any) -> tuple[Any, float] | None:
     """What ``loop`` runs now, from its tape: (entry, the float its record started at).
 
+    The entry is a callback, or the name of the task whose step runs.
+
     ``None`` while it waits in a poll, is stopped, or has no tape.  Read from
     any thread: the two items are the tape's newest, read without a lock, so
     a read that falls between a record's two appends says ``None`` too.

@@ -434,17 +434,17 @@ class BlockingDetector(ClosedOnExit, Hooks):
                 logger.exception("the blocking detector's callback failed")
 
 
-def _task_of(entry: Any) -> Any:
-    """The task a tape entry (a task, or a Handle's callback) belongs to, if any."""
-    if isinstance(entry, Task):
+def _task_name(entry: Any) -> str | None:
+    """The name of the task a tape entry belongs to, if any.
+
+    A task's step is on the tape by the task's name (the tape must not keep
+    the task alive); a callback that is a task's bound method (a foreign
+    task's step, say) belongs to that task.
+    """
+    if type(entry) is str:
         return entry
     owner = getattr(entry, "__self__", None)
-    return owner if isinstance(owner, Task) else None
-
-
-def _task_name(entry: Any) -> str | None:
-    task = _task_of(entry)
-    return None if task is None else task.get_name()
+    return owner.get_name() if isinstance(owner, Task) else None
 
 
 def describe_entry(entry: Any) -> str:
