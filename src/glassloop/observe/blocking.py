@@ -7,8 +7,12 @@ ready entry, a task's step included, with its start time, and no Python call
 per entry) and, once the same entry has run longer than the threshold, takes
 the loop thread's stack with ``sys._current_frames()``: its innermost frame
 is the blocking line (the ``time.sleep``, the CPU-bound loop, the blocking
-read).  While the block lasts the watchdog keeps sampling that stack, every
-``interval``.  The loop thread ends the block at its next poll or due timers
+read).  Between blocks it looks only when the entry running at its last look
+could first have run for the threshold (every ``threshold`` while the loop
+waits): a thread that woke every few milliseconds to look cost the loop a few
+per cent, waking it to hand over the GIL on a one-CPU server.  While the
+block lasts the watchdog keeps sampling that stack, every ``interval``.  The
+loop thread ends the block at its next poll or due timers
 (the only hooks the detector listens to, once per turn, and only from a
 report until its victims are named: while nothing blocks it costs the tape
 alone, no Python call at all): the end report has
@@ -143,6 +147,9 @@ def _blocker_frames(frame: FrameType | None) -> traceback.StackSummary | None:
 #: block's is still there when the loop thread ends it (a turn later).
 _TAPE_RECORDS = 1024
 
+#: The watchdog's shortest sleep between looks (an entry just short of the threshold).
+_SHORTEST_WAIT = 0.001
+
 
 class BlockingDetector(ClosedOnExit, Hooks):
     """Reports any step or callback that runs longer than ``threshold`` seconds.
@@ -152,7 +159,9 @@ class BlockingDetector(ClosedOnExit, Hooks):
     watchdog thread while the block lasts, in the loop thread when it ends, or
     in the watchdog or ``close()`` if the loop stopped right after the block),
     and to ``recorder``'s timeline if given.  ``interval`` is how often the
-    watchdog looks (default: a fifth of the threshold, at most 10 ms).
+    watchdog samples the loop thread's stack during a block (default: a fifth
+    of the threshold, at most 10 ms); between blocks it looks when a block
+    could first be due, so a block is reported as it reaches the threshold.
     """
 
     def __init__(
@@ -363,7 +372,11 @@ class BlockingDetector(ClosedOnExit, Hooks):
         seen: float | None = None
         since = 0.0
         number = 0
-        while not self._stop.wait(self.interval):
+        wait = self.interval
+        while not self._stop.wait(wait):
+            # The next look: soon while a block is reported (its samples, its
+            # end), else when a block could first be due (see below).
+            wait = self.interval
             loop = self._loop
             if loop is None:
                 continue
@@ -376,6 +389,8 @@ class BlockingDetector(ClosedOnExit, Hooks):
             now_running = running_entry(loop)
             if now_running is None:
                 seen = None  # waiting in a poll, or stopped: never a block
+                if not self._reported:
+                    wait = self.threshold  # what starts after now is due no sooner
                 continue
             entry, started = now_running
             now = time.monotonic()
@@ -384,6 +399,9 @@ class BlockingDetector(ClosedOnExit, Hooks):
                 since = started if self._real_clock() else now
             held = now - since
             if held < self.threshold:
+                if not self._reported:
+                    # This entry is due then, and any after it later.
+                    wait = max(self.threshold - held, _SHORTEST_WAIT)
                 continue
             if number in self._reported:
                 self._sample(number, started)
