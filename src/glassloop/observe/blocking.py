@@ -42,7 +42,15 @@ from .. import loop as _loop_module
 from ..kernel.hooks import Hooks
 from ..kernel.scheduler import Scheduler
 from ..kernel.task import Task
-from .attach import ClosedOnExit, attach, detach, release_tape, running_entry, share_tape
+from .attach import (
+    ClosedOnExit,
+    EntryWatch,
+    attach,
+    detach,
+    release_tape,
+    running_entry,
+    share_tape,
+)
 from .recorder import Recorder, callback_name
 
 logger = logging.getLogger("glassloop.observe")
@@ -146,9 +154,6 @@ def _blocker_frames(frame: FrameType | None) -> traceback.StackSummary | None:
 #: Records a detector keeps on the tape: enough that the record after a
 #: block's is still there when the loop thread ends it (a turn later).
 _TAPE_RECORDS = 1024
-
-#: The watchdog's shortest sleep between looks (an entry just short of the threshold).
-_SHORTEST_WAIT = 0.001
 
 
 class BlockingDetector(ClosedOnExit, Hooks):
@@ -369,13 +374,10 @@ class BlockingDetector(ClosedOnExit, Hooks):
     # -- the watchdog (its own thread) -------------------------------------
 
     def _watch(self) -> None:
-        seen: float | None = None
-        since = 0.0
-        number = 0
+        watch = EntryWatch(self._loop, self.threshold)
         wait = self.interval
         while not self._stop.wait(wait):
-            # The next look: soon while a block is reported (its samples, its
-            # end), else when a block could first be due (see below).
+            # Soon again while a block is reported (its samples, its end).
             wait = self.interval
             loop = self._loop
             if loop is None:
@@ -386,22 +388,16 @@ class BlockingDetector(ClosedOnExit, Hooks):
                 self.flush()
             if loop.is_closed():
                 break  # nothing more to watch: don't outlive the loop
-            now_running = running_entry(loop)
+            now_running = watch.look()
             if now_running is None:
-                seen = None  # waiting in a poll, or stopped: never a block
                 if not self._reported:
-                    wait = self.threshold  # what starts after now is due no sooner
+                    wait = watch.next_look(None)
                 continue
-            entry, started = now_running
-            now = time.monotonic()
-            if started is not seen:
-                seen, number = started, number + 1
-                since = started if self._real_clock() else now
-            held = now - since
+            entry, started, held = now_running
+            number = watch.number
             if held < self.threshold:
                 if not self._reported:
-                    # This entry is due then, and any after it later.
-                    wait = max(self.threshold - held, _SHORTEST_WAIT)
+                    wait = watch.next_look(held)
                 continue
             if number in self._reported:
                 self._sample(number, started)
@@ -418,7 +414,7 @@ class BlockingDetector(ClosedOnExit, Hooks):
                 duration=held,
                 ended=False,
                 stack=stack,
-                started=since,
+                started=watch.since,
             )
             with self._hooked:
                 self._samples[number] = collections.Counter([report.where])

@@ -47,7 +47,7 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
-from .attach import ClosedOnExit, release_tape, running_entry, share_tape, tape_owners
+from .attach import ClosedOnExit, EntryWatch, release_tape, share_tape, tape_owners
 from .blocking import BlockingDetector, BlockReport, _blocker_frames, describe_entry
 from .chrome import write_chrome_trace
 from .recorder import Recorder, callback_name
@@ -172,7 +172,7 @@ class FlightRecorder(ClosedOnExit):
             if stall is not None:
                 self._watchdog = threading.Thread(
                     target=self._watch,
-                    args=(stall, stall / 5),  # 10 looks a second at the default
+                    args=(stall,),
                     name="glassloop-flight-watchdog",
                     daemon=True,
                 )
@@ -210,29 +210,26 @@ class FlightRecorder(ClosedOnExit):
 
     # -- triggers ------------------------------------------------------------
 
-    def _watch(self, stall: float, interval: float) -> None:
-        """The watchdog thread: the same entry newest on the tape ``stall`` seconds on is a stall.
+    def _watch(self, stall: float) -> None:
+        """The watchdog thread: an entry that has held the loop ``stall`` seconds is a stall.
 
-        The newest record is what the loop does now; a poll's (its entry
-        None) means it waits, which is never a stall.
+        The newest record on the tape is what the loop does now; a poll's
+        (its entry None) means it waits, which is never a stall.
         """
         assert isinstance(self.recorder, TapeView)
-        seen: float | None = None
-        since = 0.0
+        watch = EntryWatch(self.loop, stall)
         dumped: float | None = None
-        while not self._stop.wait(interval):
+        wait = watch.next_look(None)
+        while not self._stop.wait(wait):
             if self.loop.is_closed():
                 break
-            running = running_entry(self.loop)
+            running = watch.look()
             if running is None:
-                seen = None  # waiting in a poll, or stopped: never a stall
+                wait = watch.next_look(None)
                 continue
-            entry, started = running
-            now = time.monotonic()
-            if started is not seen:
-                seen, since = started, now
-                continue
-            if now - since < stall or started is dumped:
+            entry, started, held = running
+            wait = watch.next_look(held)
+            if held < stall or started is dumped:
                 continue
             dumped = started
             where = "?"
@@ -248,7 +245,7 @@ class FlightRecorder(ClosedOnExit):
                 logger.warning(
                     "glassloop: the loop is stalled by %s for %.3f s so far, at:\n%s",
                     what,
-                    now - since,
+                    held,
                     "".join(traceback.format_list(stack)).rstrip(),
                 )
             self.recorder.blocks.append(("block", started, self.loop.time(), what, where))
