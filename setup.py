@@ -26,6 +26,7 @@ from setuptools.command.build_ext import build_ext
 COMPILED = (
     "glassloop.kernel.scheduler",
     "glassloop.kernel.task",
+    "glassloop.kernel.tape",
     "glassloop.observe.recorder",
 )
 

@@ -59,9 +59,10 @@ def buffer_state(observer: Any) -> tuple[int, int, int]:
     if observer is None:
         return 0, 0, 0
     recorder = getattr(observer, "recorder", observer)
-    if hasattr(recorder, "tape"):  # the flight recorder's tape: pairs of items
+    if hasattr(recorder, "tape"):  # the flight recorder's window on the loop's tape
         tape = recorder.tape
-        return len(tape) // 2, (tape.maxlen or 0) // 2, recorder.dropped
+        held = min(len(tape), recorder.capacity) if tape is not None else 0
+        return held, recorder.capacity, recorder.dropped
     return len(recorder.records), recorder.capacity, recorder.dropped
 
 

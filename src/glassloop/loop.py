@@ -210,8 +210,7 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
             if tape is not None:
                 # The tape's "not running" record: the last entry is over, and
                 # a watchdog reading the tape must not take the pause for a block.
-                tape.append(False)
-                tape.append(self._clock.time())
+                tape.record(False, self._clock.time())
             self._stopping = False
             self._thread_id = None
             events._set_running_loop(None)

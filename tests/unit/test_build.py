@@ -20,7 +20,7 @@ import pytest
 import glassloop
 import glassloop.build
 from glassloop import cli
-from glassloop.kernel import scheduler, task
+from glassloop.kernel import scheduler, tape, task
 from glassloop.observe import recorder
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
@@ -42,14 +42,14 @@ def _in_child(code: str, **env: str) -> str:
 def test_name_says_what_the_kernel_modules_are() -> None:
     compiled = [
         m.__file__ is not None and m.__file__.endswith(tuple(EXTENSION_SUFFIXES))
-        for m in (scheduler, task, recorder)
+        for m in (scheduler, task, tape, recorder)
     ]
     expected = "compiled" if all(compiled) else "mixed" if any(compiled) else "pure"
     assert glassloop.build.NAME == expected
     assert glassloop.build.NAME != "mixed"  # a partial build is never installed
     form = "C" if glassloop.build.NAME == "compiled" else "py"
     assert glassloop.build.describe() == (
-        f"{expected} (scheduler={form}, task={form}, recorder={form})"
+        f"{expected} (scheduler={form}, task={form}, tape={form}, recorder={form})"
     )
 
 

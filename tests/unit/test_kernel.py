@@ -16,6 +16,7 @@ import glassloop
 import glassloop.build
 from glassloop.kernel import EpollPoller, FifoPolicy, Hooks
 from glassloop.kernel.poller import Poller
+from glassloop.kernel.tape import Tape
 
 T = TypeVar("T")
 
@@ -280,21 +281,17 @@ def test_the_kernel_calls_only_the_hook_groups_an_observer_listens_to() -> None:
 
 
 def test_a_tape_records_each_entry_and_poll_without_hooks() -> None:
-    from collections import deque
-
     loop = glassloop.Loop()
     try:
-        with pytest.raises(TypeError, match=r"collections\.deque"):
+        with pytest.raises(TypeError, match=r"glassloop\.kernel\.tape\.Tape"):
             loop.set_tape([])  # type: ignore[arg-type]
-        with pytest.raises(ValueError, match="even maxlen"):
-            loop.set_tape(deque(maxlen=7))
-        tape: deque[Any] = deque(maxlen=100)
+        tape = Tape(100)
         loop.set_tape(tape)
         assert loop.tape is tape and loop._observed and loop.hooks is None
         newest: list[Any] = []
 
         def cb() -> None:
-            newest.append(list(tape)[-2:])
+            newest.append(tape.newest())
 
         async def step() -> None:
             pass
@@ -303,8 +300,8 @@ def test_a_tape_records_each_entry_and_poll_without_hooks() -> None:
         task = loop.create_task(step())
         loop.call_later(0.001, loop.stop)  # a poll that waits for it
         loop.run_forever()
-        items = list(tape)
-        entries, starts = items[0::2], items[1::2]
+        first, entries, starts = tape.snapshot()
+        assert first == 1 and len(entries) == len(starts) == tape.count == len(tape)
         assert all(type(t) is float for t in starts) and starts == sorted(starts)
         # Each entry by its callback (not its Handle), a task by its name (the tape
         # must not keep it alive), a poll by None before it and its number of
@@ -315,26 +312,49 @@ def test_a_tape_records_each_entry_and_poll_without_hooks() -> None:
             loop.stop,
             False,
         ]
-        assert newest == [[cb, starts[0]]]  # the newest record: what runs now
+        number = entries.index(cb) + 1
+        assert newest == [(cb, starts[number - 1], number)]  # the newest record: what runs now
+        assert tape.time_of(number) == starts[number - 1]
         polls = [n for n, e in enumerate(entries) if e is None]
         assert polls and all(type(entries[n + 1]) is int for n in polls)
         loop.set_tape(None)
         assert not loop._observed
         loop.call_soon(loop.stop)
         loop.run_forever()
-        assert list(tape) == items  # detached: nothing more
+        assert tape.snapshot() == (1, entries, starts)  # detached: nothing more
     finally:
         loop.close()
+
+
+def test_a_tape_is_a_fixed_ring_that_numbers_its_records() -> None:
+    with pytest.raises(ValueError, match="at least 2"):
+        Tape(1)
+    tape = Tape(4)
+    assert len(tape) == 0 and tape.newest() is None and tape.snapshot() == (1, [], [])
+    for n in range(1, 11):
+        tape.record(f"e{n}", float(n))
+    # The last four, oldest first, numbered on from the first record ever.
+    assert tape.snapshot() == (7, ["e7", "e8", "e9", "e10"], [7.0, 8.0, 9.0, 10.0])
+    assert tape.snapshot(2) == (9, ["e9", "e10"], [9.0, 10.0])
+    assert tape.newest() == ("e10", 10.0, 10)
+    assert (len(tape), tape.count, tape.dropped) == (4, 10, 6)
+    assert [tape.time_of(n) for n in (6, 7, 10, 11)] == [None, 7.0, 10.0, None]
+    # A longer copy keeps the numbers and grows on from there.
+    longer = tape.copy(8)
+    assert longer.snapshot() == tape.snapshot() and longer.capacity == 8
+    for n in range(11, 16):
+        longer.record(f"e{n}", float(n))
+    assert longer.snapshot()[0] == 8 and len(longer) == 8 and longer.dropped == 7
+    assert tape.copy(2).snapshot() == (9, ["e9", "e10"], [9.0, 10.0])
 
 
 def test_a_tape_does_not_keep_a_finished_task_alive() -> None:
     import gc
     import weakref
-    from collections import deque
 
     loop = glassloop.Loop()
     try:
-        tape: deque[Any] = deque(maxlen=1000)
+        tape = Tape(500)
         loop.set_tape(tape)
 
         async def step() -> None:
@@ -346,7 +366,7 @@ def test_a_tape_does_not_keep_a_finished_task_alive() -> None:
         del task
         gc.collect()
         # Its two steps are on the tape, by name; the task itself is gone.
-        assert list(tape)[0::2].count("short-lived") == 2
+        assert tape.snapshot()[1].count("short-lived") == 2
         assert gone() is None
     finally:
         loop.close()

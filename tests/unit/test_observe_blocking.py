@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 import glassloop
+from glassloop.kernel.tape import Tape
 from glassloop.observe import BlockingDetector, BlockReport, FlightRecorder, Recorder
 from glassloop.observe.attach import share_tape, tape_owners
 
@@ -301,11 +302,11 @@ def test_a_detector_and_a_flight_recorder_share_one_tape(tmp_path: Any) -> None:
     try:
         with BlockingDetector(0.05, loop=loop, callback=reports.append) as detector:
             small = loop.tape
-            assert small is not None and small.maxlen == 2 * 1024
+            assert small is not None and small.capacity == 1024
             with FlightRecorder(
                 loop, str(tmp_path), capacity=5000, stall=None, dump_signal=None
             ) as flight:
-                assert loop.tape is not small and loop.tape.maxlen == 2 * 5000
+                assert loop.tape is not small and loop.tape.capacity == 5000
                 assert tape_owners(loop) == [detector, flight]
 
                 async def blocked() -> None:
@@ -317,7 +318,7 @@ def test_a_detector_and_a_flight_recorder_share_one_tape(tmp_path: Any) -> None:
                 loop.run_until_complete(loop.create_task(blocked(), name="blocked"))
                 assert len(flight.recorder.records) > 100
             # The flight recorder gone, the detector's own length again.
-            assert loop.tape is not None and loop.tape.maxlen == 2 * 1024
+            assert loop.tape is not None and loop.tape.capacity == 1024
             assert [r.ended for r in reports] == [False, True]
             assert reports[0].what == "Task 'blocked'"
         assert loop.tape is None
@@ -326,11 +327,9 @@ def test_a_detector_and_a_flight_recorder_share_one_tape(tmp_path: Any) -> None:
 
 
 def test_a_tape_set_by_hand_is_not_shared() -> None:
-    import collections
-
     loop = glassloop.new_event_loop()
     try:
-        loop.set_tape(collections.deque(maxlen=10))
+        loop.set_tape(Tape(10))
         with pytest.raises(RuntimeError, match="set by hand"):
             share_tape(loop, object(), 10)
         with pytest.raises(RuntimeError, match="set by hand"):

@@ -1,6 +1,8 @@
 # Cython's declarations for scheduler.py (the optional compiled build):
 # Scheduler becomes an extension type whose state lives in C fields.
 
+from glassloop.kernel.tape cimport Tape
+
 # What the compiled call_soon (scheduler.py's ``if cython.compiled:`` branch)
 # reads in C: a bound method's ``__func__`` and ``__self__``.
 cdef extern from *:

@@ -50,6 +50,7 @@ from .clock import Clock, MonotonicClock, PatchedClock
 from .hooks import ENTRY_HOOKS, TASK_HOOKS, Hooks
 from .poller import Poller, default_poller
 from .ready import FifoPolicy, ReadyPolicy
+from .tape import Tape
 
 try:  # the optional compiled build (setup.py): Cython reads this as a constant
     import cython  # type: ignore[import-not-found, import-untyped, unused-ignore]
@@ -363,7 +364,7 @@ class Scheduler:
         self._closed = False
         self._hooks: Hooks | None = None
         self._task_hooks: Hooks | None = None
-        self._tape: deque[Any] | None = None
+        self._tape: Tape | None = None
         self._set_debug_flag(False)
         # Descriptors the loop registers for itself (the wake-up fd): they don't
         # make a poll worth a syscall when callbacks are already waiting.
@@ -407,34 +408,23 @@ class Scheduler:
         self._update_careful()
 
     @property
-    def tape(self) -> deque[Any] | None:
+    def tape(self) -> Tape | None:
         return self._tape
 
-    def set_tape(self, tape: deque[Any] | None) -> None:
-        """Record every ready entry and poll on ``tape``, a bounded deque; ``None`` stops.
+    def set_tape(self, tape: Tape | None) -> None:
+        """Record every ready entry and poll on ``tape`` (a :class:`Tape`); ``None`` stops.
 
         The cheapest observer there is, for one that must stay on (the flight
-        recorder): no Python call and no new container per entry, two appends
-        of objects that exist anyway.  Records are pairs of items: before an
-        entry runs, its callback (or, for a task queued as itself, the task's
-        name) and the clock's time; before a poll, ``None`` and the time;
-        after it, the number of events and the time; when ``run_forever``
-        returns, ``False`` and the time (the loop is not running).  Each
-        record ends where the next begins, and the newest is what the loop
-        does now: a watchdog thread reads ``tape[-2:]``.
-
-        The tape holds nothing that would otherwise die young: not a Handle
-        (Handles and tuples made per entry and kept for a while fill the
-        collector's young generation and trigger full collections), and not a
-        task, whose coroutine, context and result would outlive it by a ring's
-        length.  Measured on the aiohttp hello server: a ring of 20 000
-        records that held tasks cost 13 % of its CPU per request, one that
-        holds their names 2-3 %.  Hooks and a tape can be set together.
+        recorder): no hook call and no new object per entry, one record of
+        objects that exist anyway (what a record holds: tape.py).  The tape
+        holds nothing that would otherwise die young: not a Handle (Handles
+        and tuples made per entry and kept for a while fill the collector's
+        young generation and trigger full collections), and not a task,
+        whose coroutine, context and result would outlive it by a ring's
+        length.  Hooks and a tape can be set together.
         """
-        if tape is not None and not isinstance(tape, deque):
-            raise TypeError(f"a tape is a collections.deque, not {type(tape).__name__}")
-        if tape is not None and (tape.maxlen is None or tape.maxlen % 2):
-            raise ValueError("a tape needs an even maxlen: its records are pairs")
+        if tape is not None and not isinstance(tape, Tape):
+            raise TypeError(f"a tape is a glassloop.kernel.tape.Tape, not {type(tape).__name__}")
         self._tape = tape
         self._update_careful()
 
@@ -1023,17 +1013,14 @@ class Scheduler:
     def _poll_observed(self, timeout: float | None) -> list[Any]:
         """The poll, timed for hooks and recorded on a tape."""
         now = self._clock.time
-        tape = self._tape
+        tape: Tape | None = self._tape
         t0 = now()
         if tape is not None:
-            record = tape.append
-            record(None)
-            record(t0)
+            tape.record(None, t0)
         events = self._poller.poll(timeout)
         t1 = now()
         if tape is not None:
-            record(len(events))
-            record(t1)
+            tape.record(len(events), t1)
         hooks = self._hooks
         if hooks is not None:
             hooks.poll_waited(timeout, t1 - t0, len(events))
@@ -1046,7 +1033,15 @@ class Scheduler:
         ready = self._ready
         ntodo = len(ready)
         now = self._clock.time
-        tape = self._tape
+        tape: Tape | None = self._tape
+        # Compiled, the default clock is read in C (scheduler.pxd's
+        # gl_monotonic, the same reading as time.monotonic): a call through
+        # Python and a float otherwise.  (Tested per entry as a local: a
+        # ``cython.compiled`` test per entry cost the pure build some hundred
+        # instructions each.)
+        c_clock: bool = cython.compiled and now is _time_monotonic
+        t0: float
+        t1: float
         if not self._entry_hooks:
             if tape is None:
                 # Observers of turns only (polls, due timers): entries run plain.
@@ -1055,42 +1050,34 @@ class Scheduler:
                     if not handle._cancelled:
                         handle._run()
                 return
-            # A tape (an always-on flight recorder, a blocking detector): no
-            # call per entry.
-            record = tape.append
+            # A tape (an always-on flight recorder, a blocking detector): a
+            # record per entry (compiled, a C call), no hook call.
             for _ in range(ntodo):
                 handle = ready.popleft()
+                if c_clock:
+                    t0 = _monotonic()  # type: ignore[name-defined]  # noqa: F821
+                else:
+                    t0 = now()
                 if type(handle) is Handle:
                     # Compiled, ``h`` is a C pointer: its fields and step
                     # without a lookup by name.
                     h: Handle = handle
                     if not h._cancelled:
-                        record(h._callback)
-                        record(now())
+                        tape.record(h._callback, t0)
                         h._run()
                 elif cython.compiled and _is_task(handle):  # noqa: F821
                     # An exact Task (never ``_cancelled``: only a Handle is):
                     # its name and step through task.py's C entry points.
-                    record(_task_name(handle))  # noqa: F821
-                    record(now())
+                    tape.record(_task_name(handle), t0)  # noqa: F821
                     _run_task(handle)  # noqa: F821
                 elif not handle._cancelled:
                     callback = handle._callback
                     # (A task queued as itself has no callback: its name.)
-                    record(callback if callback is not None else handle.get_name())
-                    record(now())
+                    tape.record(callback if callback is not None else handle.get_name(), t0)
                     handle._run()
             return
         skip_tasks = not self._entry_tasks
-        # Compiled, the default clock is read in C (scheduler.pxd's
-        # gl_monotonic, the same reading as time.monotonic): two reads per
-        # traced entry, each a call through Python and a float otherwise.
-        # (Both tested per entry as locals: a ``cython.compiled`` test per
-        # entry cost the pure build some hundred instructions each.)
-        c_clock: bool = cython.compiled and now is _time_monotonic
         compiled: bool = cython.compiled
-        t0: float
-        t1: float
         for _ in range(ntodo):
             if compiled:
                 handle = self._ready_popleft()  # (see _run_ready_typed)
@@ -1107,8 +1094,7 @@ class Scheduler:
             elif skip_tasks and cython.compiled and _is_task(handle):  # noqa: F821
                 # An exact Task, for an observer of its step alone (as above).
                 if tape is not None:
-                    tape.append(_task_name(handle))  # noqa: F821
-                    tape.append(now())
+                    tape.record(_task_name(handle), now())  # noqa: F821
                 _run_task(handle)  # noqa: F821
                 continue
             elif handle._cancelled:
@@ -1116,8 +1102,7 @@ class Scheduler:
             elif skip_tasks and handle._callback is None:
                 # A task queued as itself, for an observer of its step alone.
                 if tape is not None:
-                    tape.append(handle.get_name())
-                    tape.append(now())
+                    tape.record(handle.get_name(), now())
                 handle._run()
                 continue
             on_started = self._on_started
@@ -1129,8 +1114,7 @@ class Scheduler:
                 t0 = now()
             if tape is not None:
                 callback = handle._callback
-                tape.append(callback if callback is not None else handle.get_name())
-                tape.append(t0)
+                tape.record(callback if callback is not None else handle.get_name(), t0)
             try:
                 if kernel_handle:
                     h._run()

@@ -10,18 +10,19 @@ The kernel also holds a single tape (``Scheduler.set_tape``).  A flight
 recorder wants the last thousands of records, a blocking detector only the
 newest: :func:`share_tape` keeps one tape as long as the longest request and
 swaps in a longer copy when a bigger one arrives, so observers of a tape read
-``loop.tape`` each time and never keep the deque itself.
+``loop.tape`` each time and never keep the tape itself.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+import weakref
 from types import TracebackType
 from typing import Any, Self
 
 from ..kernel.hooks import Hooks
+from ..kernel.tape import Tape
 
 
 class HookFanout(Hooks):
@@ -128,20 +129,19 @@ def detach(loop: Any, hooks: Hooks) -> None:
             _install(loop, [member for member in members if member is not hooks])
 
 
-class SharedTape(deque[Any]):
-    """A loop's tape with the observers it serves: observer -> records it wants kept."""
-
-    owners: dict[object, int]
+#: A shared tape -> the observers it serves, each with the records it wants kept.
+#: (A tape not in here was set by hand, with ``loop.set_tape``.)
+_OWNERS: weakref.WeakKeyDictionary[Tape, dict[object, int]] = weakref.WeakKeyDictionary()
 
 
 def share_tape(loop: Any, owner: object, records: int) -> None:
     """Put ``owner`` on the loop's tape, keeping at least its last ``records`` records."""
-    if records < 1:
-        raise ValueError("a tape keeps at least 1 record")
+    if records < 2:
+        raise ValueError("a tape keeps at least 2 records")
     tape = loop.tape
-    if tape is not None and not isinstance(tape, SharedTape):
+    if tape is not None and tape not in _OWNERS:
         raise RuntimeError("this loop's tape was set by hand (loop.set_tape): it is not shared")
-    owners = dict(tape.owners) if tape is not None else {}
+    owners = dict(_OWNERS[tape]) if tape is not None else {}
     owners[owner] = records
     _install_tape(loop, tape, owners)
 
@@ -149,36 +149,36 @@ def share_tape(loop: Any, owner: object, records: int) -> None:
 def release_tape(loop: Any, owner: object) -> None:
     """Take ``owner`` off the loop's tape; the last one out removes the tape."""
     tape = loop.tape
-    if not isinstance(tape, SharedTape) or owner not in tape.owners:
+    owners = _OWNERS.get(tape) if tape is not None else None
+    if owners is None or owner not in owners:
         return
-    owners = {other: n for other, n in tape.owners.items() if other is not owner}
-    _install_tape(loop, tape, owners)
+    _install_tape(loop, tape, {other: n for other, n in owners.items() if other is not owner})
 
 
-def running_entry(loop: Any) -> tuple[Any, float] | None:
-    """What ``loop`` runs now, from its tape: (entry, the float its record started at).
+def running_entry(loop: Any) -> tuple[Any, float, int] | None:
+    """What ``loop`` runs now, from its tape: (entry, when it started, its record's number).
 
     The entry is a callback, or the name of the task whose step runs.
-
     ``None`` while it waits in a poll, is stopped, or has no tape.  Read from
-    any thread: the two items are the tape's newest, read without a lock, so
-    a read that falls between a record's two appends says ``None`` too.
-    The float is the record's identity: the same object newest on the tape
-    at two looks means the same entry still runs.
+    any thread.  The number is the record's identity: the same number
+    newest on the tape at two looks means the same entry still runs.
     """
     if loop._thread_id is None:
         return None  # not running: its last entry is over
+    tape: Tape | None = loop.tape
+    newest = tape.newest() if tape is not None else None
+    if newest is None:
+        return None
+    entry = newest[0]
+    if entry is None or entry is False or type(entry) is int:
+        return None  # in a poll, just out of one, or stopped
+    return newest
+
+
+def still_running(loop: Any, number: int) -> bool:
+    """Whether record ``number`` is still the newest on ``loop``'s tape (its entry runs on)."""
     tape = loop.tape
-    try:
-        started = tape[-1]
-        entry = tape[-2]
-    except (IndexError, TypeError):
-        return None
-    if type(started) is not float or entry is None or entry is False:
-        return None
-    if type(entry) is int or type(entry) is float:
-        return None  # just out of a poll, or between a record's two appends
-    return entry, started
+    return tape is not None and tape.count == number
 
 
 class EntryWatch:
@@ -199,15 +199,15 @@ class EntryWatch:
     def __init__(self, loop: Any, limit: float) -> None:
         self.loop = loop
         self.limit = limit
-        #: The start float of the entry seen at the last look (its identity).
-        self.seen: float | None = None
+        #: The record number of the entry seen at the last look (its identity).
+        self.seen: int | None = None
         #: When that entry began (``time.monotonic``), as well as it is known.
         self.since = 0.0
         #: Counts the entries seen: a block's number.
         self.number = 0
 
-    def look(self) -> tuple[Any, float, float] | None:
-        """(entry, its start float on the tape, seconds it has held the loop), or None if idle.
+    def look(self) -> tuple[Any, int, float] | None:
+        """(entry, its record's number, seconds it has held the loop), or None if idle.
 
         Under the loop's own clock the tape says when the entry began; under
         another (virtual time) it is timed from the look that first saw it.
@@ -216,12 +216,12 @@ class EntryWatch:
         if running is None:
             self.seen = None  # waiting in a poll, or stopped: never a hold
             return None
-        entry, started = running
+        entry, started, number = running
         now = time.monotonic()
-        if started is not self.seen:
-            self.seen, self.number = started, self.number + 1
+        if number != self.seen:
+            self.seen, self.number = number, self.number + 1
             self.since = started if self.loop.time is time.monotonic else now
-        return entry, started, now - self.since
+        return entry, number, now - self.since
 
     def next_look(self, held: float | None) -> float:
         """Seconds to sleep after a look that found ``held`` (None: the loop waited)."""
@@ -230,25 +230,26 @@ class EntryWatch:
         return max(self.limit - held, self.SHORTEST)
 
 
-def tape_owners(loop: Any) -> list[object]:
-    """The observers on the loop's tape, in the order they came."""
-    tape = loop.tape
-    return list(tape.owners) if isinstance(tape, SharedTape) else []
-
-
-def _install_tape(loop: Any, old: SharedTape | None, owners: dict[object, int]) -> None:
+def _install_tape(loop: Any, old: Tape | None, owners: dict[object, int]) -> None:
     if not owners:
         loop.set_tape(None)
         return
-    length = 2 * max(owners.values())
-    if old is not None and old.maxlen == length:
-        old.owners = owners
+    length = max(owners.values())
+    if old is not None and old.capacity == length:
+        _OWNERS[old] = owners
         return
-    # A copy keeps the newest records (pairs: the length is even), so a
-    # dump taken just after a bigger observer arrives still has the past.
-    tape = SharedTape(old if old is not None else (), maxlen=length)
-    tape.owners = owners
+    # A copy keeps the newest records (and their numbers), so a dump taken
+    # just after a bigger observer arrives still has the past.
+    tape = old.copy(length) if old is not None else Tape(length)
+    _OWNERS[tape] = owners
     loop.set_tape(tape)
+
+
+def tape_owners(loop: Any) -> list[object]:
+    """The observers on the loop's tape, in the order they came."""
+    tape = loop.tape
+    owners = _OWNERS.get(tape) if tape is not None else None
+    return list(owners) if owners is not None else []
 
 
 class ClosedOnExit:

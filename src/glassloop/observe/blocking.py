@@ -41,6 +41,7 @@ from typing import Any
 from .. import loop as _loop_module
 from ..kernel.hooks import Hooks
 from ..kernel.scheduler import Scheduler
+from ..kernel.tape import Tape
 from ..kernel.task import Task
 from .attach import (
     ClosedOnExit,
@@ -48,8 +49,8 @@ from .attach import (
     attach,
     detach,
     release_tape,
-    running_entry,
     share_tape,
+    still_running,
 )
 from .recorder import Recorder, callback_name
 
@@ -187,10 +188,10 @@ class BlockingDetector(ClosedOnExit, Hooks):
         #: Reports made so far (start and end reports), newest last; bounded.
         self.reports: list[BlockReport] = []
         self._loop: Any = None
-        #: Block number -> its start report and the tape's start float of its
+        #: Block number -> its start report and the tape's number of its
         #: record, while the block is reported and not over.  Whoever pops it
         #: (the loop thread, or the watchdog when the loop stopped) ends it.
-        self._reported: dict[int, tuple[BlockReport, float]] = {}
+        self._reported: dict[int, tuple[BlockReport, int]] = {}
         #: Block number -> where the loop thread was, sample by sample.
         self._samples: dict[int, collections.Counter[str]] = {}
         #: The last block's end report, until the timers it delayed are known.
@@ -245,11 +246,10 @@ class BlockingDetector(ClosedOnExit, Hooks):
         A block the other thread is ending is finished first: its end is on
         the recorder's timeline when this returns.
         """
-        now_running = running_entry(self._loop) if self._loop is not None else None
         with self._ending:
             reported = list(self._reported.items())
-        for number, (_, tape_start) in reported:
-            if now_running is None or now_running[1] is not tape_start:
+        for number, (_, record) in reported:
+            if self._loop is None or not still_running(self._loop, record):
                 self._end_block(number)
 
     # -- the hooks (loop thread, once per turn) ------------------------------
@@ -331,8 +331,8 @@ class BlockingDetector(ClosedOnExit, Hooks):
             taken = self._reported.pop(number, None)
             if taken is None:
                 return  # the other thread ended it
-            start, tape_start = taken
-            end = self._end_of(tape_start)
+            start, record = taken
+            end = self._end_of(record)
             in_loop_thread = threading.get_ident() == self._loop._thread_id
             samples = self._samples.pop(number, collections.Counter())
             ended = dataclasses.replace(
@@ -356,19 +356,17 @@ class BlockingDetector(ClosedOnExit, Hooks):
         """The loop's clock is ``time.monotonic``: the tape's times are the watchdog's."""
         return bool(self._loop.time is time.monotonic)
 
-    def _end_of(self, tape_start: float) -> float:
-        """When the block that began at ``tape_start`` ended (``time.monotonic``).
+    def _end_of(self, record: int) -> float:
+        """When the block whose record is number ``record`` ended (``time.monotonic``).
 
         The next record on the tape began then.  Under another clock (virtual
         time), or if the tape has moved past it, now: the block ended before.
         """
-        if self._real_clock():
-            items = list(self._loop.tape or ())  # a C copy: atomic under the GIL
-            for at in range(len(items) - 1, 0, -1):
-                if items[at] is tape_start:
-                    if at + 2 < len(items) and type(items[at + 2]) is float:
-                        return float(items[at + 2])
-                    break
+        tape: Tape | None = self._loop.tape
+        if self._real_clock() and tape is not None:
+            end = tape.time_of(record + 1)
+            if end is not None:
+                return end
         return time.monotonic()
 
     # -- the watchdog (its own thread) -------------------------------------
@@ -393,20 +391,20 @@ class BlockingDetector(ClosedOnExit, Hooks):
                 if not self._reported:
                     wait = watch.next_look(None)
                 continue
-            entry, started, held = now_running
+            entry, record, held = now_running
             number = watch.number
             if held < self.threshold:
                 if not self._reported:
                     wait = watch.next_look(held)
                 continue
             if number in self._reported:
-                self._sample(number, started)
+                self._sample(number, record)
                 continue
             frame = sys._current_frames().get(loop._thread_id)
             stack = _blocker_frames(frame)
             del frame
             # The stack is only the blocker's if the same entry still runs.
-            if stack is None or loop.tape is None or loop.tape[-1] is not started:
+            if stack is None or not still_running(loop, record):
                 continue
             report = BlockReport(
                 what=describe_entry(entry),
@@ -418,18 +416,17 @@ class BlockingDetector(ClosedOnExit, Hooks):
             )
             with self._hooked:
                 self._samples[number] = collections.Counter([report.where])
-                self._reported[number] = (report, started)
+                self._reported[number] = (report, record)
                 attach(loop, self)  # the loop thread ends it, and names its victims
             self._report(report)
 
-    def _sample(self, number: int, started: float) -> None:
+    def _sample(self, number: int, record: int) -> None:
         """One profile sample of a block already reported: where the loop thread is now."""
         loop = self._loop
         frame = sys._current_frames().get(loop._thread_id)
         stack = _blocker_frames(frame)
         del frame
-        tape = loop.tape
-        if tape is None or tape[-1] is not started:
+        if not still_running(loop, record):
             return  # it ended meanwhile: the stack may be the next entry's
         counts = self._samples.get(number)
         if stack and counts is not None:

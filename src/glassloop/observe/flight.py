@@ -1,9 +1,9 @@
 """The flight recorder: always recording, in a small ring, dumped when something goes wrong.
 
 It is meant to stay on in production, so it records on the kernel's *tape*
-(``Scheduler.set_tape``), not its hooks: the kernel appends
-``[entry, start, end]`` for each ready entry it runs and ``[nevents, start,
-end]`` for each poll to a bounded deque, with no Python call per entry.
+(``Scheduler.set_tape``), not its hooks: the kernel writes a record of each
+ready entry it runs and of each poll to a fixed ring (kernel/tape.py), with
+no hook call per entry.
 Nothing more is done until one of three things happens:
 
 - a **stall**: one entry holds the loop longer than ``stall`` seconds.  A
@@ -42,12 +42,12 @@ import sys
 import threading
 import time
 import traceback
-from collections import deque
 from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
-from .attach import ClosedOnExit, EntryWatch, release_tape, share_tape, tape_owners
+from ..kernel.tape import Tape
+from .attach import ClosedOnExit, EntryWatch, release_tape, share_tape, still_running, tape_owners
 from .blocking import BlockingDetector, BlockReport, _blocker_frames, describe_entry
 from .chrome import write_chrome_trace
 from .recorder import Recorder, callback_name
@@ -69,36 +69,34 @@ class TapeView:
         #: Stall reports put on the timeline: BLOCK_RECORD shapes.
         self.blocks: list[tuple[Any, ...]] = []
         #: Set when the recorder is closed: its last records stay readable.
-        self.kept: deque[Any] | None = None
+        self.kept: Tape | None = None
 
     @property
-    def tape(self) -> deque[Any]:
+    def tape(self) -> Tape | None:
         """The loop's tape now (shared, and swapped for a longer one when needed).
 
-        Once the flight recorder is closed, the tape as it was then.
+        Once the flight recorder is closed, its records as they were then.
         """
-        if self.kept is not None:
-            return self.kept
-        tape = self.loop.tape
-        return tape if tape is not None else deque(maxlen=2)
+        return self.kept if self.kept is not None else self.loop.tape
 
     @property
     def dropped(self) -> int:
-        # The kernel does not count what the ring drops (a count per entry is
-        # a cost on every entry); a full ring has dropped at least one.
-        return 1 if len(self.tape) == self.tape.maxlen else 0
+        """Records the loop ran that this recorder's window no longer holds."""
+        tape = self.tape
+        return 0 if tape is None else tape.count - min(len(tape), self.capacity)
 
     @property
     def records(self) -> list[tuple[Any, ...]]:
-        # A C copy (atomic under the GIL) of this recorder's part of a tape
-        # that may be shared with an observer that keeps more.
-        items = list(self.tape)[-2 * self.capacity :]
-        if items and type(items[0]) is float:
-            del items[0]  # the ring dropped this record's entry, not its time yet
+        # A consistent copy of this recorder's part of a tape that may be
+        # shared with an observer that keeps more.
+        tape = self.tape
+        if tape is None:
+            entries: list[Any] = []
+            starts: list[float] = []
+        else:
+            _, entries, starts = tape.snapshot(self.capacity)
         out: list[tuple[Any, ...]] = []
         task_ids: dict[str, int] = {}
-        starts = items[1::2]
-        entries = items[0::2]
         for n, entry in enumerate(entries):
             if type(entry) is int or entry is False:
                 continue  # a poll's end (the loop's own work), or the loop stopped
@@ -218,7 +216,7 @@ class FlightRecorder(ClosedOnExit):
         """
         assert isinstance(self.recorder, TapeView)
         watch = EntryWatch(self.loop, stall)
-        dumped: float | None = None
+        dumped: int | None = None
         wait = watch.next_look(None)
         while not self._stop.wait(wait):
             if self.loop.is_closed():
@@ -227,19 +225,18 @@ class FlightRecorder(ClosedOnExit):
             if running is None:
                 wait = watch.next_look(None)
                 continue
-            entry, started, held = running
+            entry, record, held = running
             wait = watch.next_look(held)
-            if held < stall or started is dumped:
+            if held < stall or record == dumped:
                 continue
-            dumped = started
+            dumped = record
             where = "?"
             thread = self.loop._thread_id
             frame: FrameType | None = sys._current_frames().get(thread) if thread else None
             stack = _blocker_frames(frame)
             del frame
             what = describe_entry(entry)
-            tape = self.loop.tape
-            if stack and tape is not None and tape[-1] is started:
+            if stack and still_running(self.loop, record):
                 last = stack[-1]
                 where = f"{last.filename}:{last.lineno} in {last.name}"
                 logger.warning(
@@ -248,6 +245,10 @@ class FlightRecorder(ClosedOnExit):
                     held,
                     "".join(traceback.format_list(stack)).rstrip(),
                 )
+            tape = self.loop.tape
+            started = tape.time_of(record) if tape is not None else None
+            if started is None:
+                started = self.loop.time() - held
             self.recorder.blocks.append(("block", started, self.loop.time(), what, where))
             self.dump("stall")
 
@@ -280,9 +281,8 @@ class FlightRecorder(ClosedOnExit):
         if self._on_tape:
             if isinstance(self.recorder, TapeView):
                 tape = self.loop.tape
-                self.recorder.kept = deque(
-                    tape if tape is not None else (), maxlen=2 * self.recorder.capacity
-                )
+                if tape is not None:
+                    self.recorder.kept = tape.copy(self.recorder.capacity)
             release_tape(self.loop, self)
             self._on_tape = False
         if self.detector is not None:
