@@ -203,8 +203,6 @@ class EntryWatch:
         self.seen: int | None = None
         #: When that entry began (``time.monotonic``), as well as it is known.
         self.since = 0.0
-        #: Counts the entries seen: a block's number.
-        self.number = 0
 
     def look(self) -> tuple[Any, int, float] | None:
         """(entry, its record's number, seconds it has held the loop), or None if idle.
@@ -219,7 +217,7 @@ class EntryWatch:
         entry, started, number = running
         now = time.monotonic()
         if number != self.seen:
-            self.seen, self.number = number, self.number + 1
+            self.seen = number
             self.since = started if self.loop.time is time.monotonic else now
         return entry, number, now - self.since
 

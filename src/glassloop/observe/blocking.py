@@ -188,10 +188,10 @@ class BlockingDetector(ClosedOnExit, Hooks):
         #: Reports made so far (start and end reports), newest last; bounded.
         self.reports: list[BlockReport] = []
         self._loop: Any = None
-        #: Block number -> its start report and the tape's number of its
-        #: record, while the block is reported and not over.  Whoever pops it
-        #: (the loop thread, or the watchdog when the loop stopped) ends it.
-        self._reported: dict[int, tuple[BlockReport, int]] = {}
+        #: A block (the tape's number of its record) -> its start report, while
+        #: the block is reported and not over.  Whoever pops it (the loop
+        #: thread, or the watchdog when the loop stopped) ends it.
+        self._reported: dict[int, BlockReport] = {}
         #: Block number -> where the loop thread was, sample by sample.
         self._samples: dict[int, collections.Counter[str]] = {}
         #: The last block's end report, until the timers it delayed are known.
@@ -247,9 +247,9 @@ class BlockingDetector(ClosedOnExit, Hooks):
         the recorder's timeline when this returns.
         """
         with self._ending:
-            reported = list(self._reported.items())
-        for number, (_, record) in reported:
-            if self._loop is None or not still_running(self._loop, record):
+            reported = list(self._reported)
+        for number in reported:
+            if self._loop is None or not still_running(self._loop, number):
                 self._end_block(number)
 
     # -- the hooks (loop thread, once per turn) ------------------------------
@@ -328,11 +328,10 @@ class BlockingDetector(ClosedOnExit, Hooks):
 
     def _end_block(self, number: int) -> None:
         with self._ending:
-            taken = self._reported.pop(number, None)
-            if taken is None:
+            start = self._reported.pop(number, None)
+            if start is None:
                 return  # the other thread ended it
-            start, record = taken
-            end = self._end_of(record)
+            end = self._end_of(number)
             in_loop_thread = threading.get_ident() == self._loop._thread_id
             samples = self._samples.pop(number, collections.Counter())
             ended = dataclasses.replace(
@@ -391,20 +390,19 @@ class BlockingDetector(ClosedOnExit, Hooks):
                 if not self._reported:
                     wait = watch.next_look(None)
                 continue
-            entry, record, held = now_running
-            number = watch.number
+            entry, number, held = now_running
             if held < self.threshold:
                 if not self._reported:
                     wait = watch.next_look(held)
                 continue
             if number in self._reported:
-                self._sample(number, record)
+                self._sample(number)
                 continue
             frame = sys._current_frames().get(loop._thread_id)
             stack = _blocker_frames(frame)
             del frame
             # The stack is only the blocker's if the same entry still runs.
-            if stack is None or not still_running(loop, record):
+            if stack is None or not still_running(loop, number):
                 continue
             report = BlockReport(
                 what=describe_entry(entry),
@@ -416,17 +414,17 @@ class BlockingDetector(ClosedOnExit, Hooks):
             )
             with self._hooked:
                 self._samples[number] = collections.Counter([report.where])
-                self._reported[number] = (report, record)
+                self._reported[number] = report
                 attach(loop, self)  # the loop thread ends it, and names its victims
             self._report(report)
 
-    def _sample(self, number: int, record: int) -> None:
+    def _sample(self, number: int) -> None:
         """One profile sample of a block already reported: where the loop thread is now."""
         loop = self._loop
         frame = sys._current_frames().get(loop._thread_id)
         stack = _blocker_frames(frame)
         del frame
-        if not still_running(loop, record):
+        if not still_running(loop, number):
             return  # it ended meanwhile: the stack may be the next entry's
         counts = self._samples.get(number)
         if stack and counts is not None:
