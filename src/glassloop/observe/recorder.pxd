@@ -3,13 +3,28 @@
 # extension type whose fields are C slots; Recorder stays a Python class
 # over it.
 
+cimport cython
+
 from glassloop.kernel.scheduler cimport Handle, Scheduler, _monotonic
 
 cdef class _Recording:
-    cdef public object records
-    cdef public object _append
     cdef public Py_ssize_t capacity
-    cdef public Py_ssize_t dropped
+    cdef Py_ssize_t _count
+    # The ring's columns (recorder.py's _Recording.__init__): typed views
+    # of the arrays, written in C; the object columns are lists.
+    cdef signed char[::1] _kinds
+    cdef double[::1] _starts
+    cdef double[::1] _ends
+    cdef double[::1] _cpus
+    cdef double[::1] _woken_at
+    cdef long long[::1] _tids
+    cdef long long[::1] _acts
+    cdef long long[::1] _wakers
+    cdef list _names
+    cdef list _wheres
+    cdef list _waits
+    cdef list _wake_kinds
+    cdef list _wake_details
     cdef public object _cpu
     cdef public double _cpu_slice
     cdef public double _cpu_mark
@@ -28,7 +43,14 @@ cdef class _Recording:
     cdef public bint _c_clock
 
     cpdef _use_clock(self, object time_function)
+    @cython.locals(at=Py_ssize_t)
+    cdef Py_ssize_t _slot(self) except -1
     cdef _record(self, tuple record)
+    @cython.locals(at=Py_ssize_t)
+    cdef Py_ssize_t _put_slice(self, double start, double end, object cpu, object act, tuple wake) except -1
+    @cython.locals(at=Py_ssize_t)
+    cdef _put_task(self, double now, object tid, object name, object coro_name, object creator, object act)
+    cdef object _row(self, object at)
     cdef _expect(self, object entry, tuple wake)
     cdef _trim_pending(self)
     cdef Py_ssize_t _tid_of(self, object task) except -1
@@ -63,6 +85,9 @@ cdef extern from *:
 cdef dict _LINKS
 cdef dict _WHERE
 cdef object _UNSEEN
+# What a ring slot holds, and a slice's missing CPU time.
+cdef signed char _TUPLE, _CB, _STEP, _STEP_DONE, _TASK, _DONE
+cdef double _NAN
 
 cpdef object suspended_at(object coro, bint awaits_task=*)
 cdef object _link_frame(object link)

@@ -10,10 +10,12 @@ called ``call_soon_threadsafe``, or, for a task's first step, its creator.
 Exports (Chrome/Perfetto JSON, the task tree's creators) are views of this
 stream.
 
-Records are plain tuples (cheap to make, a few hundred bytes each); their
-shapes are the ``*_RECORD`` comments below.  Causality is found without
-changing what the loop does: the recorder never queues, arms or reorders
-anything.
+Records are read as plain tuples; their shapes are the ``*_RECORD``
+comments below.  The ring keeps the two kinds that come with every step and
+callback in columns of raw numbers and shared strings rather than as tuples
+(see :class:`_Recording`), and builds their tuples when it is read.
+Causality is found without changing what the loop does: the recorder never
+queues, arms or reorders anything.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import threading
 import time
 import types
 import weakref
-from collections import deque
+from array import array
 from collections.abc import Iterator
 from types import CoroutineType, GeneratorType
 from typing import Any
@@ -40,10 +42,11 @@ except ImportError:  # pure Python, Cython not installed (a module: see kernel/t
     cython = types.ModuleType("cython")
     vars(cython).update(compiled=False)
 
-#: Records kept by default.  A record costs 300-400 bytes with what it
-#: references (measured with tracemalloc on the scheduling benchmarks), so
-#: the buffer stays within about 30-40 MiB.  Older records are dropped
-#: first, and counted in :attr:`Recorder.dropped`.
+#: Records kept by default.  A slot of the ring is 85 bytes (its columns);
+#: a step or callback record adds little more (its strings are mostly
+#: shared: the task's name, the suspension point), a rarer record (a task's
+#: creation, its end, a poll) its tuple's 100-200 bytes.  Older records are
+#: dropped first, and counted in :attr:`Recorder.dropped`.
 DEFAULT_CAPACITY = 100_000
 
 #: Pending causes (what queued an entry that has not run yet) kept at most;
@@ -62,6 +65,19 @@ _MAX_PENDING = 100_000
 # A wake is (kind, waker_act | None, ts, detail | None); kinds: "created",
 # "future", "yield", "io", "timer", "thread", "soon", "callback".
 Wake = tuple[str, "int | None", float, "str | None"]
+
+# What a slot of the ring holds (its _kinds column): a record kept as its
+# tuple (in _names), or one of the kinds that every task or callback makes,
+# kept in columns: a callback, a step, a task's last step, a task's
+# creation, its end.
+_TUPLE = 0
+_CB = 1
+_STEP = 2
+_STEP_DONE = 3
+_TASK = 4
+_DONE = 5
+#: A slice without its CPU time (None), in the _cpus column.
+_NAN = float("nan")
 
 _thread_time = time.thread_time
 _time_monotonic = time.monotonic
@@ -235,11 +251,32 @@ class _Recording:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
-        self.records: deque[tuple[Any, ...]] = deque(maxlen=capacity)
-        #: (Bound once: compiled, a method found by name costs a record more.)
-        self._append = self.records.append
-        #: Records pushed out of the ring buffer (oldest first) so far.
-        self.dropped = 0
+        #: Records ever written; record n (from 0) is in slot n % capacity.
+        self._count = 0
+        # The ring, a column per field: a record is written into its slot
+        # of each, and no object is made for it but its strings.  As tuples
+        # (a tuple, two floats, an int and its wake's tuple a record), each
+        # new record freed one written a ring earlier, memory long gone from
+        # the cache: a traced aiohttp server spent as much on that as on
+        # recording (37.6 us a request with a ring of 50 records, 41.6 with
+        # 2 000 or 100 000; untraced 31.3).  Compiled (recorder.pxd), the
+        # number columns are typed views of these arrays.
+        self._kinds = array("b", bytes(capacity))
+        self._starts = array("d", bytes(8 * capacity))
+        self._ends = array("d", bytes(8 * capacity))
+        self._cpus = array("d", bytes(8 * capacity))
+        self._woken_at = array("d", bytes(8 * capacity))
+        self._tids = array("q", bytes(8 * capacity))
+        self._acts = array("q", bytes(8 * capacity))
+        #: The waker's act, 0 for none (acts count from 1).
+        self._wakers = array("q", bytes(8 * capacity))
+        #: A callback's or step's name; a record kept whole, its tuple.
+        self._names: list[Any] = [None] * capacity
+        self._wheres: list[Any] = [None] * capacity
+        self._waits: list[Any] = [None] * capacity
+        #: The wake's kind, None for a slice nothing woke.
+        self._wake_kinds: list[Any] = [None] * capacity
+        self._wake_details: list[Any] = [None] * capacity
         self._cpu = _thread_time
         #: Slices shorter than this get no CPU time (see _slice_cpu); off: never.
         self._cpu_slice = CPU_SLICE if cpu_time else _INFINITY
@@ -277,13 +314,125 @@ class _Recording:
 
     # -- helpers -----------------------------------------------------------
 
+    def _slot(self) -> int:
+        """The slot of a new record (the oldest one's, once the ring is full).
+
+        Taken before the record is written, in one step: a thread other
+        than the loop's (a blocking detector's report, a thread-safe call)
+        writes records too.  (Compiled, no other thread runs until the
+        record is written.)
+        """
+        at = self._count
+        self._count = at + 1
+        return at % self.capacity
+
     def _record(self, record: tuple[Any, ...]) -> None:
-        records = self.records
-        if len(records) == self.capacity:
-            self.dropped += 1
+        """Keep a record as its tuple (the kinds that are not a slice)."""
+        at = self._slot()
         if cython.compiled:
-            _untrack(record)  # noqa: F821 (see callback_ran)
-        self._append(record)
+            # A record holds strings, numbers and tuples of them: it can never
+            # be part of a reference cycle, so the collector need not follow it.
+            _untrack(record)  # noqa: F821 (recorder.pxd's PyObject_GC_UnTrack)
+        self._names[at] = record
+        self._kinds[at] = _TUPLE
+
+    def _put_slice(self, start: float, end: float, cpu: Any, act: Any, wake: Any) -> int:
+        """Write what a callback's and a step's records share into a new slot; return the slot."""
+        at = self._slot()
+        self._starts[at] = start
+        self._ends[at] = end
+        self._cpus[at] = _NAN if cpu is None else cpu
+        self._acts[at] = act
+        if wake is None:
+            self._wake_kinds[at] = None
+            return at
+        self._wake_kinds[at] = wake[0]
+        waker = wake[1]
+        self._wakers[at] = 0 if waker is None else waker
+        self._woken_at[at] = wake[2]
+        self._wake_details[at] = wake[3]
+        return at
+
+    def _put_task(
+        self, now: float, tid: Any, name: Any, coro_name: Any, creator: Any, act: Any
+    ) -> None:
+        """A task's creation (TASK_RECORD), written into a new slot."""
+        at = self._slot()
+        self._starts[at] = now
+        self._tids[at] = tid
+        self._names[at] = name
+        self._wheres[at] = coro_name
+        self._wakers[at] = 0 if creator is None else creator
+        self._acts[at] = 0 if act is None else act
+        self._kinds[at] = _TASK
+
+    def _row(self, at: Any) -> tuple[Any, ...] | None:
+        """The record in slot ``at``, as its tuple (None: a slot not yet written)."""
+        kind = self._kinds[at]
+        if kind == _TUPLE:
+            record: tuple[Any, ...] | None = self._names[at]
+            return record
+        if kind == _TASK:
+            creator = self._wakers[at]
+            act = self._acts[at]
+            return (
+                "task",
+                self._starts[at],
+                self._tids[at],
+                self._names[at],
+                self._wheres[at],
+                creator if creator else None,
+                act if act else None,
+            )
+        if kind == _DONE:
+            return ("done", self._starts[at], self._tids[at], self._names[at])
+        wake_kind = self._wake_kinds[at]
+        if wake_kind is None:
+            wake = None
+        else:
+            waker = self._wakers[at]
+            wake = (wake_kind, waker if waker else None, self._woken_at[at], self._wake_details[at])
+        cpu = self._cpus[at]
+        if kind == _CB:
+            return (
+                "cb",
+                self._starts[at],
+                self._ends[at],
+                None if cpu != cpu else cpu,
+                self._acts[at],
+                self._names[at],
+                wake,
+            )
+        return (
+            "step",
+            self._starts[at],
+            self._ends[at],
+            None if cpu != cpu else cpu,
+            self._tids[at],
+            self._acts[at],
+            wake,
+            self._wheres[at],
+            self._waits[at],
+            kind == _STEP_DONE,
+            self._names[at],
+        )
+
+    @property
+    def records(self) -> list[tuple[Any, ...]]:
+        """The records the ring holds, oldest first (a list made now).
+
+        Read from another thread while the loop records, the newest may be
+        one still being written.
+        """
+        count = self._count
+        capacity = self.capacity
+        rows = [self._row(n % capacity) for n in range(max(count - capacity, 0), count)]
+        return [row for row in rows if row is not None]
+
+    @property
+    def dropped(self) -> int:
+        """Records pushed out of the ring (oldest first) so far."""
+        return max(self._count - self.capacity, 0)
 
     def _use_clock(self, time_function: Any) -> None:
         """Read the loop's clock through ``time_function`` from now on.
@@ -310,7 +459,7 @@ class _Recording:
         if tid is None:
             # A task created before the recorder was attached.
             tid = self._task_ids[id(task)] = self._next_tid()
-            self._record(("task", self._time(), tid, task.get_name(), _coro_name(task), None, None))
+            self._put_task(self._time(), tid, task.get_name(), _coro_name(task), None, None)
         return tid
 
     # -- the hooks ---------------------------------------------------------
@@ -322,7 +471,7 @@ class _Recording:
         top = stack[-1]  # (a placeholder when nothing runs: no act, no creator)
         act: int | None = top[1]
         creator: int | None = top[4]
-        self._record(("task", now, tid, task.get_name(), _coro_name(task), creator, act))
+        self._put_task(now, tid, task.get_name(), _coro_name(task), creator, act)
         self._pending[id(task)] = ("created", act, now, None)
 
     def threadsafe_scheduled(self, handle: Any) -> None:
@@ -430,18 +579,10 @@ class _Recording:
             name = _qualname(handle._callback)  # noqa: F821
         if type(name) is not str:
             name = callback_name(handle)
-        records = self.records
-        if len(records) == self.capacity:
-            self.dropped += 1
         cpu = None if end - start < self._cpu_slice else self._slice_cpu(start, end)
-        record = ("cb", start, end, cpu, act, name, wake)
-        if cython.compiled:
-            # A record holds strings, numbers and tuples of them: it can never
-            # be part of a reference cycle, so the collector need not follow
-            # it.  Tracked, the records of a ring still filling were most of
-            # what its collections walked (recorder.pxd: PyObject_GC_UnTrack).
-            _untrack(record)  # noqa: F821
-        self._append(record)
+        at = self._put_slice(start, end, cpu, act, wake)
+        self._names[at] = name
+        self._kinds[at] = _CB
 
     def step_started(self, task: Any) -> None:
         stack = self._stack
@@ -492,13 +633,12 @@ class _Recording:
         if type(name) is not str:
             name = task.get_name()
         cpu = None if end - start < self._cpu_slice else self._slice_cpu(start, end)
-        records = self.records
-        if len(records) == self.capacity:
-            self.dropped += 1
-        record = ("step", start, end, cpu, tid, act, wake, where, waits_on, done, name)
-        if cython.compiled:
-            _untrack(record)  # noqa: F821 (see callback_ran)
-        self._append(record)
+        at = self._put_slice(start, end, cpu, act, wake)
+        self._tids[at] = 0 if tid is None else tid  # (never None: a step's slice has its task's)
+        self._wheres[at] = where
+        self._waits[at] = waits_on
+        self._names[at] = name
+        self._kinds[at] = _STEP_DONE if done else _STEP
 
     def _slice_cpu(self, start: float, end: float) -> float:
         """The thread CPU time of a slice that took :data:`CPU_SLICE` seconds or more.
@@ -531,7 +671,11 @@ class _Recording:
             else:
                 error = _future_exception(task)
                 state = "returned" if error is None else f"raised {type(error).__name__}"
-            self._record(("done", self._time(), tid, state))
+            at = self._slot()
+            self._starts[at] = self._time()
+            self._tids[at] = tid
+            self._names[at] = state
+            self._kinds[at] = _DONE
 
     def note_block(self, start: float, end: float, what: str, where: str) -> None:
         """A blocking detector's report, put on the timeline (any thread)."""
@@ -607,7 +751,7 @@ class Recorder(_Recording, ClosedOnExit, Hooks):
             detach(self._loop, self)
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        return iter(list(self.records))
+        return iter(self.records)
 
     # -- views -------------------------------------------------------------
 
@@ -617,7 +761,7 @@ class Recorder(_Recording, ClosedOnExit, Hooks):
         The name is the one of the task's latest step: on 3.11,
         ``asyncio.create_task(coro, name=...)`` names the task after creating it.
         """
-        records = list(self.records)
+        records = self.records
         found = {r[2]: (r[5], r[3]) for r in records if r[0] == "task"}
         for r in records:
             if r[0] == "step" and r[4] in found:
