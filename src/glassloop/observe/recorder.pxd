@@ -6,6 +6,7 @@
 cimport cython
 
 from glassloop.kernel.scheduler cimport Handle, Scheduler, _monotonic
+from glassloop.kernel.task cimport Task
 
 cdef class _Recording:
     cdef public Py_ssize_t capacity
@@ -90,5 +91,7 @@ cdef signed char _TUPLE, _CB, _STEP, _STEP_DONE, _TASK, _DONE
 cdef double _NAN
 
 cpdef object suspended_at(object coro, bint awaits_task=*)
+cpdef str describe_awaitable(object obj)
+cdef str _coro_name(object task)
 cdef object _link_frame(object link)
 cdef object _link_names(type kind)

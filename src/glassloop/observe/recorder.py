@@ -225,7 +225,8 @@ def describe_awaitable(obj: Any) -> str:
     if kind is _Future:
         return "Future"
     if kind is Task:
-        name = obj._name  # (get_name() is a method call, at every traced step)
+        task: Task = obj  # (compiled: its field read in C)
+        name = task._name  # (get_name() is a method call, at every traced step)
         if type(name) is str:
             return f"Task {name!r}"
     if isinstance(obj, Task) or hasattr(obj, "get_name"):
@@ -514,7 +515,11 @@ class _Recording:
         elif kind is _TimerHandle:
             wake = ("timer", act, now, None)
         else:
-            wake_fut = getattr(handle, "_wake_fut", None)
+            if kind is Task:
+                task: Task = handle  # (compiled: its field read in C)
+                wake_fut = task._wake_fut
+            else:
+                wake_fut = getattr(handle, "_wake_fut", None)
             if wake_fut is not None:
                 wake = ("future", act, now, describe_awaitable(wake_fut))
             elif hasattr(handle, "_when"):
@@ -607,31 +612,30 @@ class _Recording:
         stack = self._stack
         if stack[-1][0] is not task:
             return
+        t: Task = task  # (only a Task calls it; compiled, its fields are read in C)
         _, act, start, wake, tid = stack.pop()
         if self._c_clock:  # (as in callback_scheduled)
             end = _monotonic()  # type: ignore[name-defined]  # noqa: F821
         else:
             end = self._time()
-        if _future_done(task):
+        if _future_done(t):
             done = True
             where = None
             waits_on = ""
         else:
             done = False
-            waiter = task._fut_waiter
-            where = suspended_at(
-                task._coro, type(waiter) is not _Future and isinstance(waiter, Task)
-            )
+            waiter = t._fut_waiter
+            where = suspended_at(t._coro, type(waiter) is not _Future and isinstance(waiter, Task))
             if waiter is None:
                 waits_on = "its turn (a bare yield)"
-                self._pending[id(task)] = ("yield", act, end, None)
+                self._pending[id(t)] = ("yield", act, end, None)
             elif type(waiter) is _Future:
                 waits_on = "Future"
             else:
                 waits_on = describe_awaitable(waiter)
-        name = task._name
+        name = t._name
         if type(name) is not str:
-            name = task.get_name()
+            name = t.get_name()
         cpu = None if end - start < self._cpu_slice else self._slice_cpu(start, end)
         at = self._put_slice(start, end, cpu, act, wake)
         self._tids[at] = 0 if tid is None else tid  # (never None: a step's slice has its task's)
