@@ -30,8 +30,8 @@ cdef class _Recording:
     cdef public double _cpu_slice
     cdef public double _cpu_mark
     cdef public double _cpu_mark_at
-    cdef public object _next_act
-    cdef public object _next_tid
+    cdef public object _act_numbers
+    cdef public object _tid_numbers
     cdef public dict _task_ids
     cdef public dict _pending
     cdef public list _stack
@@ -66,6 +66,9 @@ cdef extern from *:
     static int gl_frame_lasti(PyObject *frame) {
         return PyFrame_GetLasti((PyFrameObject *)frame);
     }
+    /* id(obj), as the builtin computes it, without the call to the builtin:
+       recorder.py's calls of id() are this C call, compiled. */
+    #define gl_id(obj) PyLong_FromVoidPtr((void *)(obj))
     /* A Python function's (or a bound method's function's) ``__qualname__``,
        read from its struct; None for any other callable. */
     static PyObject *gl_qualname(PyObject *callback) {
@@ -80,6 +83,7 @@ cdef extern from *:
     void _untrack "PyObject_GC_UnTrack" (object obj)
     int _frame_lasti "gl_frame_lasti" (object frame)
     object _qualname "gl_qualname" (object callback)
+    object id "gl_id" (object obj)
 
 # Module globals read at every traced step: C variables, so that their
 # ``get`` is a C call rather than a method found by name.

@@ -285,11 +285,12 @@ class _Recording:
         #: and the loop's time then.
         self._cpu_mark = _thread_time()
         self._cpu_mark_at = 0.0
-        #: Numbers for acts (steps, callbacks, polls, foreign calls) and tasks.
-        #: (A counter's C method: a method of ours would cost the pure build
-        #: a Python call per act.)
-        self._next_act = itertools.count(1).__next__
-        self._next_tid = itertools.count(1).__next__
+        #: Numbers for acts (steps, callbacks, polls, foreign calls) and tasks,
+        #: taken with next(): a counter's C method (a method of ours would cost
+        #: the pure build a Python call per act), and compiled, a C call to
+        #: its tp_iternext (its bound __next__ went through a generic call).
+        self._act_numbers = itertools.count(1)
+        self._tid_numbers = itertools.count(1)
         #: id(task) -> tid, for tasks seen and not done.
         self._task_ids: dict[int, int] = {}
         #: id(entry) -> what queued it, until it runs.
@@ -459,7 +460,7 @@ class _Recording:
         tid = self._task_ids.get(id(task))
         if tid is None:
             # A task created before the recorder was attached.
-            tid = self._task_ids[id(task)] = self._next_tid()
+            tid = self._task_ids[id(task)] = next(self._tid_numbers)
             self._put_task(self._time(), tid, task.get_name(), _coro_name(task), None, None)
         return tid
 
@@ -467,7 +468,7 @@ class _Recording:
 
     def task_created(self, task: Any) -> None:
         now = self._time()
-        tid = self._task_ids[id(task)] = self._next_tid()
+        tid = self._task_ids[id(task)] = next(self._tid_numbers)
         stack = self._stack
         top = stack[-1]  # (a placeholder when nothing runs: no act, no creator)
         act: int | None = top[1]
@@ -481,7 +482,7 @@ class _Recording:
             self.callback_scheduled(handle)
             return
         now = self._time()
-        ext_act = self._next_act()
+        ext_act = next(self._act_numbers)
         thread = threading.current_thread()
         self._record(("ext", now, ext_act, thread.ident, thread.name))
         self._pending[id(handle)] = ("thread", ext_act, now, thread.name)
@@ -563,10 +564,10 @@ class _Recording:
             if h._noted_by is self:  # (see callback_scheduled)
                 wake = h._note
                 h._note = h._noted_by = None
-                self._stack.append((handle, self._next_act(), None, wake, None))
+                self._stack.append((handle, next(self._act_numbers), None, wake, None))
                 return
         self._stack.append(
-            (handle, self._next_act(), None, self._pending.pop(id(handle), None), None)
+            (handle, next(self._act_numbers), None, self._pending.pop(id(handle), None), None)
         )
 
     def callback_ran(self, handle: Any, duration: float, end: float) -> None:
@@ -606,7 +607,7 @@ class _Recording:
         tid = self._task_ids.get(id(task))
         if tid is None:
             tid = self._tid_of(task)
-        stack.append((task, self._next_act(), start, wake, tid))
+        stack.append((task, next(self._act_numbers), start, wake, tid))
 
     def step_ended(self, task: Any) -> None:
         stack = self._stack
@@ -693,7 +694,7 @@ class _Recording:
         if self._cpu_slice != _INFINITY:
             self._cpu_mark = self._cpu()
             self._cpu_mark_at = end
-        act = self._poll_act = self._next_act()
+        act = self._poll_act = next(self._act_numbers)
         self._poll_end = end
         self._record(
             (
