@@ -347,13 +347,17 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         _check_callback(callback, "call_soon_threadsafe")
         handle = _Handle(callback, args, self, context)
         _drop_own_frame(handle)
+        # Told before the handle is queued: once queued, a running loop can
+        # run it before this thread's next line, and an observer would not
+        # yet know what queued it (a recorder lost one waker in a few
+        # thousand).  Called in the calling thread, before the wake-up.
+        hooks = self._hooks
+        if hooks is not None:
+            hooks.threadsafe_scheduled(handle)
         # An exploring policy decides on which turn a call from another
         # thread lands (testing/exploration.py); otherwise it is queued now.
         if not (self._reorder and self._ready_policy.threadsafe_arrived(handle)):
             self._ready.append(handle)
-        hooks = self._hooks
-        if hooks is not None:  # called in the calling thread, before the wake-up
-            hooks.threadsafe_scheduled(handle)
         self._write_to_self()
         return handle
 

@@ -261,6 +261,53 @@ def test_a_wrapped_ring_holds_exactly_the_newest_records_in_order(capacity: int)
     assert [_untimed(r) for r in kept] == [_untimed(r) for r in complete[-capacity:]]
 
 
+def test_records_written_from_other_threads_while_the_loop_records_are_all_kept() -> None:
+    # call_soon_threadsafe from four threads, while the loop runs a chain of
+    # callbacks and steps: every thread's call is one "ext" record of its
+    # own (no two records given one slot of the ring), and every callback it
+    # queued names that record as its waker.
+    calls_per_thread = 400
+    loop = glassloop.new_event_loop()
+    ran = [0]
+
+    def from_thread() -> None:
+        ran[0] += 1
+
+    async def body() -> None:
+        def feed() -> None:
+            for _ in range(calls_per_thread):
+                loop.call_soon_threadsafe(from_thread)
+
+        threads = [threading.Thread(target=feed) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        while any(thread.is_alive() for thread in threads):
+            await asyncio.sleep(0)
+        for thread in threads:
+            thread.join()
+        for _ in range(10):
+            await asyncio.sleep(0)
+
+    try:
+        recorder = Recorder(loop, capacity=10**6, cpu_time=False)
+        loop.run_until_complete(body())
+        recorder.close()
+    finally:
+        loop.close()
+    records = recorder.records
+    assert ran[0] == 4 * calls_per_thread
+    assert recorder.dropped == 0
+    assert all(
+        type(r) is tuple and r[0] in {"task", "step", "cb", "poll", "ext", "done"} for r in records
+    )
+    ext_acts = [r[2] for r in records if r[0] == "ext"]
+    assert len(ext_acts) == len(set(ext_acts)) == 4 * calls_per_thread
+    woken = [r[6] for r in records if r[0] == "cb" and r[5] == from_thread.__qualname__]
+    assert len(woken) == 4 * calls_per_thread
+    assert all(wake is not None and wake[0] == "thread" for wake in woken)
+    assert sorted(wake[1] for wake in woken) == sorted(ext_acts)
+
+
 def test_export_writes_a_json_file(tmp_path: Path) -> None:
     async def body(loop: asyncio.AbstractEventLoop) -> None:
         await asyncio.sleep(0)

@@ -11,6 +11,7 @@ from glassloop.kernel.task cimport Task
 cdef class _Recording:
     cdef public Py_ssize_t capacity
     cdef Py_ssize_t _count
+    cdef object _numbers
     # The ring's columns (recorder.py's _Recording.__init__): typed views
     # of the arrays, written in C; the object columns are lists.
     cdef signed char[::1] _kinds

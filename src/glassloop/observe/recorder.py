@@ -254,6 +254,8 @@ class _Recording:
         self.capacity = capacity
         #: Records ever written; record n (from 0) is in slot n % capacity.
         self._count = 0
+        #: The pure build's record numbers (see _slot).
+        self._numbers = itertools.count()
         # The ring, a column per field: a record is written into its slot
         # of each, and no object is made for it but its strings.  As tuples
         # (a tuple, two floats, an int and its wake's tuple a record), each
@@ -262,15 +264,15 @@ class _Recording:
         # recording (37.6 us a request with a ring of 50 records, 41.6 with
         # 2 000 or 100 000; untraced 31.3).  Compiled (recorder.pxd), the
         # number columns are typed views of these arrays.
-        self._kinds = array("b", bytes(capacity))
-        self._starts = array("d", bytes(8 * capacity))
-        self._ends = array("d", bytes(8 * capacity))
-        self._cpus = array("d", bytes(8 * capacity))
-        self._woken_at = array("d", bytes(8 * capacity))
-        self._tids = array("q", bytes(8 * capacity))
-        self._acts = array("q", bytes(8 * capacity))
+        self._kinds = array("b", [_TUPLE]) * capacity
+        self._starts = array("d", [0.0]) * capacity
+        self._ends = array("d", [0.0]) * capacity
+        self._cpus = array("d", [0.0]) * capacity
+        self._woken_at = array("d", [0.0]) * capacity
+        self._tids = array("q", [0]) * capacity
+        self._acts = array("q", [0]) * capacity
         #: The waker's act, 0 for none (acts count from 1).
-        self._wakers = array("q", bytes(8 * capacity))
+        self._wakers = array("q", [0]) * capacity
         #: A callback's or step's name; a record kept whole, its tuple.
         self._names: list[Any] = [None] * capacity
         self._wheres: list[Any] = [None] * capacity
@@ -319,12 +321,17 @@ class _Recording:
     def _slot(self) -> int:
         """The slot of a new record (the oldest one's, once the ring is full).
 
-        Taken before the record is written, in one step: a thread other
-        than the loop's (a blocking detector's report, a thread-safe call)
-        writes records too.  (Compiled, no other thread runs until the
-        record is written.)
+        Threads other than the loop's write records too (a blocking
+        detector's report, a thread-safe call), so two records must never
+        be given one slot.  Compiled, no other thread runs until the record
+        is written; pure, the number is taken in one step (a counter's
+        ``next``), and ``_count`` may lag a record behind while two threads
+        write.
         """
-        at = self._count
+        if cython.compiled:
+            at = self._count
+        else:
+            at = next(self._numbers)
         self._count = at + 1
         return at % self.capacity
 
