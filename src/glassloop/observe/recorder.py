@@ -401,30 +401,19 @@ class _Recording:
         else:
             waker = self._wakers[at]
             wake = (wake_kind, waker if waker else None, self._woken_at[at], self._wake_details[at])
+        start = self._starts[at]
+        end = self._ends[at]
         cpu = self._cpus[at]
+        act = self._acts[at]
+        name = self._names[at]
+        if cpu != cpu:  # NaN: no CPU time measured
+            cpu = None
         if kind == _CB:
-            return (
-                "cb",
-                self._starts[at],
-                self._ends[at],
-                None if cpu != cpu else cpu,
-                self._acts[at],
-                self._names[at],
-                wake,
-            )
-        return (
-            "step",
-            self._starts[at],
-            self._ends[at],
-            None if cpu != cpu else cpu,
-            self._tids[at],
-            self._acts[at],
-            wake,
-            self._wheres[at],
-            self._waits[at],
-            kind == _STEP_DONE,
-            self._names[at],
-        )
+            return ("cb", start, end, cpu, act, name, wake)
+        tid = self._tids[at]
+        where = self._wheres[at]
+        waits_on = self._waits[at]
+        return ("step", start, end, cpu, tid, act, wake, where, waits_on, kind == _STEP_DONE, name)
 
     @property
     def records(self) -> list[tuple[Any, ...]]:
