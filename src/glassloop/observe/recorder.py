@@ -11,9 +11,10 @@ Exports (Chrome/Perfetto JSON, the task tree's creators) are views of this
 stream.
 
 Records are read as plain tuples; their shapes are the ``*_RECORD``
-comments below.  The ring keeps the two kinds that come with every step and
-callback in columns of raw numbers and shared strings rather than as tuples
-(see :class:`_Recording`), and builds their tuples when it is read.
+comments below.  The ring keeps the kinds that come with every task and
+callback (steps, callbacks, a task's creation and end) in columns of raw
+numbers and shared strings rather than as tuples (see :class:`_Recording`),
+and builds their tuples when it is read.
 Causality is found without changing what the loop does: the recorder never
 queues, arms or reorders anything.
 """
@@ -42,11 +43,12 @@ except ImportError:  # pure Python, Cython not installed (a module: see kernel/t
     cython = types.ModuleType("cython")
     vars(cython).update(compiled=False)
 
-#: Records kept by default.  A slot of the ring is 85 bytes (its columns);
-#: a step or callback record adds little more (its strings are mostly
-#: shared: the task's name, the suspension point), a rarer record (a task's
-#: creation, its end, a poll) its tuple's 100-200 bytes.  Older records are
-#: dropped first, and counted in :attr:`Recorder.dropped`.
+#: Records kept by default.  A slot of the ring is 97 bytes (its columns,
+#: preallocated); a step, callback or task record adds little more (its
+#: strings are mostly shared: the task's name, the suspension point), a
+#: rarer record (a poll, a thread's call, a block) its tuple's 100-200
+#: bytes.  Older records are dropped first, and counted in
+#: :attr:`Recorder.dropped`.
 DEFAULT_CAPACITY = 100_000
 
 #: Pending causes (what queued an entry that has not run yet) kept at most;
