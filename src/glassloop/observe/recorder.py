@@ -378,11 +378,16 @@ class _Recording:
         self._kinds[at] = _TASK
 
     def _row(self, at: Any) -> tuple[Any, ...] | None:
-        """The record in slot ``at``, as its tuple (None: a slot not yet written)."""
+        """The record in slot ``at``, as its tuple (None: a slot not yet written).
+
+        Read from another thread (``glassloop ps``'s creators), a slot may be
+        half rewritten: its fields of two records.  Such a row is wrong, but
+        still a tuple of the right shape, never anything else.
+        """
         kind = self._kinds[at]
         if kind == _TUPLE:
-            record: tuple[Any, ...] | None = self._names[at]
-            return record
+            record = self._names[at]
+            return record if type(record) is tuple else None
         if kind == _TASK:
             creator = self._wakers[at]
             act = self._acts[at]
