@@ -27,6 +27,7 @@ COMPILED = (
     "glassloop.kernel.scheduler",
     "glassloop.kernel.task",
     "glassloop.kernel.tape",
+    "glassloop.kernel.poller",
     "glassloop.observe.recorder",
 )
 

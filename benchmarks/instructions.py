@@ -21,7 +21,10 @@ tasks; ``timers`` a call_later with a 0-20 ms delay, all fired; ``futs`` an
 ``await`` of a future that a call_soon completes; ``aiohttp`` one request to
 bench_http.py's aiohttp hello server, sent by a client process (plain
 blocking sockets, 10 keep-alive connections each with one request in flight)
-that valgrind does not follow: the count is the server's alone.
+that valgrind does not follow: the count is the server's alone; ``echo`` and
+``streams`` one 1 KiB round trip to bench_io.py's TCP echo servers (a
+``Protocol``; asyncio streams), one connection, from io_client.py in another
+process, likewise not counted.
 """
 
 from __future__ import annotations
@@ -41,7 +44,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_sched  # the scheduling rows' own bodies
 from _common import BUILD_LOOP_NAMES, glassloop_build, loop_environment, loop_factory
 
-ROWS = ("chain", "sleep0", "spawn", "spawnonly", "pingpong", "timers", "futs", "aiohttp")
+ROWS = (
+    "chain",
+    "sleep0",
+    "spawn",
+    "spawnonly",
+    "pingpong",
+    "timers",
+    "futs",
+    "aiohttp",
+    "echo",
+    "streams",
+)
 SIZES = {
     "sleep0": (2_000, 6_000),
     "spawn": (10_000, 30_000),
@@ -51,10 +65,14 @@ SIZES = {
     # object it holds alive, which sets off garbage collections that a full
     # ring, dropping one record per record added, no longer causes.
     "aiohttp": (12_000, 18_000),
+    "echo": (10_000, 30_000),
+    "streams": (10_000, 30_000),
 }
 #: The aiohttp row's client: connections, each with one request in flight.
 HTTP_CONNECTIONS = 10
 HTTP_REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+#: The echo rows' message.
+ECHO_BYTES = 1024
 DEFAULT_SIZES = (20_000, 60_000)
 #: An observed loop's sizes, where they differ: past the Recorder's ring
 #: filling (one record a callback on the chain), for the reason given for
@@ -109,6 +127,27 @@ def workloads(loop: asyncio.AbstractEventLoop, n: int) -> dict[str, Workload]:
         finally:
             await runner.cleanup()
 
+    async def echo(kind: str) -> None:
+        import bench_io
+
+        server, address = await bench_io.start_server(kind, "tcp", "")
+        try:
+            client = await asyncio.create_subprocess_exec(
+                sys.executable,
+                bench_io.CLIENT,
+                "echo",
+                "--address",
+                address,
+                "--size",
+                str(ECHO_BYTES),
+                "--rounds",
+                str(n),
+                stdout=asyncio.subprocess.DEVNULL,
+            )
+            assert await client.wait() == 0, "the echo client failed"
+        finally:
+            server.close()
+
     return {
         "chain": lambda: bench_sched.chain(n),
         "sleep0": lambda: bench_sched.switching(10, n),
@@ -118,6 +157,8 @@ def workloads(loop: asyncio.AbstractEventLoop, n: int) -> dict[str, Workload]:
         "timers": lambda: bench_sched.timers(bench_sched.timer_delays(n)),
         "futs": futs,
         "aiohttp": aiohttp,
+        "echo": lambda: echo("protocol"),
+        "streams": lambda: echo("streams"),
     }
 
 

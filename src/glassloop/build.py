@@ -7,18 +7,18 @@ which is how one installation runs the test suite on both builds.
 
     >>> import glassloop.build
     >>> glassloop.build.NAME          # "pure" or "compiled"
-    >>> glassloop.build.describe()    # "pure (scheduler=py, task=py, tape=py, recorder=py)"
+    >>> glassloop.build.describe()    # "pure (scheduler=py, task=py, ..., recorder=py)"
 """
 
 from __future__ import annotations
 
 from importlib.machinery import EXTENSION_SUFFIXES
 
-from .kernel import scheduler, tape, task
+from .kernel import poller, scheduler, tape, task
 from .observe import recorder
 
 #: The modules a compiled build compiles (setup.py's COMPILED).
-MODULES = (scheduler, task, tape, recorder)
+MODULES = (scheduler, task, tape, poller, recorder)
 
 
 def _compiled(module: object) -> bool:

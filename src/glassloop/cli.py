@@ -62,17 +62,32 @@ def version() -> str:
         return glassloop.__version__
 
 
+class _PrintVersion(argparse.Action):
+    """``--version``: one line, as is (argparse's own action wraps it at 80 columns)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(
+            option_strings,
+            dest,
+            nargs=0,
+            default=argparse.SUPPRESS,
+            help="show the version and which build runs (compiled or pure), and exit",
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from .build import describe
+
+        print(f"glassloop {version()}, build: {describe()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="glassloop",
         description=DESCRIPTION,
         epilog='Run "glassloop COMMAND --help" for the options of one command.',
     )
-    from .build import describe  # which build runs: compiled or pure
-
-    parser.add_argument(
-        "--version", action="version", version=f"glassloop {version()}, build: {describe()}"
-    )
+    parser.add_argument("--version", action=_PrintVersion)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
     run = commands.add_parser(

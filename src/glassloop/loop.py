@@ -40,7 +40,7 @@ from .kernel.clock import Clock
 from .kernel.hooks import Hooks
 from .kernel.poller import Poller
 from .kernel.ready import ReadyPolicy
-from .kernel.scheduler import Scheduler
+from .kernel.scheduler import Scheduler, watch_handle
 from .kernel.task import loop_create_task
 
 if TYPE_CHECKING:
@@ -155,7 +155,7 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         self._wakeup_r, self._wakeup_w = os.pipe()
         os.set_blocking(self._wakeup_r, False)
         os.set_blocking(self._wakeup_w, False)
-        self._poller.set_reader(self._wakeup_r, _Handle(self._drain_wakeup, (), self, None))
+        self._poller.set_reader(self._wakeup_r, watch_handle(self._drain_wakeup, (), self))
         self._internal_fds = 1
 
     def __repr__(self) -> str:
@@ -622,7 +622,12 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         if self._debug:
             self._check_thread()
         _check_callback(callback, "add_writer" if writing else "add_reader")
-        handle = _Handle(callback, args, self, None)
+        # (asyncio's Handle in debug mode: it records where it was made.)
+        handle = (
+            _Handle(callback, args, self, None)
+            if self._debug
+            else watch_handle(callback, args, self)
+        )
         if writing:
             old = self._poller.set_writer(fileno, handle)
         else:

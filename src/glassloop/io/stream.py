@@ -25,13 +25,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("asyncio")
 
-#: How much one read asks the OS for.
+#: The size of the loop's one read buffer (datagram transports receive into it).
 MAX_READ = 256 * 1024
-#: A read this large means a bulk transfer: the next read allocates its own
-#: bytes (one copy) instead of going through the loop's buffer (two copies).
+#: What a stream read asks the OS for.  It reads into bytes of its own: the
+#: data is copied once, and what the OS did not fill is given back in place
+#: when the bytes shrink to fit.  (Reading into the loop's buffer and copying
+#: out what came cost a second copy: 0.2 µs a 1 KiB read, 0.45 µs at 10 KiB.)
+#: A read that comes back this full means a bulk transfer.
 LARGE_READ = 32 * 1024
-#: What such a read asks for: under glibc's initial mmap threshold (128 KiB),
-#: so the bytes object comes from the heap, not from an mmap per read.
+#: What a read asks for after a full one: under glibc's initial mmap threshold
+#: (128 KiB), so the bytes come from the heap, not from an mmap per read.
 BULK_READ = 120 * 1024
 #: asyncio's default write-buffer high-water mark.
 DEFAULT_HIGH_WATER = 64 * 1024
@@ -434,14 +437,7 @@ class StreamTransport(FdTransport, asyncio.Transport):
             self._read_into_protocol()
             return
         try:
-            if self._large_reads:
-                data = self._io.recv(BULK_READ)
-            else:
-                # Into the loop's one read buffer, then copy out what came: a
-                # recv(MAX_READ) allocates 256 KiB per read, which glibc serves
-                # with mmap/munmap until its threshold happens to adapt.
-                view = self._loop._read_buffer
-                data = view[: self._io.recv_into(view)].tobytes()
+            data = self._io.recv(BULK_READ if self._large_reads else LARGE_READ)
             self._large_reads = len(data) >= LARGE_READ
         except (BlockingIOError, InterruptedError):
             return

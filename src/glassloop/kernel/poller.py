@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """The poller: which file descriptors are ready, and whose callbacks that wakes.
 
 A poller owns the map fd -> (reader handle, writer handle) and hands the kernel
@@ -16,6 +17,11 @@ from typing import Any, Protocol
 
 #: A registered callback; the kernel only needs ``_cancelled`` and ``_run()``.
 Runnable = Any
+
+# epoll's event bits, read once (poller.pxd makes them C ints when compiled);
+# 1 and 4 where the platform has no epoll (only EpollPoller reads them).
+_EPOLLIN: int = getattr(select, "EPOLLIN", 1)
+_EPOLLOUT: int = getattr(select, "EPOLLOUT", 4)
 
 
 class Poller(Protocol):
@@ -63,10 +69,11 @@ def _events_for(entry: list[Runnable | None], epollin: int, epollout: int) -> in
 class EpollPoller:
     """Level-triggered epoll, one registration per fd covering reader and writer."""
 
-    __slots__ = ("_epoll", "_map", "fd_count")
+    __slots__ = ("_epoll", "_epoll_poll", "_map", "fd_count")
 
     def __init__(self) -> None:
         self._epoll = select.epoll()
+        self._epoll_poll = self._epoll.poll  # bound once: poll() calls it every turn
         # fd -> [reader, writer]; a list so updates don't allocate.
         self._map: dict[int, list[Runnable | None]] = {}
         self.fd_count = self._map.__len__
@@ -79,12 +86,12 @@ class EpollPoller:
         if entry is None:
             entry = [None, None]
             entry[slot] = handle
-            self._epoll.register(fd, _events_for(entry, select.EPOLLIN, select.EPOLLOUT))
+            self._epoll.register(fd, _events_for(entry, _EPOLLIN, _EPOLLOUT))
             self._map[fd] = entry
             return None
         old = entry[slot]
         entry[slot] = handle
-        events = _events_for(entry, select.EPOLLIN, select.EPOLLOUT)
+        events = _events_for(entry, _EPOLLIN, _EPOLLOUT)
         try:
             # Even when the mask is unchanged: this is how we learn that the fd
             # was closed while registered (the kernel dropped it from the epoll
@@ -108,7 +115,7 @@ class EpollPoller:
                 del self._map[fd]
                 self._epoll.unregister(fd)
             else:
-                self._epoll.modify(fd, _events_for(entry, select.EPOLLIN, select.EPOLLOUT))
+                self._epoll.modify(fd, _events_for(entry, _EPOLLIN, _EPOLLOUT))
         except OSError:
             # The fd was closed behind our back: the kernel already dropped it.
             self._map.pop(fd, None)
@@ -137,24 +144,25 @@ class EpollPoller:
     def poll(self, timeout: float | None) -> list[Runnable]:
         if timeout is None:
             timeout = -1
+        fds = self._map
+        size = len(fds)
         try:
-            events = self._epoll.poll(timeout, max(len(self._map), 1))
+            events = self._epoll_poll(timeout, size if size > 0 else 1)
         except InterruptedError:
             return []
         ready: list[Runnable] = []
-        get = self._map.get
         for fd, mask in events:
-            entry = get(fd)
+            entry = fds.get(fd)
             if entry is None:
                 continue
             reader, writer = entry
             # Errors and hang-ups wake both sides, so each learns of it by trying.
-            if reader is not None and mask & ~select.EPOLLOUT:
+            if reader is not None and mask & ~_EPOLLOUT:
                 if reader._cancelled:
                     self.remove_reader(fd)
                 else:
                     ready.append(reader)
-            if writer is not None and mask & ~select.EPOLLIN:
+            if writer is not None and mask & ~_EPOLLIN:
                 if writer._cancelled:
                     self.remove_writer(fd)
                 else:

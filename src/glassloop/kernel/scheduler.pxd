@@ -1,6 +1,7 @@
 # Cython's declarations for scheduler.py (the optional compiled build):
 # Scheduler becomes an extension type whose state lives in C fields.
 
+from glassloop.kernel.poller cimport EpollPoller
 from glassloop.kernel.tape cimport Tape
 
 # What the compiled call_soon (scheduler.py's ``if cython.compiled:`` branch)

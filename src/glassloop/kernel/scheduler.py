@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 from ._compiled import set_class_attributes
 from .clock import Clock, MonotonicClock, PatchedClock
 from .hooks import ENTRY_HOOKS, TASK_HOOKS, Hooks
-from .poller import Poller, default_poller
+from .poller import EpollPoller, Poller, default_poller
 from .ready import FifoPolicy, ReadyPolicy
 from .tape import Tape
 
@@ -273,6 +273,24 @@ set_class_attributes(
     __ge__=asyncio.TimerHandle.__ge__,
     __eq__=asyncio.TimerHandle.__eq__,
 )
+
+
+def watch_handle(callback: Any, args: tuple[Any, ...], loop: Any) -> Any:
+    """The handle a poller holds for a watched fd: a kernel Handle in the current context.
+
+    Not asyncio's: the ready batch steps a kernel Handle with a C call in a
+    compiled build, and an fd's handle runs once per event (every read of
+    every connection).  The loop's ``_watch`` checks the callback.
+    """
+    handle: Any = Handle()
+    handle._callback = callback
+    handle._args = args
+    handle._cancelled = False
+    handle._loop = loop
+    handle._repr = None
+    handle._source_traceback = None
+    handle._context = _copy_context()
+    return handle
 
 
 def _unreachable_handle() -> Any:
@@ -939,9 +957,15 @@ class Scheduler:
         fd_count = poller.fd_count  # a slot read, where poller.fd_count() is a generic lookup
         if timeout != 0.0 or (not self._polled_last_turn and fd_count() > self._internal_fds):
             self._polled_last_turn = True
-            timeout = clock.wait_timeout(timeout)
+            if type(clock) is not MonotonicClock:  # (whose answer is timeout itself)
+                timeout = clock.wait_timeout(timeout)
             if not self._observed:
-                events = poller.poll(timeout)
+                if cython.compiled and type(poller) is EpollPoller:
+                    # A C call (poller.pxd), where poller.poll is a method lookup.
+                    epoll: EpollPoller = poller  # type: ignore[assignment]
+                    events = epoll.poll(timeout)
+                else:
+                    events = poller.poll(timeout)
             else:
                 events = self._poll_observed(timeout)
             if events:
