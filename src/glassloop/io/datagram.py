@@ -29,6 +29,12 @@ else:
 #: Queued bytes are counted with this much per datagram for its headers, so a
 #: stream of empty datagrams still fills the buffer.
 _HEADER_SIZE = 8
+#: What one read of a UDP socket asks for: more than any UDP datagram can
+#: carry (65 507 bytes over IPv4, 65 527 over IPv6), under glibc's initial mmap
+#: threshold (128 KiB).  A Unix datagram can be larger: those go through the
+#: loop's buffer, which is as large as asyncio's reads.
+_UDP_READ = 64 * 1024
+_IP_FAMILIES = (socket.AF_INET, socket.AF_INET6)
 
 
 class DatagramTransport(FdTransport, asyncio.DatagramTransport, asyncio.Transport):
@@ -58,6 +64,9 @@ class DatagramTransport(FdTransport, asyncio.DatagramTransport, asyncio.Transpor
         self._sock: socket.socket | None = sock
         self._address = address
         self._connected = extra["peername"] is not None
+        # Into bytes of its own, as stream reads (see stream.py), or 0: through
+        # the loop's buffer and a copy out.
+        self._read_size = _UDP_READ if sock.family in _IP_FAMILIES else 0
         self._buffer: collections.deque[tuple[bytes, Any]] = collections.deque()
         self._buffer_size = 0
         self._init_fd_transport(loop, sock.fileno(), protocol)
@@ -82,10 +91,12 @@ class DatagramTransport(FdTransport, asyncio.DatagramTransport, asyncio.Transpor
         if self._conn_lost or self._sock is None:
             return
         try:
-            # As stream transports do: into the loop's buffer, copy out (see stream.py).
-            view = self._loop._read_buffer
-            nbytes, addr = self._sock.recvfrom_into(view)
-            data = view[:nbytes].tobytes()
+            if self._read_size:
+                data, addr = self._sock.recvfrom(self._read_size)
+            else:
+                view = self._loop._read_buffer
+                nbytes, addr = self._sock.recvfrom_into(view)
+                data = view[:nbytes].tobytes()
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
