@@ -28,6 +28,7 @@ COMPILED = (
     "glassloop.kernel.task",
     "glassloop.kernel.tape",
     "glassloop.kernel.poller",
+    "glassloop.io.stream",
     "glassloop.observe.recorder",
 )
 

@@ -17,7 +17,15 @@ from asyncio.trsock import TransportSocket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .stream import FdTransport, check_bytes_like, logger, set_result_unless_cancelled
+from .stream import (
+    AsyncioDatagramTransport,
+    DatagramTransportBase,
+    FdTransport,
+    answers_isinstance_as,
+    check_bytes_like,
+    logger,
+    set_result_unless_cancelled,
+)
 
 if TYPE_CHECKING:
     from ..loop import BaseLoop
@@ -37,7 +45,7 @@ _UDP_READ = 64 * 1024
 _IP_FAMILIES = (socket.AF_INET, socket.AF_INET6)
 
 
-class DatagramTransport(FdTransport, asyncio.DatagramTransport, asyncio.Transport):
+class DatagramTransport(FdTransport, DatagramTransportBase):
     """A datagram endpoint over one non-blocking socket."""
 
     _guards_fd = True
@@ -60,7 +68,6 @@ class DatagramTransport(FdTransport, asyncio.DatagramTransport, asyncio.Transpor
             extra["peername"] = sock.getpeername()
         except OSError:
             extra["peername"] = None
-        super().__init__(extra)
         self._sock: socket.socket | None = sock
         self._address = address
         self._connected = extra["peername"] is not None
@@ -69,7 +76,7 @@ class DatagramTransport(FdTransport, asyncio.DatagramTransport, asyncio.Transpor
         self._read_size = _UDP_READ if sock.family in _IP_FAMILIES else 0
         self._buffer: collections.deque[tuple[bytes, Any]] = collections.deque()
         self._buffer_size = 0
-        self._init_fd_transport(loop, sock.fileno(), protocol)
+        self._init_fd_transport(loop, sock.fileno(), protocol, extra)
         loop.call_soon(protocol.connection_made, self)
         loop.call_soon(self._start_reading)
         if waiter is not None:
@@ -174,6 +181,9 @@ class DatagramTransport(FdTransport, asyncio.DatagramTransport, asyncio.Transpor
         if self._closing and not self._conn_lost:
             self._conn_lost += 1
             self._call_connection_lost(None)
+
+
+answers_isinstance_as(DatagramTransport, AsyncioDatagramTransport)
 
 
 class DatagramMixin(_LoopBase):

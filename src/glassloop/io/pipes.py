@@ -17,7 +17,6 @@ import functools
 import logging
 import os
 import stat
-import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -69,10 +68,10 @@ class _PipeTransport(StreamTransport):
         self._close_fd()
         self._fd = -1
 
-    def __del__(self, _warn: Any = warnings.warn) -> None:
+    def __del__(self) -> None:
         # A pipe object someone else has already taken away is not ours to warn about.
         if self._pipe is not None:
-            super().__del__(_warn)
+            super().__del__()
 
 
 class ReadPipeTransport(_PipeTransport):
@@ -126,8 +125,6 @@ class WritePipeTransport(_PipeTransport):
     kernel reports a hang-up (or error) there when the other end is closed, and
     the protocol hears ``connection_lost`` without having to write first.
     """
-
-    _readable = False
 
     def __init__(
         self,

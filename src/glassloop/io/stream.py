@@ -16,12 +16,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import sys
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from ..kernel._compiled import set_class_attributes
+
 if TYPE_CHECKING:
     from ..loop import BaseLoop
+
+try:  # the optional compiled build (setup.py): Cython reads this as a constant
+    import cython  # type: ignore[import-not-found, import-untyped, unused-ignore]
+except ImportError:  # pure Python, Cython not installed
+    from ..kernel._compiled import cython_shim as cython
+
+_COMPILED: bool = cython.compiled
 
 logger = logging.getLogger("asyncio")
 
@@ -38,6 +48,8 @@ LARGE_READ = 32 * 1024
 BULK_READ = 120 * 1024
 #: asyncio's default write-buffer high-water mark.
 DEFAULT_HIGH_WATER = 64 * 1024
+#: Held here: a transport collected at interpreter exit may outlive the warnings module.
+_warn = warnings.warn
 #: After this many writes to a lost connection, say so once per write.
 _LOG_WRITES_AFTER_LOSS = 5
 
@@ -131,17 +143,36 @@ class FdTransport(FlowControl):
         __slots__ = ()
 
     _buffer: Any
-    _readable = True
+    _extra: dict[str, Any]
+    _fd: int
+    _conn_lost: int
+    _closing: bool
+    _paused: bool
+    _buffered: bool
+    #: False for a transport that only writes (a write pipe).
+    _readable: bool
+    #: EOF was read: nothing more can come, so resume_reading must not watch
+    #: the fd again (it would read EOF again and call eof_received twice).
+    _at_eof: bool
     #: Whether the loop's add_reader/add_writer/remove_* refuse this fd while
     #: we own it.  asyncio guards socket transports only (its pipe transports
     #: never register), so code that touches a pipe transport's fd works on
     #: glassloop as there.
     _guards_fd = False
-    #: EOF was read: nothing more can come, so resume_reading must not watch
-    #: the fd again (it would read EOF again and call eof_received twice).
-    _at_eof = False
 
-    def _init_fd_transport(self, loop: BaseLoop, fd: int, protocol: asyncio.BaseProtocol) -> None:
+    def _init_fd_transport(
+        self,
+        loop: BaseLoop,
+        fd: int,
+        protocol: asyncio.BaseProtocol,
+        extra: dict[str, Any] | None,
+        readable: bool = True,
+    ) -> None:
+        # What asyncio's BaseTransport.__init__ does, done here: a compiled
+        # transport is not a subclass of it (see StreamTransport).
+        self._extra = {} if extra is None else extra
+        self._readable = readable
+        self._at_eof = False
         self._loop = loop
         self._fd = fd
         if self._guards_fd:
@@ -168,11 +199,14 @@ class FdTransport(FlowControl):
         state = "closed" if self._fd < 0 else ("closing" if self._closing else "open")
         return f"<{type(self).__name__} fd={self._fd} {state}>"
 
-    def __del__(self, _warn: Any = warnings.warn) -> None:
+    def __del__(self) -> None:
         if getattr(self, "_fd", -1) >= 0 and not self._closing and self._conn_lost == 0:
             _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
             self._close_fd()
             self._fd = -1
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._extra.get(name, default)
 
     def get_protocol(self) -> Any:
         return self._protocol
@@ -268,7 +302,49 @@ class FdTransport(FlowControl):
         """After connection_lost: subclasses detach from servers and the like."""
 
 
-class StreamTransport(FdTransport, asyncio.Transport):
+class AsyncioDatagramTransport(asyncio.DatagramTransport, asyncio.Transport):
+    """What asyncio's own datagram transport is an instance of: both of these."""
+
+    __slots__ = ()
+
+
+# The compiled build's transports are extension types (stream.pxd): their
+# state is C fields and their read and write paths C code.  An extension type
+# cannot derive from asyncio's transport classes (a Python class with a slot
+# of its own, ``_extra``: the two layouts conflict), so there they derive from
+# none and answer isinstance checks through ``__class__`` (see
+# answers_isinstance_as), as Task answers for asyncio.Task.  The pure build's
+# derive from asyncio's, as before.
+class _NoAsyncioBase:
+    """The compiled build's stand-in for asyncio's classes: nothing (an extension
+    type's other bases must be classes of this kind, not ``object``)."""
+
+    __slots__ = ()
+
+
+if TYPE_CHECKING or not _COMPILED:
+    TransportBase = asyncio.Transport
+    DatagramTransportBase = AsyncioDatagramTransport
+else:
+    TransportBase = DatagramTransportBase = _NoAsyncioBase
+
+
+def answers_isinstance_as(cls: type[Any], asyncio_class: type[Any]) -> None:
+    """Compiled build: ``isinstance(t, asyncio_class)`` is true for ``cls``'s instances.
+
+    The instance check falls back to ``t.__class__`` when ``type(t)`` is not
+    a subclass; ``type(t)`` and ``isinstance(t, cls)`` still tell the truth.
+    The getter is a C callable, not a Python function.
+    """
+    if _COMPILED:
+        set_class_attributes(
+            cls,
+            _asyncio_class=asyncio_class,
+            __class__=property(operator.attrgetter("_asyncio_class")),
+        )
+
+
+class StreamTransport(FdTransport, TransportBase):
     """A read/write stream over one fd; subclasses move the bytes."""
 
     # Slots for our own state: memory per idle connection is a benchmarked
@@ -317,14 +393,11 @@ class StreamTransport(FdTransport, asyncio.Transport):
         waiter: asyncio.Future[None] | None = None,
         readable: bool = True,
     ) -> None:
-        super().__init__(extra)
         self._buffer = bytearray()
         self._eof_written = False
-        self._readable = readable
-        self._at_eof = False
         self._sendfile_active = False
-        self._init_fd_transport(loop, fd, protocol)
         self._large_reads = False
+        self._init_fd_transport(loop, fd, protocol, extra, readable)
         loop.call_soon(protocol.connection_made, self)
         if readable:
             # Only after connection_made: the protocol must see it first.
@@ -363,7 +436,10 @@ class StreamTransport(FdTransport, asyncio.Transport):
             return
         if not self._buffer:
             try:
-                sent = self._io.send(data)
+                if cython.compiled:
+                    sent = _write_fd(self._fd, data)  # noqa: F821 (stream.pxd's, as below)
+                else:
+                    sent = self._io.send(data)
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except (SystemExit, KeyboardInterrupt):
@@ -394,7 +470,10 @@ class StreamTransport(FdTransport, asyncio.Transport):
             return
         buffer = self._buffer
         try:
-            sent = self._io.send(buffer)
+            if cython.compiled:
+                sent = _write_fd(self._fd, buffer)  # noqa: F821
+            else:
+                sent = self._io.send(buffer)
         except (BlockingIOError, InterruptedError):
             return
         except (SystemExit, KeyboardInterrupt):
@@ -437,7 +516,11 @@ class StreamTransport(FdTransport, asyncio.Transport):
             self._read_into_protocol()
             return
         try:
-            data = self._io.recv(BULK_READ if self._large_reads else LARGE_READ)
+            size = BULK_READ if self._large_reads else LARGE_READ
+            if cython.compiled:
+                data = _read_fd(self._fd, size)  # noqa: F821
+            else:
+                data = self._io.recv(size)
             self._large_reads = len(data) >= LARGE_READ
         except (BlockingIOError, InterruptedError):
             return
@@ -505,6 +588,9 @@ class StreamTransport(FdTransport, asyncio.Transport):
             self.close()
 
     # -- endings ---------------------------------------------------------------
+
+
+answers_isinstance_as(StreamTransport, asyncio.Transport)
 
 
 def set_result_unless_cancelled(fut: asyncio.Future[Any], result: Any) -> None:

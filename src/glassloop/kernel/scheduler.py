@@ -55,14 +55,7 @@ from .tape import Tape
 try:  # the optional compiled build (setup.py): Cython reads this as a constant
     import cython  # type: ignore[import-not-found, import-untyped, unused-ignore]
 except ImportError:  # pure Python, Cython not installed
-    # A module, not a class (as in task.py): the ``cython.compiled`` tests the
-    # pure build runs in its hot paths are then a specialized read; a class
-    # attribute is a generic lookup on 3.11, some two hundred instructions
-    # (three of them per traced callback cost the pure chain 3 %).
-    cython = types.ModuleType("cython")
-    vars(cython).update(
-        compiled=False, freelist=lambda size: lambda cls: cls, cclass=lambda cls: cls
-    )
+    from ._compiled import cython_shim as cython
 
 
 #: Below this many cancelled timers the heap is never rebuilt ...

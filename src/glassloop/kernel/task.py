@@ -46,11 +46,7 @@ from .scheduler import LOOP_LOOKUP_IS_A_SYSCALL, Scheduler
 try:  # the optional compiled build (setup.py): Cython reads this as a constant
     import cython  # type: ignore[import-not-found, import-untyped, unused-ignore]
 except ImportError:  # pure Python, Cython not installed
-    # A module, not a class: the few ``cython.compiled`` tests the pure build
-    # runs in its hot paths are then a specialized read (on 3.11 a class
-    # attribute is a generic lookup, some two hundred instructions).
-    cython = types.ModuleType("cython")
-    vars(cython).update(compiled=False)
+    from ._compiled import cython_shim as cython
 
 
 _E = TypeVar("_E", bound=BaseException)

@@ -25,7 +25,6 @@ import asyncio
 import itertools
 import threading
 import time
-import types
 import weakref
 from array import array
 from collections.abc import Iterator
@@ -39,9 +38,8 @@ from .attach import ClosedOnExit, attach, detach
 
 try:  # the optional compiled build (setup.py): Cython reads this as a constant
     import cython  # type: ignore[import-not-found, import-untyped, unused-ignore]
-except ImportError:  # pure Python, Cython not installed (a module: see kernel/task.py)
-    cython = types.ModuleType("cython")
-    vars(cython).update(compiled=False)
+except ImportError:  # pure Python, Cython not installed
+    from ..kernel._compiled import cython_shim as cython
 
 #: Records kept by default.  A slot of the ring is 97 bytes (its columns,
 #: preallocated; the pure build's number columns hold Python numbers); a

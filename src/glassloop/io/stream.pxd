@@ -1,0 +1,80 @@
+# Cython's declarations for stream.py (the optional compiled build): the
+# transports over one fd become extension types, their state C fields, so
+# reading into the protocol and writing to the OS run in C.  Every field is
+# public: the loop, sendfile, the subclasses (Python classes) and tests read
+# and set them by name, as in the pure build.
+
+# The compiled read and write: read(2) and write(2) on the transport's fd,
+# where the pure build calls its socket's (or pipe adapter's) recv and send.
+# The same system calls (recv and send with no flags are read and write on
+# a socket), the same OSError subclasses from errno, without a Python call,
+# argument parsing, or a release of the GIL around a call that never blocks
+# (the fd is non-blocking).
+cdef extern from *:
+    """
+    #include <unistd.h>
+
+    static PyObject *gl_read_fd(int fd, Py_ssize_t size) {
+        PyObject *data = PyBytes_FromStringAndSize(NULL, size);
+        Py_ssize_t n;
+        if (data == NULL)
+            return NULL;
+        n = read(fd, PyBytes_AS_STRING(data), (size_t)size);
+        if (n < 0) {
+            Py_DECREF(data);
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+        if (n != size && _PyBytes_Resize(&data, n) < 0)
+            return NULL;
+        return data;
+    }
+
+    static Py_ssize_t gl_write_fd(int fd, PyObject *data) {
+        Py_buffer view;
+        Py_ssize_t n;
+        if (PyBytes_CheckExact(data)) {
+            n = write(fd, PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data));
+        } else {
+            if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
+                return -1;
+            n = write(fd, view.buf, (size_t)view.len);
+            PyBuffer_Release(&view);
+        }
+        if (n < 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        return n;
+    }
+    """
+    object _read_fd "gl_read_fd" (int fd, Py_ssize_t size)
+    Py_ssize_t _write_fd "gl_write_fd" (int fd, object data) except -1
+
+
+cdef class FlowControl:
+    cdef public object _loop
+    cdef public object _protocol
+    cdef public object _high_water
+    cdef public object _low_water
+    cdef public bint _protocol_paused
+
+
+cdef class FdTransport(FlowControl):
+    cdef public object _buffer
+    cdef public object _extra
+    cdef public object _fd
+    cdef public Py_ssize_t _conn_lost
+    cdef public bint _closing
+    cdef public bint _paused
+    cdef public bint _buffered
+    cdef public bint _readable
+    cdef public bint _at_eof
+
+
+cdef class StreamTransport(FdTransport):
+    cdef dict __dict__
+    cdef object __weakref__
+    cdef public bint _eof_written
+    cdef public object _io
+    cdef public bint _large_reads
+    cdef public bint _sendfile_active
