@@ -49,7 +49,8 @@ def test_name_says_what_the_kernel_modules_are() -> None:
     assert glassloop.build.NAME != "mixed"  # a partial build is never installed
     form = "C" if glassloop.build.NAME == "compiled" else "py"
     assert glassloop.build.describe() == (
-        f"{expected} (scheduler={form}, task={form}, tape={form}, poller={form}, stream={form}, recorder={form})"
+        f"{expected} (scheduler={form}, task={form}, tape={form}, poller={form}, "
+        f"stream={form}, recorder={form})"
     )
 
 

@@ -14,9 +14,23 @@ cdef extern from *:
     """
     #include <unistd.h>
 
+    /* A read of up to this much goes through one static buffer, and what
+       came is copied into bytes of its size: cheaper than allocating the
+       whole size and shrinking it (a malloc and a realloc).  Safe to share:
+       the GIL is held from the read to the copy. */
+    #define GL_STATIC_READ (32 * 1024)
+    static char gl_read_buffer[GL_STATIC_READ];
+
     static PyObject *gl_read_fd(int fd, Py_ssize_t size) {
-        PyObject *data = PyBytes_FromStringAndSize(NULL, size);
+        PyObject *data;
         Py_ssize_t n;
+        if (size <= GL_STATIC_READ) {
+            n = read(fd, gl_read_buffer, (size_t)size);
+            if (n < 0)
+                return PyErr_SetFromErrno(PyExc_OSError);
+            return PyBytes_FromStringAndSize(gl_read_buffer, n);
+        }
+        data = PyBytes_FromStringAndSize(NULL, size);
         if (data == NULL)
             return NULL;
         n = read(fd, PyBytes_AS_STRING(data), (size_t)size);

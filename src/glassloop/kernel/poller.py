@@ -15,6 +15,11 @@ import selectors
 from collections.abc import Callable
 from typing import Any, Protocol
 
+try:  # the optional compiled build (setup.py): Cython reads this as a constant
+    import cython  # type: ignore[import-not-found, import-untyped, unused-ignore]
+except ImportError:  # pure Python, Cython not installed
+    from ._compiled import cython_shim as cython
+
 #: A registered callback; the kernel only needs ``_cancelled`` and ``_run()``.
 Runnable = Any
 
@@ -69,11 +74,15 @@ def _events_for(entry: list[Runnable | None], epollin: int, epollout: int) -> in
 class EpollPoller:
     """Level-triggered epoll, one registration per fd covering reader and writer."""
 
-    __slots__ = ("_epoll", "_epoll_poll", "_map", "fd_count")
+    __slots__ = ("_epfd", "_epoll", "_epoll_poll", "_events", "_map", "fd_count")
 
     def __init__(self) -> None:
         self._epoll = select.epoll()
         self._epoll_poll = self._epoll.poll  # bound once: poll() calls it every turn
+        # The compiled poll's own: it calls epoll_wait on this fd, into this
+        # buffer (poller.pxd), where the pure one calls the epoll object.
+        self._epfd = self._epoll.fileno()
+        self._events = bytearray()
         # fd -> [reader, writer]; a list so updates don't allocate.
         self._map: dict[int, list[Runnable | None]] = {}
         self.fd_count = self._map.__len__
@@ -146,12 +155,27 @@ class EpollPoller:
             timeout = -1
         fds = self._map
         size = len(fds)
-        try:
-            events = self._epoll_poll(timeout, size if size > 0 else 1)
-        except InterruptedError:
-            return []
+        if size < 1:
+            size = 1
+        if cython.compiled:
+            # epoll_wait itself, and the events read from its array: no list
+            # of tuples made and unpacked (poller.pxd).  An interrupted wait
+            # returns no events, as below.
+            events = self._events
+            count = _epoll_wait(self._epfd, events, size, timeout)  # noqa: F821 (poller.pxd's)
+        else:
+            try:
+                events = self._epoll_poll(timeout, size)
+            except InterruptedError:
+                return []
+            count = len(events)
         ready: list[Runnable] = []
-        for fd, mask in events:
+        for i in range(count):
+            if cython.compiled:
+                fd = _event_fd(events, i)  # noqa: F821
+                mask = _event_mask(events, i)  # noqa: F821
+            else:
+                fd, mask = events[i]
             entry = fds.get(fd)
             if entry is None:
                 continue

@@ -96,6 +96,7 @@ cdef class Scheduler:
     cdef dict __dict__
     cdef public object _ready
     cdef object _ready_append
+    cdef object _ready_extend
     cdef object _ready_popleft
     cdef public list _timers
     cdef public dict _timers_at

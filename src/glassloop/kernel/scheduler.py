@@ -355,9 +355,10 @@ class Scheduler:
             _attach(clock, self)  # first: a clock that refuses leaves nothing half made
         self._ready: deque[Any] = deque()
         if cython.compiled:
-            # A deque has no C API: its two methods the hot path calls, bound
+            # A deque has no C API: the methods the hot path calls, bound
             # once (called by name, each call would look the method up).
             self._ready_append = self._ready.append
+            self._ready_extend = self._ready.extend
             self._ready_popleft = self._ready.popleft
         #: A heap of bucket keys, each once ...
         self._timers: list[float] = []
@@ -964,7 +965,10 @@ class Scheduler:
             if events:
                 if self._reorder:
                     events = self._ready_policy.order_io(events)
-                ready.extend(events)
+                if cython.compiled:
+                    self._ready_extend(events)
+                else:
+                    ready.extend(events)
         else:
             self._polled_last_turn = False
 
