@@ -29,6 +29,7 @@ COMPILED = (
     "glassloop.kernel.tape",
     "glassloop.kernel.poller",
     "glassloop.io.stream",
+    "glassloop.io.datagram",
     "glassloop.observe.recorder",
 )
 

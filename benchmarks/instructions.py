@@ -24,7 +24,8 @@ blocking sockets, 10 keep-alive connections each with one request in flight)
 that valgrind does not follow: the count is the server's alone; ``echo`` and
 ``streams`` one 1 KiB round trip to bench_io.py's TCP echo servers (a
 ``Protocol``; asyncio streams), one connection, from io_client.py in another
-process, likewise not counted.
+process, likewise not counted; ``udp`` one 1 KiB datagram round trip to
+bench_io.py's UDP echo, the same way.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ ROWS = (
     "aiohttp",
     "echo",
     "streams",
+    "udp",
 )
 SIZES = {
     "sleep0": (2_000, 6_000),
@@ -67,6 +69,7 @@ SIZES = {
     "aiohttp": (12_000, 18_000),
     "echo": (10_000, 30_000),
     "streams": (10_000, 30_000),
+    "udp": (10_000, 30_000),
 }
 #: The aiohttp row's client: connections, each with one request in flight.
 HTTP_CONNECTIONS = 10
@@ -148,6 +151,32 @@ def workloads(loop: asyncio.AbstractEventLoop, n: int) -> dict[str, Workload]:
         finally:
             server.close()
 
+    async def udp() -> None:
+        import socket
+
+        import bench_io
+
+        transport, _ = await loop.create_datagram_endpoint(
+            bench_io.UDPEcho, local_addr=("127.0.0.1", 0), family=socket.AF_INET
+        )
+        try:
+            port = transport.get_extra_info("sockname")[1]
+            client = await asyncio.create_subprocess_exec(
+                sys.executable,
+                bench_io.CLIENT,
+                "udp",
+                "--address",
+                f"127.0.0.1:{port}",
+                "--size",
+                str(ECHO_BYTES),
+                "--rounds",
+                str(n),
+                stdout=asyncio.subprocess.DEVNULL,
+            )
+            assert await client.wait() == 0, "the UDP client failed"
+        finally:
+            transport.close()
+
     return {
         "chain": lambda: bench_sched.chain(n),
         "sleep0": lambda: bench_sched.switching(10, n),
@@ -159,6 +188,7 @@ def workloads(loop: asyncio.AbstractEventLoop, n: int) -> dict[str, Workload]:
         "aiohttp": aiohttp,
         "echo": lambda: echo("protocol"),
         "streams": lambda: echo("streams"),
+        "udp": udp,
     }
 
 

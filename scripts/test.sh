@@ -124,14 +124,16 @@ run_compat() {  # run_compat PY VER
 # C compiler (build isolation: pyproject's build-system.requires brings Cython),
 # installed into a folder of its own and tested from there on PYTHONPATH; the
 # venv's editable install, which every other step uses, stays pure.  On
-# LINT_PYTHON all of tests/unit and the conformance default set run on it; on
+# LINT_PYTHON all of tests/unit, tests/integration (aiohttp, uvicorn, Twisted on
+# the compiled transports) and the conformance default set run on it; on
 # the other Pythons, whose C future has a size of its own, a smoke slice.  Only
 # on the Pythons setup.py compiles for (TESTED_PYTHONS); elsewhere pip
 # installs the pure package.  GLASSLOOP_COMPILED=0 skips it while iterating.
 COMPILED_PYTHONS=${COMPILED_PYTHONS:-"3.11 3.12 3.13"}
 COMPILED_SMOKE_TESTS="tests/unit/test_build.py tests/unit/test_kernel.py tests/unit/test_tasks.py
     tests/unit/test_task_details.py tests/unit/test_loop_callbacks.py tests/unit/test_observe_blocking.py
-    tests/unit/test_observe_recorder.py"
+    tests/unit/test_observe_recorder.py tests/unit/test_tcp.py tests/unit/test_udp.py
+    tests/unit/test_pipes.py tests/unit/test_unix_sockets.py tests/unit/test_sendfile.py"
 
 build_compiled() {  # build_compiled PY VER: the wheel, installed in $LOGDIR/compiled-VER
     local py=$1 ver=$2 dest="$LOGDIR/compiled-$ver"
@@ -177,8 +179,8 @@ compiled_steps() {  # compiled_steps PY VER
     esac
     step "py$ver: compiled: build" build_compiled "$py" "$ver"
     if [ "$ver" = "$LINT_PYTHON" ]; then
-        step "py$ver: compiled: unit" run_compiled_pytest "$py" "$ver" \
-            "$LOGDIR/compiled-pytest-$ver.log" tests/unit
+        step "py$ver: compiled: unit, integration" run_compiled_pytest "$py" "$ver" \
+            "$LOGDIR/compiled-pytest-$ver.log" tests/unit tests/integration
         step "py$ver: compiled: conformance" run_compiled_conformance "$py" "$ver"
     else
         # shellcheck disable=SC2086

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from importlib.machinery import EXTENSION_SUFFIXES
 
-from .io import stream
+from .io import datagram, stream
 from .kernel import poller, scheduler, tape, task
 from .observe import recorder
 
 #: The modules a compiled build compiles (setup.py's COMPILED).
-MODULES = (scheduler, task, tape, poller, stream, recorder)
+MODULES = (scheduler, task, tape, poller, stream, datagram, recorder)
 
 
 def _compiled(module: object) -> bool:

@@ -28,7 +28,7 @@ from asyncio import events, futures
 from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 
-from .io.datagram import DatagramMixin
+from .io.datagram_endpoints import DatagramMixin
 from .io.pipes import PipesMixin
 from .io.sendfile import SendfileMixin
 from .io.signals import SignalsMixin

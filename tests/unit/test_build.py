@@ -50,7 +50,7 @@ def test_name_says_what_the_kernel_modules_are() -> None:
     form = "C" if glassloop.build.NAME == "compiled" else "py"
     assert glassloop.build.describe() == (
         f"{expected} (scheduler={form}, task={form}, tape={form}, poller={form}, "
-        f"stream={form}, recorder={form})"
+        f"stream={form}, datagram={form}, recorder={form})"
     )
 
 

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """The byte-stream transport over one non-blocking file descriptor.
 
 Sockets (TCP, Unix) and pipes share everything here: reading into the
