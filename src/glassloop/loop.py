@@ -596,8 +596,8 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
                     exc_info=True,
                 )
 
-    def get_debug(self) -> bool:
-        return self._debug
+    # (get_debug is the kernel's: compiled, the C future's constructor, which
+    # asks it of the loop for every future, calls it without a Python frame.)
 
     def set_debug(self, enabled: bool) -> None:
         self._set_debug_flag(enabled)

@@ -536,8 +536,8 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
                 )
 
         def _step_compiled(self, woken_by: asyncio.Future[Any] | None) -> None:
-            """_step's common case: a native coroutine, woken by nothing or by an
-            exact future's result, on a glassloop loop out of debug mode, no
+            """_step's common case: a native coroutine, woken by nothing or by the
+            result of an exact future or Task, on a glassloop loop out of debug mode, no
             cancel to deliver; observed or not.
 
             Its body is sent None with PyIter_Send, as asyncio's C Task does: a
@@ -553,7 +553,13 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
                 or type(coro) is not _CoroutineType
                 or self._must_cancel
                 or kernel._debug
-                or (woken_by is not None and type(woken_by) is not _Future)
+                or (
+                    # (A task awaiting a task, as aiohttp's handler does per
+                    # request, is woken by it: its result is the future's.)
+                    woken_by is not None
+                    and type(woken_by) is not _Future
+                    and type(woken_by) is not Task
+                )
                 or _future_done(self)
             ):
                 self._step(None, woken_by)
