@@ -130,24 +130,30 @@ def workloads(loop: asyncio.AbstractEventLoop, n: int) -> dict[str, Workload]:
         finally:
             await runner.cleanup()
 
+    async def io_client(mode: str, address: str) -> None:
+        """Run io_client.py's ``mode`` for ``n`` round trips of ECHO_BYTES against ``address``."""
+        import bench_io
+
+        client = await asyncio.create_subprocess_exec(
+            sys.executable,
+            bench_io.CLIENT,
+            mode,
+            "--address",
+            address,
+            "--size",
+            str(ECHO_BYTES),
+            "--rounds",
+            str(n),
+            stdout=asyncio.subprocess.DEVNULL,
+        )
+        assert await client.wait() == 0, f"the {mode} client failed"
+
     async def echo(kind: str) -> None:
         import bench_io
 
         server, address = await bench_io.start_server(kind, "tcp", "")
         try:
-            client = await asyncio.create_subprocess_exec(
-                sys.executable,
-                bench_io.CLIENT,
-                "echo",
-                "--address",
-                address,
-                "--size",
-                str(ECHO_BYTES),
-                "--rounds",
-                str(n),
-                stdout=asyncio.subprocess.DEVNULL,
-            )
-            assert await client.wait() == 0, "the echo client failed"
+            await io_client("echo", address)
         finally:
             server.close()
 
@@ -160,20 +166,7 @@ def workloads(loop: asyncio.AbstractEventLoop, n: int) -> dict[str, Workload]:
             bench_io.UDPEcho, local_addr=("127.0.0.1", 0), family=socket.AF_INET
         )
         try:
-            port = transport.get_extra_info("sockname")[1]
-            client = await asyncio.create_subprocess_exec(
-                sys.executable,
-                bench_io.CLIENT,
-                "udp",
-                "--address",
-                f"127.0.0.1:{port}",
-                "--size",
-                str(ECHO_BYTES),
-                "--rounds",
-                str(n),
-                stdout=asyncio.subprocess.DEVNULL,
-            )
-            assert await client.wait() == 0, "the UDP client failed"
+            await io_client("udp", f"127.0.0.1:{transport.get_extra_info('sockname')[1]}")
         finally:
             transport.close()
 
