@@ -200,11 +200,7 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
             # once): the every-other-turn peek must not carry over from the
             # previous run's last turn.
             self._polled_last_turn = False
-            run_once = self._run_once
-            while True:
-                run_once()
-                if self._stopping:
-                    break
+            self._run_turns()
         finally:
             tape = self._tape
             if tape is not None:

@@ -82,5 +82,6 @@ cdef class EpollPoller:
     cdef object _set(self, int fd, int slot, object handle)
     cdef object _remove(self, int fd, int slot)
 
-    @cython.locals(fd=int, mask=int, entry=list, fds=dict, size=Py_ssize_t, count=Py_ssize_t, i=Py_ssize_t)
     cpdef list poll(self, object timeout)
+    @cython.locals(fd=int, mask=int, entry=list, fds=dict, size=Py_ssize_t, count=Py_ssize_t, i=Py_ssize_t)
+    cpdef poll_into(self, object timeout, object append)

@@ -151,8 +151,18 @@ class EpollPoller:
         return None if entry is None else entry[1]
 
     def poll(self, timeout: float | None) -> list[Runnable]:
+        ready: list[Runnable] = []
+        self.poll_into(timeout, ready.append)
+        return ready
+
+    def poll_into(self, timeout: float | None, append: Callable[[Runnable], object]) -> None:
+        """``poll``, handing each handle to ``append`` as it is found.
+
+        The scheduler's plain turn passes its ready deque's ``append``: no
+        list is made, filled, copied into the deque and freed per poll.
+        """
         if timeout is None:
-            timeout = -1
+            timeout = -1.0  # (a float: compiled, an int's conversion to double is a slow path)
         fds = self._map
         size = len(fds)
         if size < 1:
@@ -167,9 +177,8 @@ class EpollPoller:
             try:
                 events = self._epoll_poll(timeout, size)
             except InterruptedError:
-                return []
+                return
             count = len(events)
-        ready: list[Runnable] = []
         for i in range(count):
             if cython.compiled:
                 fd = _event_fd(events, i)  # noqa: F821
@@ -185,13 +194,12 @@ class EpollPoller:
                 if reader._cancelled:
                     self.remove_reader(fd)
                 else:
-                    ready.append(reader)
+                    append(reader)
             if writer is not None and mask & ~_EPOLLIN:
                 if writer._cancelled:
                     self.remove_writer(fd)
                 else:
-                    ready.append(writer)
-        return ready
+                    append(writer)
 
     def close(self) -> None:
         self._map.clear()

@@ -134,7 +134,7 @@ cdef class Scheduler:
 
 cdef class Handle:
     cdef object __weakref__
-    cdef public object _args
+    cdef public tuple _args
     cdef public object _callback
     cdef public bint _cancelled
     cdef public object _context
