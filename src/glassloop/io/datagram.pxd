@@ -14,3 +14,5 @@ cdef class DatagramTransport(FdTransport):
     cdef public bint _connected
     cdef public Py_ssize_t _buffer_size
     cdef public Py_ssize_t _read_size
+
+    cdef _send_one(self, object data, object addr)

@@ -112,7 +112,8 @@ class DatagramTransport(FdTransport, DatagramTransportBase):
             self._protocol.datagram_received(data, addr)
 
     def sendto(self, data: Any, addr: Any = None) -> None:
-        check_bytes_like(data)
+        if type(data) is not bytes:  # (the common case, without a call)
+            check_bytes_like(data)
         if self._address is not None:
             if addr not in (None, self._address):
                 raise ValueError(f"Invalid address: must be None or {self._address}")
