@@ -710,6 +710,7 @@ class Scheduler:
                 func = _method_function(callback)  # noqa: F821 (scheduler.pxd's)
                 if func is _wakeup_function:
                     task: Any = _method_self(callback)  # noqa: F821
+                    woken: cython.bint
                     if _is_task_instance(task):  # noqa: F821
                         # task.py's C entry point (scheduler.pxd): the test
                         # and the assignment below, on the Task's fields.

@@ -80,16 +80,49 @@ cdef extern from *:
         Py_RETURN_NONE;
     }
 
+    /* An exact Task too, once gl_use_task_blocking has seen that its flag is
+       the same getset (Task defines none of its own). */
+    static PyTypeObject *gl_blocking_task_type = NULL;
+
+    static PyObject *gl_use_task_blocking(PyObject *type) {
+        if (!PyType_Check(type)) {
+            PyErr_SetString(PyExc_TypeError, "Task must be a type");
+            return NULL;
+        }
+        Py_XSETREF(gl_blocking_task_type, (PyTypeObject *)Py_NewRef(type));
+        Py_RETURN_NONE;
+    }
+
+    #define GL_BLOCKING_IN_C(fut) (gl_blocking_get != NULL && gl_future_type != NULL && \
+        (Py_IS_TYPE((fut), gl_future_type) || Py_IS_TYPE((fut), gl_blocking_task_type)))
+
     static PyObject *gl_future_blocking(PyObject *fut) {
-        if (gl_blocking_get != NULL && gl_future_type != NULL && Py_IS_TYPE(fut, gl_future_type))
+        if (GL_BLOCKING_IN_C(fut))
             return gl_blocking_get(fut, gl_blocking_closure);
         return PyObject_GetAttrString(fut, "_asyncio_future_blocking");
     }
 
     static int gl_future_unblock(PyObject *fut) {
-        if (gl_blocking_set != NULL && gl_future_type != NULL && Py_IS_TYPE(fut, gl_future_type))
+        if (GL_BLOCKING_IN_C(fut))
             return gl_blocking_set(fut, Py_False, gl_blocking_closure);
         return PyObject_SetAttrString(fut, "_asyncio_future_blocking", Py_False);
+    }
+
+    /* isinstance(obj, scheduler_type), the last class that passed remembered
+       (a strong reference: its address cannot be reused).  A loop's class
+       sits deep below Scheduler, and Cython's check walks its MRO each
+       time: twice for every task made, once for every step. */
+    static PyTypeObject *gl_kernel_class = NULL;
+
+    static int gl_is_kernel(PyObject *obj, PyObject *scheduler_type) {
+        PyTypeObject *cls = Py_TYPE(obj);
+        if (cls == gl_kernel_class)
+            return 1;
+        if (!PyType_IsSubtype(cls, (PyTypeObject *)scheduler_type))
+            return 0;
+        Py_INCREF(cls);
+        Py_XSETREF(gl_kernel_class, cls);
+        return 1;
     }
 
     /* asyncio.Future.__init__(fut) with no arguments, through its tp_init. */
@@ -177,6 +210,56 @@ cdef extern from *:
         return gl_call_task_function(gl_leave_function, loop, task);
     }
 
+    /* asyncio's _register_task(task) (the C module's, 3.11-3.13): an add to
+       the WeakSet that module holds (_all_tasks; _scheduled_tasks from 3.12),
+       done as WeakSet.add does it when no removals wait: a weak reference
+       with the set's own _remove callback, put in its data set, without the
+       Python frame of add (every task made paid ~2 000 instructions for it).
+       Anything else (removals waiting, no registry handed in) calls the
+       function. */
+    static PyObject *gl_tasks_data = NULL, *gl_tasks_remove = NULL,
+                    *gl_tasks_pending = NULL, *gl_register_function = NULL;
+
+    static PyObject *gl_use_task_registry(PyObject *data, PyObject *remove, PyObject *pending,
+                                          PyObject *register_function) {
+        if (data != Py_None && !(PySet_CheckExact(data) && PyList_CheckExact(pending))) {
+            PyErr_SetString(PyExc_TypeError, "a WeakSet's data must be a set, its removals a list");
+            return NULL;
+        }
+        Py_XSETREF(gl_register_function, Py_NewRef(register_function));
+        Py_CLEAR(gl_tasks_data);
+        Py_CLEAR(gl_tasks_remove);
+        Py_CLEAR(gl_tasks_pending);
+        if (data != Py_None) {
+            gl_tasks_data = Py_NewRef(data);
+            gl_tasks_remove = Py_NewRef(remove);
+            gl_tasks_pending = Py_NewRef(pending);
+        }
+        Py_RETURN_NONE;
+    }
+
+    static int gl_register_task(PyObject *task) {
+        PyObject *ref, *result;
+        int status;
+        if (gl_tasks_data != NULL && PyList_GET_SIZE(gl_tasks_pending) == 0) {
+            ref = PyWeakref_NewRef(task, gl_tasks_remove);
+            if (ref == NULL)
+                return -1;
+            status = PySet_Add(gl_tasks_data, ref);
+            Py_DECREF(ref);
+            return status;
+        }
+        if (gl_register_function == NULL) {
+            PyErr_SetString(PyExc_RuntimeError, "glassloop: _register_task is not bound yet");
+            return -1;
+        }
+        result = PyObject_CallOneArg(gl_register_function, task);
+        if (result == NULL)
+            return -1;
+        Py_DECREF(result);
+        return 0;
+    }
+
     /* The entry points handed to the scheduler (scheduler.pxd's gl_task_entries). */
     static gl_task_entries gl_own_entries;
 
@@ -208,8 +291,12 @@ cdef extern from *:
     object _bind "PyMethod_New" (object function, object instance)
     object _use_future_blocking "gl_use_future_blocking" (object descriptor)
     object _future_blocking "gl_future_blocking" (object fut)
+    object _use_task_blocking "gl_use_task_blocking" (object type)
     int _future_unblock "gl_future_unblock" (object fut) except -1
     int _future_init_bare "gl_future_init_bare" (object fut) except -1
+    bint _is_kernel "gl_is_kernel" (object obj, type scheduler_type)
+    object _use_task_registry "gl_use_task_registry" (object data, object remove, object pending, object register_function)
+    int _register_task_c "gl_register_task" (object task) except -1
     int _future_del "gl_future_finalize" (object fut) except -1
     object _next_task_number "gl_next_task_number" ()
     object _use_current_tasks "gl_use_current_tasks" (object tasks, object enter, object leave)
@@ -225,7 +312,7 @@ cdef class Task(_asyncio.Future):
     cdef public object _context
     cdef public object _coro
     cdef public object _fut_waiter
-    cdef public object _kernel
+    cdef public Scheduler _kernel
     cdef public bint _log_destroy_pending
     cdef public bint _must_cancel
     cdef public object _name

@@ -99,6 +99,29 @@ if cython.compiled:
         _asyncio._current_tasks if _native_enter_leave else None, _enter_task, _leave_task
     )
 _register_task: Any = asyncio.tasks._register_task
+if cython.compiled:
+    # The compiled Task's _register_task_c (task.pxd): the C module's own
+    # WeakSet of tasks, added to as WeakSet.add does, when _register_task is
+    # still the C module's and that set a plain WeakSet; else the function.
+    _tasks_registry: Any = getattr(_asyncio, "_scheduled_tasks", None)  # 3.12+
+    if _tasks_registry is None:
+        _tasks_registry = getattr(_asyncio, "_all_tasks", None)  # 3.11
+    if (
+        _register_task is getattr(_asyncio, "_register_task", None)
+        and type(_tasks_registry) is weakref.WeakSet
+        and type(getattr(_tasks_registry, "data", None)) is set
+        and type(getattr(_tasks_registry, "_pending_removals", None)) is list
+        and callable(getattr(_tasks_registry, "_remove", None))
+    ):
+        _use_task_registry(  # noqa: F821
+            _tasks_registry.data,
+            _tasks_registry._remove,
+            _tasks_registry._pending_removals,
+            _register_task,
+        )
+    else:
+        _use_task_registry(None, None, None, _register_task)  # noqa: F821
+    del _tasks_registry
 _swap_current_task: Any = getattr(asyncio.tasks, "_swap_current_task", None)
 _register_eager_task = getattr(asyncio.tasks, "_register_eager_task", None)
 _unregister_eager_task = getattr(asyncio.tasks, "_unregister_eager_task", None)
@@ -263,7 +286,12 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
         # itself (see _run). Other loops (glassloop.Task as a task factory on
         # asyncio's) get their public call_soon.
         # (Typed: compiled, its fields are read in C.)
-        kernel: Scheduler | None = loop if isinstance(loop, Scheduler) else None
+        if cython.compiled:  # (without walking the loop class's MRO twice)
+            kernel: Scheduler | None = (
+                cython.cast(Scheduler, loop) if _is_kernel(loop, Scheduler) else None  # noqa: F821
+            )
+        else:
+            kernel = loop if isinstance(loop, Scheduler) else None
         # Only a debug loop records where futures are made (a getset read
         # costs a generic lookup, so ask the cheap question first).
         if (kernel is None or kernel._debug) and (fut := _as_any(self))._source_traceback:
@@ -303,7 +331,10 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
                 kernel._ready.append(self)
             else:
                 kernel._ready_append(self)  # deque.append, bound once
-            _register_task(self)
+            if cython.compiled:
+                _register_task_c(self)  # noqa: F821 (task.pxd's)
+            else:
+                _register_task(self)
 
     def __del__(self) -> None:
         if not _future_done(self) and self._log_destroy_pending and hasattr(self, "_context"):
@@ -601,7 +632,8 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
                     elif result is None:
                         kernel._ready_append(self)
                     elif (
-                        type(result) is _Future
+                        # (or a Task: aiohttp's handler awaits one per request)
+                        (type(result) is _Future or (type(result) is Task and result is not self))
                         and _future_blocking(result)  # noqa: F821
                         and _future_get_loop(result) is kernel
                     ):
@@ -615,7 +647,8 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
                         )
                         _future_add_done_callback(result, wakeup, context=self._context)
                         self._fut_waiter = result
-                        if self._must_cancel and _future_cancel(result, msg=self._cancel_message):
+                        # (result's own cancel: a Task overrides it)
+                        if self._must_cancel and result.cancel(msg=self._cancel_message):
                             self._must_cancel = False
                     else:
                         self._wait_on(result)
@@ -705,16 +738,17 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
                     else:
                         kernel._ready.append(self)
                 elif (
-                    type(result) is _Future
+                    (type(result) is _Future or (type(result) is Task and result is not self))
                     and result._asyncio_future_blocking
                     and _future_get_loop(result) is loop
                 ):
-                    # An awaited asyncio.Future of this loop: _wait_on's usual
-                    # case, inlined with the C future's own methods.
+                    # An awaited asyncio.Future (or Task) of this loop: _wait_on's
+                    # usual case, inlined with the C future's own methods.
                     result._asyncio_future_blocking = False
                     _future_add_done_callback(result, self._wakeup, context=self._context)
                     self._fut_waiter = result
-                    if self._must_cancel and _future_cancel(result, msg=self._cancel_message):
+                    # (result's own cancel: a Task overrides it)
+                    if self._must_cancel and result.cancel(msg=self._cancel_message):
                         self._must_cancel = False
                 else:
                     self._wait_on(result)
@@ -761,7 +795,7 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
             _future_set_exception(self, _without_frame(error, sys._getframe()))
         else:
             if (
-                type(result) is _Future
+                (type(result) is _Future or (type(result) is Task and result is not self))
                 and result._asyncio_future_blocking
                 and _future_get_loop(result) is self._loop
             ):
@@ -769,7 +803,8 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
                 result._asyncio_future_blocking = False
                 _future_add_done_callback(result, self._wakeup, context=self._context)
                 self._fut_waiter = result
-                if self._must_cancel and _future_cancel(result, msg=self._cancel_message):
+                # (result's own cancel: a Task overrides it)
+                if self._must_cancel and result.cancel(msg=self._cancel_message):
                     self._must_cancel = False
             else:
                 self._wait_on(result)
@@ -908,7 +943,13 @@ def loop_create_task(
     Here, beside Task, so that a compiled build runs it in C: a task made
     with no Python frame between the caller and Task.
     """
-    kernel: Scheduler = loop  # (typed: compiled, its fields are read in C)
+    # (Typed: compiled, its fields are read in C.)
+    if cython.compiled:
+        if not _is_kernel(loop, Scheduler):  # noqa: F821 (task.pxd's)
+            raise TypeError(f"create_task of a glassloop loop called on {loop!r}")
+        kernel: Scheduler = cython.cast(Scheduler, loop)
+    else:
+        kernel = loop
     if kernel._closed:
         raise RuntimeError("Event loop is closed")
     factory = loop._task_factory
@@ -954,6 +995,13 @@ set_class_attributes(
 wakeup_function = Task._wakeup
 _step_function = Task._step
 _scheduler_module._wakeup_function = wakeup_function
+if (
+    cython.compiled
+    and Task._asyncio_future_blocking is vars(asyncio.Future)["_asyncio_future_blocking"]
+):
+    # An exact Task's flag is the C future's getset: the compiled step reads
+    # an awaited task's in C as it does a future's.
+    _use_task_blocking(Task)  # noqa: F821
 
 if cython.compiled:
     # The compiled scheduler's C entry points into Task (scheduler.pxd's
