@@ -159,6 +159,48 @@ def test_cancel_message_reaches_the_task(loop: Loop) -> None:
     loop.run_until_complete(main())
 
 
+def test_a_task_awaiting_a_task_passes_its_own_cancel_on(loop: Loop) -> None:
+    """A task that cancels itself and then awaits another task cancels that one
+    with its message, through the awaited task's own cancel (it counts)."""
+
+    async def main() -> None:
+        inner_saw: list[tuple[Any, ...]] = []
+
+        async def inner() -> None:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError as exc:
+                inner_saw.append(exc.args)
+                raise
+
+        async def outer(task: asyncio.Task[None]) -> None:
+            asyncio.current_task().cancel("from outer")  # type: ignore[union-attr]
+            await task
+
+        inner_task = asyncio.get_running_loop().create_task(inner())
+        await asyncio.sleep(0)
+        outer_task = asyncio.get_running_loop().create_task(outer(inner_task))
+        with pytest.raises(asyncio.CancelledError):
+            await outer_task
+        assert inner_task.cancelled()
+        assert inner_saw == [("from outer",)]
+        assert inner_task.cancelling() == 1  # Task.cancel, not Future.cancel
+
+    loop.run_until_complete(main())
+
+
+def test_a_task_awaiting_itself_gets_an_error(loop: Loop) -> None:
+    async def main() -> None:
+        async def selfish() -> None:
+            await asyncio.current_task()  # type: ignore[misc]
+
+        task = asyncio.get_running_loop().create_task(selfish())
+        with pytest.raises(RuntimeError, match="await on itself"):
+            await task
+
+    loop.run_until_complete(main())
+
+
 def test_cancelling_counts_requests_and_uncancel_undoes_them(loop: Loop) -> None:
     async def main() -> None:
         task = asyncio.get_running_loop().create_task(asyncio.sleep(10))

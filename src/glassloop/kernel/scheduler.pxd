@@ -19,6 +19,58 @@ cdef extern from *:
         return ((PyCodeObject *)PyFunction_GET_CODE(func))->co_flags;
     }
 
+    /* A call with loop=loop made with one {"loop": ...} dict, reused while no
+       call holds it (a call nested inside another gets a new one): the C
+       future's __init__, Future(loop=loop) and Task(coro, loop=loop) each
+       cost a dict made and freed otherwise (task.pxd calls them too). */
+    static PyObject *gl_loop_kwargs = NULL;
+    static int gl_loop_kwargs_busy = 0;
+
+    static PyObject *gl_loop_key = NULL;  /* "loop", interned once */
+
+    static PyObject *gl_take_loop_kwargs(PyObject *loop) {
+        PyObject *kwargs;
+        if (gl_loop_kwargs == NULL) {
+            gl_loop_key = PyUnicode_InternFromString("loop");
+            if (gl_loop_key == NULL)
+                return NULL;
+            gl_loop_kwargs = PyDict_New();
+            if (gl_loop_kwargs == NULL)
+                return NULL;
+        }
+        if (gl_loop_kwargs_busy) {
+            kwargs = PyDict_New();
+        } else {
+            gl_loop_kwargs_busy = 1;
+            kwargs = Py_NewRef(gl_loop_kwargs);
+        }
+        if (kwargs != NULL && PyDict_SetItem(kwargs, gl_loop_key, loop) < 0) {
+            if (kwargs == gl_loop_kwargs)
+                gl_loop_kwargs_busy = 0;
+            Py_CLEAR(kwargs);
+        }
+        return kwargs;
+    }
+
+    static void gl_give_back_loop_kwargs(PyObject *kwargs) {
+        if (kwargs == gl_loop_kwargs) {
+            /* (None, not removed: the next call reuses the slot) */
+            if (PyDict_SetItem(kwargs, gl_loop_key, Py_None) < 0)
+                PyErr_WriteUnraisable(kwargs);
+            gl_loop_kwargs_busy = 0;
+        }
+        Py_XDECREF(kwargs);
+    }
+
+    /* callable(*args, loop=loop) */
+    static PyObject *gl_call_on_loop(PyObject *callable, PyObject *args, PyObject *loop) {
+        PyObject *kwargs = gl_take_loop_kwargs(loop), *result = NULL;
+        if (kwargs != NULL)
+            result = PyObject_Call(callable, args, kwargs);
+        gl_give_back_loop_kwargs(kwargs);
+        return result;
+    }
+
     /* The compiled Task's entry points (task.py hands them over when it is
        imported, in a capsule): the ready batch steps a task, and call_soon
        queues one woken by its future, with a C call each where the pure
@@ -79,6 +131,7 @@ cdef extern from *:
     }
     """
     object _method_function "gl_method_function" (object method)
+    object _call_on_loop "gl_call_on_loop" (object callable, tuple args, object loop)
     object _method_self "gl_method_self" (object method)
     int _code_flags "gl_code_flags" (object func)
     object _use_task_entries_c "gl_use_task_entries" (object capsule)

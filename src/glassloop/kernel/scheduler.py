@@ -657,6 +657,8 @@ class Scheduler:
         loop: Any = self  # (an asyncio loop once glassloop.Loop builds on it)
         if not LOOP_LOOKUP_IS_A_SYSCALL and _get_running_loop() is loop:
             return _Future()
+        if cython.compiled:  # (one dict for every such call: scheduler.pxd)
+            return _call_on_loop(_Future, (), loop)  # type: ignore[no-any-return, unused-ignore]  # noqa: F821
         return _Future(loop=loop)
 
     # -- the hot path of asyncio's call_soon --------------------------------

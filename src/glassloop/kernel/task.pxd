@@ -3,7 +3,7 @@
 # passes in (GL_FUTURE_BASICSIZE = asyncio.Future.__basicsize__).
 cimport _asyncio
 
-from glassloop.kernel.scheduler cimport Scheduler
+from glassloop.kernel.scheduler cimport Scheduler, _call_on_loop
 
 # What the compiled step (task.py's ``if cython.compiled:`` methods) calls in
 # C where the pure build calls Python: public C API only.
@@ -137,6 +137,25 @@ cdef extern from *:
         if (no_args == NULL)
             return -1;
         status = gl_future_type->tp_init(fut, no_args, NULL);
+        Py_DECREF(no_args);
+        return status;
+    }
+
+    /* asyncio.Future.__init__(fut, loop=loop), through its tp_init. */
+    static int gl_future_init_loop(PyObject *fut, PyObject *loop) {
+        PyObject *no_args, *kwargs;
+        int status = -1;
+        if (gl_future_type == NULL) {
+            PyErr_SetString(PyExc_RuntimeError, "glassloop: asyncio.Future is not bound yet");
+            return -1;
+        }
+        no_args = PyTuple_New(0);
+        if (no_args == NULL)
+            return -1;
+        kwargs = gl_take_loop_kwargs(loop);
+        if (kwargs != NULL)
+            status = gl_future_type->tp_init(fut, no_args, kwargs);
+        gl_give_back_loop_kwargs(kwargs);
         Py_DECREF(no_args);
         return status;
     }
@@ -294,6 +313,7 @@ cdef extern from *:
     object _use_task_blocking "gl_use_task_blocking" (object type)
     int _future_unblock "gl_future_unblock" (object fut) except -1
     int _future_init_bare "gl_future_init_bare" (object fut) except -1
+    int _future_init_loop "gl_future_init_loop" (object fut, object loop) except -1
     bint _is_kernel "gl_is_kernel" (object obj, type scheduler_type)
     object _use_task_registry "gl_use_task_registry" (object data, object remove, object pending, object register_function)
     int _register_task_c "gl_register_task" (object task) except -1

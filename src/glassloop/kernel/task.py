@@ -268,6 +268,8 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
         # dict.  On 3.11 a lookup costs more (see Scheduler.create_future).
         if loop is None or (not LOOP_LOOKUP_IS_A_SYSCALL and loop is _get_running_loop()):
             _future_init_bare(self)
+        elif cython.compiled:  # (one dict for every such call: task.pxd)
+            _future_init_loop(self, loop)  # noqa: F821
         else:
             _future_init(self, loop=loop)
         #: What the scheduler asks of every ready-queue entry: a task in the
@@ -958,7 +960,12 @@ def loop_create_task(
             task: Any = Task(coro, loop=loop, name=name, context=context, **kwargs)
         elif name is None and context is None:
             if LOOP_LOOKUP_IS_A_SYSCALL or _get_running_loop() is not loop:
-                task = Task(coro, loop=loop)  # (see Scheduler.create_future)
+                # (see Scheduler.create_future; compiled, one dict for every
+                # such call: task.pxd)
+                if cython.compiled:
+                    task = _call_on_loop(Task, (coro,), loop)  # noqa: F821
+                else:
+                    task = Task(coro, loop=loop)
             else:
                 # The running loop's task finds its loop itself: a call with
                 # no keywords costs no dict.
