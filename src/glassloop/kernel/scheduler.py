@@ -647,19 +647,29 @@ class Scheduler:
 
     # -- futures -------------------------------------------------------------
 
-    def create_future(self) -> asyncio.Future[Any]:
-        # Made without its keyword when this is the running loop (the C future
-        # then finds it itself): the keyword costs the call a dict.  Not on
-        # 3.11 (LOOP_LOOKUP_IS_A_SYSCALL): there the check and the future's
-        # own lookup are two getpid system calls, 0.45 µs against the dict's
-        # 0.2 here, though callgrind, which counts no time in the OS, says
-        # the opposite.
-        loop: Any = self  # (an asyncio loop once glassloop.Loop builds on it)
-        if not LOOP_LOOKUP_IS_A_SYSCALL and _get_running_loop() is loop:
-            return _Future()
-        if cython.compiled:  # (one dict for every such call: scheduler.pxd)
-            return _call_on_loop(_Future, (), loop)  # type: ignore[no-any-return, unused-ignore]  # noqa: F821
-        return _Future(loop=loop)
+    if not cython.compiled:
+
+        def create_future(self) -> asyncio.Future[Any]:
+            # Made without its keyword when this is the running loop (the C
+            # future then finds it itself): the keyword costs the call a dict.
+            # Not on 3.11 (LOOP_LOOKUP_IS_A_SYSCALL): there the check and the
+            # future's own lookup are two getpid system calls, 0.45 µs against
+            # the dict's 0.2 here, though callgrind, which counts no time in
+            # the OS, says the opposite.
+            loop: Any = self  # (an asyncio loop once glassloop.Loop builds on it)
+            if not LOOP_LOOKUP_IS_A_SYSCALL and _get_running_loop() is loop:
+                return _Future()
+            return _Future(loop=loop)
+
+    else:
+
+        def create_future(self) -> asyncio.Future[Any]:
+            # The same, with the keyword's dict one for every such call
+            # (scheduler.pxd's _call_on_loop).
+            loop: Any = self
+            if not LOOP_LOOKUP_IS_A_SYSCALL and _get_running_loop() is loop:
+                return _Future()
+            return _call_on_loop(_Future, (), loop)  # type: ignore[no-any-return]  # noqa: F821
 
     # -- the hot path of asyncio's call_soon --------------------------------
 

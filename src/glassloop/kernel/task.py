@@ -71,6 +71,8 @@ if not cython.compiled:
     _future_del = asyncio.Future.__del__
     #: A default task name's number.
     _next_task_number = itertools.count(1).__next__
+    #: (compiled, task.pxd's: the check remembers the last loop class that passed)
+    _is_kernel = isinstance
 else:
     # Compiled, these are task.pxd's: the same C methods, called without
     # going through their descriptors, PyContext_CopyCurrent, the C
@@ -99,7 +101,9 @@ if cython.compiled:
         _asyncio._current_tasks if _native_enter_leave else None, _enter_task, _leave_task
     )
 _register_task: Any = asyncio.tasks._register_task
-if cython.compiled:
+if not cython.compiled:
+    _register_task_c = _register_task
+else:
     # The compiled Task's _register_task_c (task.pxd): the C module's own
     # WeakSet of tasks, added to as WeakSet.add does, when _register_task is
     # still the C module's and that set a plain WeakSet; else the function.
@@ -288,12 +292,8 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
         # itself (see _run). Other loops (glassloop.Task as a task factory on
         # asyncio's) get their public call_soon.
         # (Typed: compiled, its fields are read in C.)
-        if cython.compiled:  # (without walking the loop class's MRO twice)
-            kernel: Scheduler | None = (
-                cython.cast(Scheduler, loop) if _is_kernel(loop, Scheduler) else None  # noqa: F821
-            )
-        else:
-            kernel = loop if isinstance(loop, Scheduler) else None
+        # (_is_kernel: isinstance, which compiled remembers the loop's class.)
+        kernel: Scheduler | None = loop if _is_kernel(loop, Scheduler) else None  # type: ignore[assignment]
         # Only a debug loop records where futures are made (a getset read
         # costs a generic lookup, so ask the cheap question first).
         if (kernel is None or kernel._debug) and (fut := _as_any(self))._source_traceback:
@@ -333,10 +333,7 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
                 kernel._ready.append(self)
             else:
                 kernel._ready_append(self)  # deque.append, bound once
-            if cython.compiled:
-                _register_task_c(self)  # noqa: F821 (task.pxd's)
-            else:
-                _register_task(self)
+            _register_task_c(self)  # (compiled, task.pxd's; else _register_task)
 
     def __del__(self) -> None:
         if not _future_done(self) and self._log_destroy_pending and hasattr(self, "_context"):
@@ -945,13 +942,7 @@ def loop_create_task(
     Here, beside Task, so that a compiled build runs it in C: a task made
     with no Python frame between the caller and Task.
     """
-    # (Typed: compiled, its fields are read in C.)
-    if cython.compiled:
-        if not _is_kernel(loop, Scheduler):  # noqa: F821 (task.pxd's)
-            raise TypeError(f"create_task of a glassloop loop called on {loop!r}")
-        kernel: Scheduler = cython.cast(Scheduler, loop)
-    else:
-        kernel = loop
+    kernel: Scheduler = loop  # (typed: compiled, its fields are read in C)
     if kernel._closed:
         raise RuntimeError("Event loop is closed")
     factory = loop._task_factory
