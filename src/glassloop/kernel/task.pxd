@@ -125,8 +125,9 @@ cdef extern from *:
         return 1;
     }
 
-    /* asyncio.Future.__init__(fut) with no arguments, through its tp_init. */
-    static int gl_future_init_bare(PyObject *fut) {
+    /* asyncio.Future.__init__(fut, **kwargs) (kwargs NULL: no arguments),
+       through its tp_init. */
+    static int gl_future_tp_init(PyObject *fut, PyObject *kwargs) {
         PyObject *no_args;
         int status;
         if (gl_future_type == NULL) {
@@ -136,27 +137,23 @@ cdef extern from *:
         no_args = PyTuple_New(0);
         if (no_args == NULL)
             return -1;
-        status = gl_future_type->tp_init(fut, no_args, NULL);
+        status = gl_future_type->tp_init(fut, no_args, kwargs);
         Py_DECREF(no_args);
         return status;
     }
 
-    /* asyncio.Future.__init__(fut, loop=loop), through its tp_init. */
+    static int gl_future_init_bare(PyObject *fut) {
+        return gl_future_tp_init(fut, NULL);
+    }
+
+    /* asyncio.Future.__init__(fut, loop=loop) */
     static int gl_future_init_loop(PyObject *fut, PyObject *loop) {
-        PyObject *no_args, *kwargs;
-        int status = -1;
-        if (gl_future_type == NULL) {
-            PyErr_SetString(PyExc_RuntimeError, "glassloop: asyncio.Future is not bound yet");
+        PyObject *kwargs = gl_take_loop_kwargs(loop);
+        int status;
+        if (kwargs == NULL)
             return -1;
-        }
-        no_args = PyTuple_New(0);
-        if (no_args == NULL)
-            return -1;
-        kwargs = gl_take_loop_kwargs(loop);
-        if (kwargs != NULL)
-            status = gl_future_type->tp_init(fut, no_args, kwargs);
+        status = gl_future_tp_init(fut, kwargs);
         gl_give_back_loop_kwargs(kwargs);
-        Py_DECREF(no_args);
         return status;
     }
 
