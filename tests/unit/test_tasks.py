@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import sys
 import time
 from typing import Any
@@ -69,6 +70,35 @@ def test_all_tasks_lists_pending_tasks_of_this_loop(loop: Loop) -> None:
 
     loop.run_until_complete(main())
     assert asyncio.all_tasks(loop) == set()
+
+
+def test_a_task_made_while_asyncio_iterates_its_registry_is_listed(loop: Loop) -> None:
+    """With removals waiting in asyncio's WeakSet of tasks (tasks died while it
+    was being iterated), a new task still goes into it (the compiled Task then
+    calls asyncio's _register_task instead of adding the reference itself)."""
+    registry = getattr(asyncio.tasks, "_scheduled_tasks", None)
+    if registry is None:
+        registry = asyncio.tasks._all_tasks  # type: ignore[attr-defined]
+
+    async def short() -> None:
+        pass
+
+    async def main() -> None:
+        doomed = [asyncio.get_running_loop().create_task(short()) for _ in range(3)]
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert all(t.done() for t in doomed)
+        walking = iter(registry)  # holds the set's iteration guard
+        next(walking)
+        del doomed
+        gc.collect()
+        assert registry._pending_removals  # the dead tasks' references wait
+        task = asyncio.get_running_loop().create_task(asyncio.sleep(0))
+        walking.close()
+        assert task in asyncio.all_tasks()
+        await task
+
+    loop.run_until_complete(main())
 
 
 def test_default_task_names_and_set_name(loop: Loop) -> None:
