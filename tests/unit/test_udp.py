@@ -423,6 +423,103 @@ def test_sendto_rejects_non_bytes(loop: Loop, peer: socket.socket) -> None:
     loop.run_until_complete(main())
 
 
+@pytest.mark.skip_loop(
+    "uvloop", reason="uvloop's sendto refuses a host name (ValueError: a DNS lookup is required)"
+)
+def test_each_of_several_peers_gets_its_own_replies(loop: Loop, peer: socket.socket) -> None:
+    """Two peers take turns; every reply goes where it is addressed.
+
+    The addresses are the tuple ``datagram_received`` got, an equal tuple made
+    afresh, and one with a host name; the data bytes, a bytearray or a
+    memoryview.  (The compiled build sends to the last peer it received from
+    without parsing its address: this is what must not go astray.)
+    """
+
+    async def main() -> None:
+        proto = DatagramRecorder(loop)
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: proto, local_addr=("127.0.0.1", 0)
+        )
+        sockname = transport.get_extra_info("sockname")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
+            other.bind(("127.0.0.1", 0))
+            other.settimeout(WAIT)
+            senders = [peer, other, other, peer, other, peer]
+            for i, sender in enumerate(senders):
+                sender.sendto(b"%d" % i, sockname)
+                await wait_until(lambda n=i + 1: len(proto.datagrams) == n)
+                data, addr = proto.datagrams[-1]
+                assert data == b"%d" % i and addr == sender.getsockname()
+                replies = [
+                    (b"as received " + data, addr),
+                    (bytearray(b"afresh " + data), ("127.0.0.1", sender.getsockname()[1])),
+                    (memoryview(b"by name " + data), ("localhost", sender.getsockname()[1])),
+                ]
+                for reply, to in replies:
+                    transport.sendto(reply, to)
+                for reply, _ in replies:
+                    assert await recv_in_thread(loop, sender) == (bytes(reply), sockname)
+            for sock in (peer, other):
+                sock.setblocking(False)
+                with pytest.raises(BlockingIOError):
+                    sock.recvfrom(100)  # nothing went to the wrong peer
+        transport.close()
+        await asyncio.wait_for(proto.lost, WAIT)
+
+    loop.run_until_complete(main())
+
+
+AUDITED_SENDTO = """
+import asyncio, socket, sys
+audited = []
+sys.addaudithook(lambda event, args: audited.append(args[1]) if event == "socket.sendto" else None)
+if sys.argv[1] == "glassloop":
+    import glassloop
+    loop = glassloop.new_event_loop()
+else:
+    loop = asyncio.SelectorEventLoop()
+
+class Echo(asyncio.DatagramProtocol):
+    def connection_made(self, transport):
+        self.transport = transport
+    def datagram_received(self, data, addr):
+        self.transport.sendto(data, addr)
+        self.transport.sendto(data, ("127.0.0.1", addr[1]))
+
+async def main():
+    transport, _ = await loop.create_datagram_endpoint(Echo, local_addr=("127.0.0.1", 0))
+    sockname = transport.get_extra_info("sockname")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+        peer.bind(("127.0.0.1", 0))
+        peer.setblocking(False)
+        for _ in range(2):
+            await loop.sock_sendto(peer, b"ping", sockname)
+            for _ in range(2):
+                assert await loop.sock_recvfrom(peer, 100) == (b"ping", sockname)
+        print(audited == [sockname, peer.getsockname(), peer.getsockname()] * 2, audited)
+    transport.close()
+
+loop.run_until_complete(main())
+loop.close()
+"""
+
+
+@pytest.mark.skip_loop("uvloop", reason=UVLOOP_BYPASSES_SOCKET)
+def test_sendto_raises_the_socket_sendto_audit_event(loop_name: str) -> None:
+    """Audit hooks see each datagram sent to an address, as socket.sendto raises them."""
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", AUDITED_SENDTO, loop_name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("True "), done.stdout
+
+
 def test_port_unreachable_reaches_error_received_and_the_endpoint_lives(loop: Loop) -> None:
     async def main() -> None:
         proto = DatagramRecorder(loop)

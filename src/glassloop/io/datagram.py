@@ -30,6 +30,11 @@ from .stream import (
 if TYPE_CHECKING:
     from ..loop import BaseLoop
 
+try:  # the optional compiled build (setup.py): Cython reads this as a constant
+    import cython  # type: ignore[import-not-found, import-untyped, unused-ignore]
+except ImportError:  # pure Python, Cython not installed
+    from ..kernel._compiled import cython_shim as cython
+
 #: Queued bytes are counted with this much per datagram for its headers, so a
 #: stream of empty datagrams still fills the buffer.
 _HEADER_SIZE = 8
@@ -70,6 +75,11 @@ class DatagramTransport(FdTransport, DatagramTransportBase):
         # Into bytes of its own, as stream reads (see stream.py), or 0: through
         # the loop's buffer and a copy out.
         self._read_size = _UDP_READ if sock.family in _IP_FAMILIES else 0
+        # The compiled build's own recvfrom/sendto (datagram.pxd) and the
+        # last peer it saw: IPv4 only, and not for a socket subclass, whose
+        # own recvfrom/sendto are then called as in the pure build.
+        self._inet4 = sock.family == socket.AF_INET and type(sock) is socket.socket
+        self._peer = None
         self._buffer: collections.deque[tuple[bytes, Any]] = collections.deque()
         self._buffer_size = 0
         self._init_fd_transport(loop, sock.fileno(), protocol, extra)
@@ -94,7 +104,10 @@ class DatagramTransport(FdTransport, DatagramTransportBase):
         if self._conn_lost or self._sock is None:
             return
         try:
-            if self._read_size:
+            if cython.compiled and self._inet4:
+                data = _receive4(self)  # noqa: F821 (datagram.pxd)
+                addr = self._peer
+            elif self._read_size:
                 data, addr = self._sock.recvfrom(self._read_size)
             else:
                 view = self._loop._read_buffer
@@ -142,12 +155,33 @@ class DatagramTransport(FdTransport, DatagramTransportBase):
         self._buffer_size += len(data) + _HEADER_SIZE
         self._maybe_pause_protocol()
 
-    def _send_one(self, data: Any, addr: Any) -> None:
-        assert self._sock is not None
-        if self._connected:
-            self._sock.send(data)
-        else:
-            self._sock.sendto(data, addr)
+    if not cython.compiled:
+
+        def _send_one(self, data: Any, addr: Any) -> None:
+            assert self._sock is not None
+            if self._connected:
+                self._sock.send(data)
+            else:
+                self._sock.sendto(data, addr)
+
+    else:
+
+        def _send_one(self, data: Any, addr: Any) -> None:
+            # The same, on the fd itself for an IPv4 endpoint connected or
+            # sending to its last peer (datagram.pxd).
+            assert self._sock is not None
+            if not self._inet4:
+                if self._connected:
+                    self._sock.send(data)
+                else:
+                    self._sock.sendto(data, addr)
+            elif self._connected:
+                _sendto4(self._fd, data, cython.NULL)  # noqa: F821 (datagram.pxd)
+            elif _is_peer(self, addr):  # noqa: F821
+                _audit_sendto(self._sock, addr)  # noqa: F821
+                _sendto4(self._fd, data, cython.address(self._peer_sin))  # noqa: F821
+            else:
+                self._sock.sendto(data, addr)
 
     def _write_ready(self) -> None:
         buffer = self._buffer
