@@ -231,6 +231,112 @@ def test_a_task_awaiting_itself_gets_an_error(loop: Loop) -> None:
     loop.run_until_complete(main())
 
 
+def test_a_task_iterated_by_hand_steps_as_await_does(loop: Loop) -> None:
+    """``task.__await__()`` yields the task once, then gives its result whole.
+
+    What a coroutine's ``await`` (and a generator's ``yield from``) drives,
+    driven here by hand: pending, it yields the task and sets its blocking
+    flag; resumed while still pending it is an error; done, it stops with
+    the result (a tuple stays one value).  throw() raises what it is given.
+    """
+
+    async def main() -> None:
+        running = asyncio.get_running_loop()
+        fut = running.create_future()
+
+        async def body() -> Any:
+            return await fut
+
+        task = running.create_task(body())
+        await asyncio.sleep(0)
+        steps = task.__await__()
+        assert iter(steps) is steps
+        assert next(steps) is task
+        assert task._asyncio_future_blocking is True  # type: ignore[attr-defined]
+        with pytest.raises(RuntimeError, match="await wasn't used with future"):
+            next(steps)
+        for thrown, kind in ((ValueError("thrown"), ValueError), (KeyError, KeyError)):
+            task._asyncio_future_blocking = False  # type: ignore[attr-defined]  # as a step does
+            steps = task.__await__()
+            assert next(steps) is task
+            with pytest.raises(kind):
+                steps.throw(thrown)
+        task._asyncio_future_blocking = False  # type: ignore[attr-defined]
+        fut.set_result((1, 2))
+        assert await task == (1, 2)
+        with pytest.raises(StopIteration) as stop:
+            next(task.__await__())
+        assert stop.value.value == (1, 2)
+        with pytest.raises(StopIteration) as stop:
+            task.__await__().send(None)
+        assert stop.value.value == (1, 2)
+
+    loop.run_until_complete(main())
+
+
+def test_yield_from_a_task_in_a_generator_coroutine(loop: Loop) -> None:
+    import types
+
+    @types.coroutine
+    def old_style(task: Any) -> Any:
+        return (yield from task)
+
+    async def main() -> Any:
+        task = asyncio.get_running_loop().create_task(_sleep_then("done"))
+        return await old_style(task)
+
+    assert loop.run_until_complete(main()) == "done"
+
+
+def test_a_cycle_through_an_await_of_a_task_is_collected(loop: Loop) -> None:
+    """The iterator ``await`` makes is seen by the cyclic gc, as a generator is."""
+    import weakref
+
+    async def main() -> weakref.ref[Any]:
+        running = asyncio.get_running_loop()
+        fut = running.create_future()
+
+        async def body() -> Any:
+            return await fut
+
+        task = running.create_task(body())
+        await asyncio.sleep(0)
+        steps = task.__await__()
+        assert next(steps) is task
+        fut.set_result(steps)  # task -> its result -> steps -> task
+        await asyncio.sleep(0)
+        assert task.result() is steps
+        return weakref.ref(task)
+
+    ref = loop.run_until_complete(main())
+    gc.collect()
+    assert ref() is None
+
+
+@pytest.mark.skip_loop("asyncio", reason="asyncio's await reads its C Task's result in C")
+@pytest.mark.skip_loop("uvloop", reason="uvloop runs asyncio's C Task")
+def test_await_calls_a_task_subclass_s_own_done_and_result(loop: Loop) -> None:
+    import glassloop
+
+    calls: list[str] = []
+
+    class Watched(glassloop.Task):
+        def done(self) -> bool:
+            calls.append("done")
+            return bool(super().done())
+
+        def result(self) -> Any:
+            return ("seen", super().result())
+
+    async def main() -> Any:
+        task = Watched(_sleep_then(7), loop=asyncio.get_running_loop())
+        calls.clear()
+        return await task
+
+    assert loop.run_until_complete(main()) == ("seen", 7)
+    assert calls[:2] == ["done", "done"]  # pending, then done when resumed
+
+
 def test_cancelling_counts_requests_and_uncancel_undoes_them(loop: Loop) -> None:
     async def main() -> None:
         task = asyncio.get_running_loop().create_task(asyncio.sleep(10))

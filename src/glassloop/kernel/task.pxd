@@ -295,6 +295,219 @@ cdef extern from *:
     #define gl_future_done(fut) gl_call_future_method(&gl_future_done_method, (fut))
     #define gl_future_result(fut) gl_call_future_method(&gl_future_result_method, (fut))
     #define gl_future_get_loop(fut) gl_call_future_method(&gl_future_get_loop_method, (fut))
+
+    /* What ``await task`` (and ``yield from task``) iterates over in the
+       compiled build: the steps of task.py's pure __await__ (yield the task
+       once if it is not done, then return its result()) without a generator
+       and its frame per await.  On 3.11, whose await sends through am_send,
+       the result is returned without a StopIteration.  An exact Task's done()
+       and blocking flag are read in C; a subclass's through its methods and
+       attributes; result() is always looked up, as an instance may carry its
+       own (task.py's _cancelled_task_result).  A throw() or close() finishes
+       it, as they finish the generator. */
+    typedef struct {
+        PyObject_HEAD
+        PyObject *task;  /* NULL once finished */
+        int exact;
+        int yielded;
+    } gl_task_await_iter;
+
+    static PyTypeObject *gl_task_await_type = NULL;
+    static PyObject *gl_str_done = NULL, *gl_str_result = NULL, *gl_str_blocking = NULL;
+
+    static int gl_task_await_is_done(gl_task_await_iter *it) {
+        PyObject *res = it->exact ? gl_future_done(it->task)
+                                  : PyObject_CallMethodNoArgs(it->task, gl_str_done);
+        int done;
+        if (res == NULL)
+            return -1;
+        done = PyObject_IsTrue(res);
+        Py_DECREF(res);
+        return done;
+    }
+
+    static PySendResult gl_task_await_send(PyObject *self, PyObject *arg, PyObject **presult) {
+        gl_task_await_iter *it = (gl_task_await_iter *)self;
+        PyObject *task = it->task;
+        int done, status;
+        *presult = NULL;
+        if (task == NULL) {  /* finished: as a finished generator */
+            *presult = Py_NewRef(Py_None);
+            return PYGEN_RETURN;
+        }
+        done = gl_task_await_is_done(it);
+        if (done < 0)
+            goto error;
+        if (!done) {
+            if (it->yielded) {
+                PyErr_SetString(PyExc_RuntimeError, "await wasn't used with future");
+                goto error;
+            }
+            if (it->exact && GL_BLOCKING_IN_C(task))
+                status = gl_blocking_set(task, Py_True, gl_blocking_closure);
+            else
+                status = PyObject_SetAttr(task, gl_str_blocking, Py_True);
+            if (status < 0)
+                goto error;
+            it->yielded = 1;
+            *presult = Py_NewRef(task);
+            return PYGEN_NEXT;
+        }
+        it->task = NULL;
+        *presult = PyObject_CallMethodNoArgs(task, gl_str_result);
+        Py_DECREF(task);
+        return *presult == NULL ? PYGEN_ERROR : PYGEN_RETURN;
+    error:
+        Py_CLEAR(it->task);
+        return PYGEN_ERROR;
+    }
+
+    /* A returned value, raised as a generator's: StopIteration(value). */
+    static PyObject *gl_task_await_finish(PySendResult status, PyObject *result) {
+        PyObject *stop;
+        if (status != PYGEN_RETURN)
+            return result;  /* the value yielded, or NULL with the error set */
+        if (result == Py_None) {
+            PyErr_SetNone(PyExc_StopIteration);
+        } else {
+            stop = PyObject_CallOneArg(PyExc_StopIteration, result);
+            if (stop != NULL) {
+                PyErr_SetObject(PyExc_StopIteration, stop);
+                Py_DECREF(stop);
+            }
+        }
+        Py_DECREF(result);
+        return NULL;
+    }
+
+    static PyObject *gl_task_await_next(PyObject *self) {
+        PyObject *result;
+        PySendResult status = gl_task_await_send(self, Py_None, &result);
+        return gl_task_await_finish(status, result);
+    }
+
+    static PyObject *gl_task_await_send_method(PyObject *self, PyObject *value) {
+        PyObject *result;
+        PySendResult status = gl_task_await_send(self, value, &result);
+        return gl_task_await_finish(status, result);
+    }
+
+    static PyObject *gl_task_await_throw(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+        PyObject *kind, *value = Py_None, *tb = Py_None, *exc;
+        if (nargs < 1 || nargs > 3) {
+            PyErr_Format(PyExc_TypeError, "throw expected 1 to 3 arguments, got %zd", nargs);
+            return NULL;
+        }
+        kind = args[0];
+        if (nargs > 1)
+            value = args[1];
+        if (nargs > 2)
+            tb = args[2];
+        Py_CLEAR(((gl_task_await_iter *)self)->task);
+        if (tb != Py_None && !PyTraceBack_Check(tb)) {
+            PyErr_SetString(PyExc_TypeError, "throw() third argument must be a traceback object");
+            return NULL;
+        }
+        if (PyExceptionInstance_Check(kind)) {
+            if (value != Py_None) {
+                PyErr_SetString(PyExc_TypeError, "instance exception may not have a separate value");
+                return NULL;
+            }
+            exc = Py_NewRef(kind);
+        } else if (PyExceptionClass_Check(kind)) {
+            if (value != Py_None && PyObject_TypeCheck(value, (PyTypeObject *)kind))
+                exc = Py_NewRef(value);
+            else if (value == Py_None)
+                exc = PyObject_CallNoArgs(kind);
+            else if (PyTuple_Check(value))
+                exc = PyObject_Call(kind, value, NULL);
+            else
+                exc = PyObject_CallOneArg(kind, value);
+            if (exc == NULL)
+                return NULL;
+        } else {
+            PyErr_Format(PyExc_TypeError,
+                         "exceptions must be classes or instances deriving from BaseException, not %s",
+                         Py_TYPE(kind)->tp_name);
+            return NULL;
+        }
+        if (tb != Py_None && PyException_SetTraceback(exc, tb) < 0) {
+            Py_DECREF(exc);
+            return NULL;
+        }
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+        return NULL;
+    }
+
+    static PyObject *gl_task_await_close(PyObject *self, PyObject *unused) {
+        Py_CLEAR(((gl_task_await_iter *)self)->task);
+        Py_RETURN_NONE;
+    }
+
+    static int gl_task_await_traverse(PyObject *self, visitproc visit, void *arg) {
+        Py_VISIT(Py_TYPE(self));
+        Py_VISIT(((gl_task_await_iter *)self)->task);
+        return 0;
+    }
+
+    static int gl_task_await_clear(PyObject *self) {
+        Py_CLEAR(((gl_task_await_iter *)self)->task);
+        return 0;
+    }
+
+    static void gl_task_await_dealloc(PyObject *self) {
+        PyTypeObject *type = Py_TYPE(self);
+        PyObject_GC_UnTrack(self);
+        Py_CLEAR(((gl_task_await_iter *)self)->task);
+        PyObject_GC_Del(self);
+        Py_DECREF(type);
+    }
+
+    static PyMethodDef gl_task_await_methods[] = {
+        {"send", (PyCFunction)gl_task_await_send_method, METH_O, NULL},
+        {"throw", (PyCFunction)(void (*)(void))gl_task_await_throw, METH_FASTCALL, NULL},
+        {"close", (PyCFunction)gl_task_await_close, METH_NOARGS, NULL},
+        {NULL, NULL, 0, NULL}
+    };
+
+    static PyType_Slot gl_task_await_slots[] = {
+        {Py_tp_dealloc, (void *)gl_task_await_dealloc},
+        {Py_tp_traverse, (void *)gl_task_await_traverse},
+        {Py_tp_clear, (void *)gl_task_await_clear},
+        {Py_tp_iter, (void *)PyObject_SelfIter},
+        {Py_tp_iternext, (void *)gl_task_await_next},
+        {Py_am_send, (void *)gl_task_await_send},
+        {Py_tp_methods, (void *)gl_task_await_methods},
+        {0, NULL}
+    };
+
+    static PyType_Spec gl_task_await_spec = {
+        "glassloop.kernel.task._TaskAwait", sizeof(gl_task_await_iter), 0,
+        Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, gl_task_await_slots
+    };
+
+    static PyObject *gl_task_await(PyObject *task, int exact) {
+        gl_task_await_iter *it;
+        if (gl_task_await_type == NULL) {
+            gl_str_done = PyUnicode_InternFromString("done");
+            gl_str_result = PyUnicode_InternFromString("result");
+            gl_str_blocking = PyUnicode_InternFromString("_asyncio_future_blocking");
+            if (gl_str_done == NULL || gl_str_result == NULL || gl_str_blocking == NULL)
+                return NULL;
+            gl_task_await_type = (PyTypeObject *)PyType_FromSpec(&gl_task_await_spec);
+            if (gl_task_await_type == NULL)
+                return NULL;
+        }
+        it = PyObject_GC_New(gl_task_await_iter, gl_task_await_type);
+        if (it == NULL)
+            return NULL;
+        it->task = Py_NewRef(task);
+        it->exact = exact;
+        it->yielded = 0;
+        PyObject_GC_Track((PyObject *)it);
+        return (PyObject *)it;
+    }
     """
     int _context_enter "PyContext_Enter" (object context) except -1
     int _context_exit "PyContext_Exit" (object context) except -1
@@ -316,6 +529,7 @@ cdef extern from *:
     int _register_task_c "gl_register_task" (object task) except -1
     int _future_del "gl_future_finalize" (object fut) except -1
     object _next_task_number "gl_next_task_number" ()
+    object _task_await "gl_task_await" (object task, bint exact)
     object _use_current_tasks "gl_use_current_tasks" (object tasks, object enter, object leave)
     int _enter_task_c "gl_enter_task" (object loop, object task) except -1
     int _leave_task_c "gl_leave_task" (object loop, object task) except -1

@@ -386,15 +386,24 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
             return exc
         return super()._make_cancelled_error()  # type: ignore[misc, no-any-return]
 
-    def __await__(self) -> Generator[Any, None, Any]:
-        # In Python (not the C future's iterator) so that a cancelled task
-        # re-raises the body's own CancelledError through result().
-        if not self.done():
-            self._asyncio_future_blocking = True
-            yield self
-        if not self.done():
-            raise RuntimeError("await wasn't used with future")
-        return self.result()
+    if not cython.compiled:
+
+        def __await__(self) -> Generator[Any, None, Any]:
+            # Not the C future's iterator: a task cancelled by its own body
+            # re-raises the body's CancelledError through result().
+            if not self.done():
+                self._asyncio_future_blocking = True
+                yield self
+            if not self.done():
+                raise RuntimeError("await wasn't used with future")
+            return self.result()
+
+    else:
+
+        def __await__(self) -> Any:
+            # The same steps in C (task.pxd's gl_task_await), with no
+            # generator and frame per await.
+            return _task_await(self, type(self) is Task)  # noqa: F821
 
     def get_coro(self) -> Any:
         return self._coro
