@@ -26,6 +26,19 @@ async def _sleep_then(value: Any, delay: float = 0.001) -> Any:
     return value
 
 
+async def _task_awaiting_a_future() -> tuple[asyncio.Future[Any], asyncio.Task[Any]]:
+    """A future, and a task (its first step taken) that returns what the future gets."""
+    running = asyncio.get_running_loop()
+    fut = running.create_future()
+
+    async def body() -> Any:
+        return await fut
+
+    task = running.create_task(body())
+    await asyncio.sleep(0)
+    return fut, task
+
+
 # -- identity --------------------------------------------------------------------
 
 
@@ -241,14 +254,7 @@ def test_a_task_iterated_by_hand_steps_as_await_does(loop: Loop) -> None:
     """
 
     async def main() -> None:
-        running = asyncio.get_running_loop()
-        fut = running.create_future()
-
-        async def body() -> Any:
-            return await fut
-
-        task = running.create_task(body())
-        await asyncio.sleep(0)
+        fut, task = await _task_awaiting_a_future()
         steps = task.__await__()
         assert iter(steps) is steps
         assert next(steps) is task
@@ -293,14 +299,7 @@ def test_a_cycle_through_an_await_of_a_task_is_collected(loop: Loop) -> None:
     import weakref
 
     async def main() -> weakref.ref[Any]:
-        running = asyncio.get_running_loop()
-        fut = running.create_future()
-
-        async def body() -> Any:
-            return await fut
-
-        task = running.create_task(body())
-        await asyncio.sleep(0)
+        fut, task = await _task_awaiting_a_future()
         steps = task.__await__()
         assert next(steps) is task
         fut.set_result(steps)  # task -> its result -> steps -> task
