@@ -45,17 +45,30 @@ TESTED_PYTHONS = ((3, 11), (3, 12), (3, 13))
 _HEAPTYPE = 1 << 9
 
 
+def _untested_here() -> str:
+    """Why this interpreter gets the pure package, or "" where the compiled build is tested.
+
+    A free-threaded CPython (3.13t) is not one of them whatever its version:
+    the compiled kernel counts on the GIL (one static read buffer per module,
+    one reused ``loop=`` dict, caches of asyncio's C objects).
+    """
+    import sysconfig
+
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if sys.version_info[:2] not in TESTED_PYTHONS:
+        return f"Python {version} (setup.py, TESTED_PYTHONS)"
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return f"a free-threaded Python {version} (the compiled kernel counts on the GIL)"
+    return ""
+
+
 def _extensions() -> list:
     if os.environ.get("GLASSLOOP_PURE") or sys.implementation.name != "cpython":
         return []
-    if sys.version_info[:2] not in TESTED_PYTHONS and not os.environ.get(
-        "GLASSLOOP_COMPILE_UNTESTED"
-    ):
+    untested = _untested_here()
+    if untested and not os.environ.get("GLASSLOOP_COMPILE_UNTESTED"):
         if os.environ.get("GLASSLOOP_COMPILE"):
-            raise SystemExit(
-                f"glassloop: the compiled build is not supported on Python "
-                f"{sys.version_info[0]}.{sys.version_info[1]} yet (setup.py, TESTED_PYTHONS)"
-            )
+            raise SystemExit(f"glassloop: the compiled build is not supported on {untested} yet")
         return []
     try:
         from Cython.Build import cythonize
