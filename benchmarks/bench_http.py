@@ -22,7 +22,7 @@ import shutil
 import socket
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from _common import (
@@ -181,7 +181,11 @@ async def aiohttp_hello(size: Size) -> Measurement:
         await runner.cleanup()
 
 
-async def fastapi_add(size: Size) -> Measurement:
+async def start_math_api() -> tuple[Callable[[], Awaitable[None]], int]:
+    """The demo's FastAPI math API on uvicorn, on loopback: a function stopping it, and its port.
+
+    This row's server, and the one benchmarks/instructions.py counts.
+    """
     import uvicorn
 
     from glassloop.apps.math_api import app
@@ -195,6 +199,16 @@ async def fastapi_add(size: Size) -> Measurement:
             serving.result()  # startup failed: raise why
             raise RuntimeError("uvicorn stopped before it started")
         await asyncio.sleep(0.01)
+
+    async def stop() -> None:
+        server.should_exit = True
+        await serving
+
+    return stop, port
+
+
+async def fastapi_add(size: Size) -> Measurement:
+    stop, port = await start_math_api()
     try:
         measurement = await load(
             port, "POST", "/add", ADD_BODY, b'{"result":5}', size, POST_ADD_LUA
@@ -203,8 +217,7 @@ async def fastapi_add(size: Size) -> Measurement:
         measurement.params["uvicorn_http"] = http_impl
         return measurement
     finally:
-        server.should_exit = True
-        await serving
+        await stop()
 
 
 def _rows() -> list[Row]:

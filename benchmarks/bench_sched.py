@@ -111,6 +111,41 @@ async def call_later_timers(size: Size) -> Measurement:
     return Measurement(perf_counter() - start, "s", {"timers": n, "max_delay_s": 0.02})
 
 
+def _idle() -> None:
+    raise AssertionError("an idle timer fired: it is re-armed long before it is due")
+
+
+#: The rearm row's timers: one per connection of a server.
+REARM_TIMERS = 10
+
+
+async def rearm(n: int) -> None:
+    """A server's idle timers: cancel one and arm it again with call_later, n times.
+
+    The keep-alive timer of an HTTP server (uvicorn's) has this shape: each
+    request cancels its connection's timer, each response arms a new one,
+    due seconds later.  Ten timers (connections), each re-armed once a turn.
+    """
+    loop = asyncio.get_running_loop()
+    handles = [loop.call_later(5.0, _idle) for _ in range(REARM_TIMERS)]
+    for i in range(n):
+        k = i % REARM_TIMERS
+        handles[k].cancel()
+        handles[k] = loop.call_later(5.0, _idle)
+        if k == REARM_TIMERS - 1:
+            await asyncio.sleep(0)
+    for handle in handles:
+        handle.cancel()
+
+
+async def timer_rearm(size: Size) -> Measurement:
+    """Cancel a timer and arm it again (call_later, 5 s), ten timers each once a turn."""
+    n = 200_000 if size == "full" else 2_000
+    start = perf_counter()
+    await rearm(n)
+    return Measurement(perf_counter() - start, "s", {"rearms": n, "timers": REARM_TIMERS})
+
+
 async def pingpong(n: int) -> None:
     """Two tasks hand a turn back and forth n times through fresh futures."""
     loop = asyncio.get_running_loop()
@@ -160,6 +195,13 @@ ROWS: dict[str, Row] = {
             call_later_timers,
         ),
         Row("future_pingpong", "sched", "Future ping-pong, 100k round trips", "s", future_pingpong),
+        Row(
+            "timer_rearm",
+            "sched",
+            "call_later re-armed, 200k: cancel + call_later, 10 timers",
+            "s",
+            timer_rearm,
+        ),
     )
 }
 

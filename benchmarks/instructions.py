@@ -17,11 +17,15 @@ Rows (one "op" each): ``chain`` a call_soon that schedules the next;
 ``sleep0`` one round of 10 tasks each doing ``await asyncio.sleep(0)``;
 ``spawn`` create_task of a tiny coroutine, gathered; ``spawnonly`` the same
 without gather; ``pingpong`` a set_result/await round trip between two
-tasks; ``timers`` a call_later with a 0-20 ms delay, all fired; ``futs`` an
+tasks; ``timers`` a call_later with a 0-20 ms delay, all fired; ``rearm`` a
+timer cancelled and armed again with call_later (ten of them, each once a
+turn: an HTTP server's keep-alive timers); ``futs`` an
 ``await`` of a future that a call_soon completes; ``aiohttp`` one request to
 bench_http.py's aiohttp hello server, sent by a client process (plain
 blocking sockets, 10 keep-alive connections each with one request in flight)
-that valgrind does not follow: the count is the server's alone; ``echo`` and
+that valgrind does not follow: the count is the server's alone; ``fastapi``
+one ``POST /add`` to bench_http.py's server of the demo's FastAPI math API on
+uvicorn, the same way; ``echo`` and
 ``streams`` one 1 KiB round trip to bench_io.py's TCP echo servers (a
 ``Protocol``; asyncio streams), one connection, from io_client.py in another
 process, likewise not counted; ``udp`` one 1 KiB datagram round trip to
@@ -44,6 +48,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_sched  # the scheduling rows' own bodies
 from _common import BUILD_LOOP_NAMES, glassloop_build, loop_environment, loop_factory
+from bench_http import ADD_BODY
 
 ROWS = (
     "chain",
@@ -52,8 +57,10 @@ ROWS = (
     "spawnonly",
     "pingpong",
     "timers",
+    "rearm",
     "futs",
     "aiohttp",
+    "fastapi",
     "echo",
     "streams",
     "udp",
@@ -67,13 +74,21 @@ SIZES = {
     # object it holds alive, which sets off garbage collections that a full
     # ring, dropping one record per record added, no longer causes.
     "aiohttp": (12_000, 18_000),
+    "fastapi": (6_000, 12_000),
     "echo": (10_000, 30_000),
     "streams": (10_000, 30_000),
     "udp": (10_000, 30_000),
 }
 #: The aiohttp row's client: connections, each with one request in flight.
 HTTP_CONNECTIONS = 10
-HTTP_REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+HTTP_REQUESTS = {
+    "aiohttp": (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", b"Hello, World!"),
+    "fastapi": (
+        b"POST /add HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(ADD_BODY), ADD_BODY),
+        b'{"result":5}',
+    ),
+}
 #: The echo rows' message.
 ECHO_BYTES = 1024
 DEFAULT_SIZES = (20_000, 60_000)
@@ -118,17 +133,29 @@ def workloads(loop: asyncio.AbstractEventLoop, n: int) -> dict[str, Workload]:
             loop.call_soon(fut.set_result, None)
             await fut
 
+    async def http_client_process(row: str, port: int) -> None:
+        client = await asyncio.create_subprocess_exec(
+            sys.executable, os.path.abspath(__file__), "--http-client", row, str(port), str(n)
+        )
+        assert await client.wait() == 0, "the HTTP client failed"
+
     async def aiohttp() -> None:
         from bench_http import start_hello
 
         runner, port = await start_hello()
         try:
-            client = await asyncio.create_subprocess_exec(
-                sys.executable, os.path.abspath(__file__), "--http-client", str(port), str(n)
-            )
-            assert await client.wait() == 0, "the HTTP client failed"
+            await http_client_process("aiohttp", port)
         finally:
             await runner.cleanup()
+
+    async def fastapi() -> None:
+        from bench_http import start_math_api
+
+        stop, port = await start_math_api()
+        try:
+            await http_client_process("fastapi", port)
+        finally:
+            await stop()
 
     async def io_client(mode: str, address: str) -> None:
         """Run io_client.py's ``mode`` for ``n`` round trips of ECHO_BYTES against ``address``."""
@@ -177,25 +204,31 @@ def workloads(loop: asyncio.AbstractEventLoop, n: int) -> dict[str, Workload]:
         "spawnonly": spawnonly,
         "pingpong": lambda: bench_sched.pingpong(n),
         "timers": lambda: bench_sched.timers(bench_sched.timer_delays(n)),
+        "rearm": lambda: bench_sched.rearm(n),
         "futs": futs,
         "aiohttp": aiohttp,
+        "fastapi": fastapi,
         "echo": lambda: echo("protocol"),
         "streams": lambda: echo("streams"),
         "udp": udp,
     }
 
 
-def http_client(port: int, n: int) -> None:
-    """Send ``n`` GETs over HTTP_CONNECTIONS keep-alive connections, each one at a time."""
+def http_client(row: str, port: int, n: int) -> None:
+    """Send ``n`` of ``row``'s requests over HTTP_CONNECTIONS keep-alive connections.
+
+    Each connection has one request in flight at a time.
+    """
     import selectors
     import socket
 
+    request, expect = HTTP_REQUESTS[row]
     selector = selectors.DefaultSelector()
     buffers: dict[socket.socket, bytes] = {}
     sent = done = 0
     for _ in range(min(HTTP_CONNECTIONS, n)):
         conn = socket.create_connection(("127.0.0.1", port))
-        conn.sendall(HTTP_REQUEST)
+        conn.sendall(request)
         sent += 1
         buffers[conn] = b""
         selector.register(conn, selectors.EVENT_READ)
@@ -215,19 +248,24 @@ def http_client(port: int, n: int) -> None:
             if len(body) < length:
                 buffers[conn] = buffered
                 continue
-            assert body[:length] == b"Hello, World!", body
+            assert body[:length] == expect, body
             buffers[conn] = body[length:]
             done += 1
             if sent < n:
-                conn.sendall(HTTP_REQUEST)
+                conn.sendall(request)
                 sent += 1
     for conn in buffers:
         conn.close()
 
 
 def run_workload(loop_name: str, row: str, n: int) -> None:
+    # (Imported before the loop runs: no blocked loop.)
     if row == "aiohttp":
-        import aiohttp.web  # noqa: F401  (imported before the loop runs: no blocked loop)
+        import aiohttp.web  # noqa: F401
+    elif row == "fastapi":
+        import uvicorn  # noqa: F401
+
+        import glassloop.apps.math_api  # noqa: F401
     loop = new_loop(loop_name)
     try:
         loop.run_until_complete(workloads(loop, n)[row]())
@@ -276,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", default=",".join(ROWS))
     parser.add_argument("--loops", default="glassloop,asyncio")
     parser.add_argument("--workload", nargs=3, metavar=("LOOP", "ROW", "N"))
-    parser.add_argument("--http-client", nargs=2, type=int, metavar=("PORT", "N"))
+    parser.add_argument("--http-client", nargs=3, metavar=("ROW", "PORT", "N"))
     parser.add_argument(
         "--loop-thread",
         action="store_true",
@@ -284,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.http_client:
-        http_client(*args.http_client)
+        row, port, n = args.http_client
+        http_client(row, int(port), int(n))
         return 0
     if args.workload:
         loop_name, row, n = args.workload
