@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import threading
 import time
+import weakref
 from typing import Any
 
 import pytest
@@ -284,10 +286,122 @@ def test_scheduling_a_non_callable_is_a_type_error(loop: Loop, method: str) -> N
         _schedule(loop, method, 42)
 
 
-def _schedule(loop: Loop, method: str, callback: Any) -> asyncio.Handle:
+class _Service:
+    async def handler(self) -> None:
+        pass
+
+
+class _Callable:
+    def __init__(self, seen: list[str]) -> None:
+        self.seen = seen
+
+    def __call__(self) -> None:
+        self.seen.append("instance")
+
+    def method(self) -> None:
+        self.seen.append("method")
+
+
+@pytest.mark.skip_loop("asyncio", reason="asyncio checks callbacks only in debug mode")
+@pytest.mark.skip_loop("uvloop", reason="uvloop does not check callbacks, even in debug mode")
+@pytest.mark.parametrize("method", ["call_soon", "call_later", "call_at"])
+def test_glassloop_checks_callbacks_outside_debug_mode_too(loop: Loop, method: str) -> None:
+    # The fast paths look closer only at what is not plainly a callback (the
+    # compiled build's call_later/call_at test in C): both must still refuse
+    # what debug mode refuses, and queue everything else.
+    service = _Service()
+    coro = _coroutine_function()
+    try:
+        for bad in (_coroutine_function, service.handler, coro, 42):
+            with pytest.raises(TypeError):
+                _schedule(loop, method, bad)
+    finally:
+        coro.close()
+    seen: list[str] = []
+    instance = _Callable(seen)
+    _schedule(loop, method, lambda: seen.append("lambda"))
+    _schedule(loop, method, instance)
+    _schedule(loop, method, instance.method)
+    _schedule(loop, method, functools.partial(seen.append, "partial"))
+    _schedule(loop, method, seen.append, "builtin")
+    loop.run_until_complete(asyncio.sleep(0.05))
+    assert seen == ["lambda", "instance", "method", "partial", "builtin"]
+
+
+def test_a_cancelled_timer_lets_go_of_its_callback_at_once(loop: Loop) -> None:
+    # It stays in the timer heap until its deadline or a compaction: what it
+    # held must not stay alive with it.
+    seen: list[str] = []
+    instance = _Callable(seen)
+    argument = _Callable(seen)
+    callback_ref, argument_ref = weakref.ref(instance), weakref.ref(argument)
+    timer = loop.call_later(3600, instance, argument)
+    del instance, argument
+    assert callback_ref() is not None and argument_ref() is not None
+    timer.cancel()
+    timer.cancel()  # (a second cancel changes nothing)
+    assert callback_ref() is None and argument_ref() is None
+    assert timer.cancelled()
+    loop.run_until_complete(asyncio.sleep(0))
+    assert seen == []
+
+
+@pytest.mark.skip_loop(
+    "uvloop", reason="uvloop's repr names the callback without arguments and no deadline"
+)
+@pytest.mark.parametrize("kind", ["call_soon", "call_later"])
+def test_a_handle_s_repr_names_its_callback_until_it_is_cancelled(loop: Loop, kind: str) -> None:
+    seen: list[str] = []
+    handle = _schedule(loop, kind, _Callable(seen).method)
+    text = repr(handle)
+    if kind == "call_later":
+        assert text.startswith("<TimerHandle when=") and f"when={handle.when()}" in text
+    else:
+        assert text.startswith("<Handle ")
+    assert "_Callable.method()" in text
+    handle.cancel()
+    assert "cancelled" in repr(handle) and "_Callable.method" not in repr(handle)
+    loop.run_until_complete(asyncio.sleep(0.05))
+    assert seen == []
+
+
+@pytest.mark.skip_loop("uvloop", reason="uvloop's cancel forgets the callback in debug mode too")
+@pytest.mark.parametrize("kind", ["call_soon", "call_later"])
+def test_a_handle_cancelled_in_debug_mode_keeps_naming_its_callback(loop: Loop, kind: str) -> None:
+    loop.set_debug(True)
+    seen: list[str] = []
+    handle = _schedule(loop, kind, _Callable(seen).method)
+    handle.cancel()
+    assert "_Callable.method" in repr(handle) and "cancelled" in repr(handle)
+    loop.run_until_complete(asyncio.sleep(0.05))
+    assert seen == []
+
+
+@pytest.mark.skip_loop("uvloop", reason="uvloop's TimerHandles cannot be ordered ('<' raises)")
+def test_timers_are_hashed_and_ordered_by_deadline(loop: Loop) -> None:
+    early = loop.call_later(3600, print)
+    late = loop.call_later(7200, print)
+    twin = loop.call_at(early.when(), print)  # same deadline, callback and arguments
+    try:
+        assert early < late and early <= late and late > early and late >= early
+        assert not late < early and not early > late
+        assert sorted([late, early]) == [early, late]
+        assert hash(early) == hash(early.when())
+        assert early == early and early != late
+        assert twin == early and twin <= early and twin >= early and hash(twin) == hash(early)
+        twin.cancel()
+        assert twin != early  # (a cancelled timer is not its live twin)
+        assert early.__lt__(object()) is NotImplemented
+    finally:
+        early.cancel()
+        late.cancel()
+        twin.cancel()
+
+
+def _schedule(loop: Loop, method: str, callback: Any, *args: Any) -> asyncio.Handle:
     if method == "call_later":
-        return loop.call_later(0.01, callback)
+        return loop.call_later(0.01, callback, *args)
     if method == "call_at":
-        return loop.call_at(loop.time() + 0.01, callback)
-    result: asyncio.Handle = getattr(loop, method)(callback)
+        return loop.call_at(loop.time() + 0.01, callback, *args)
+    result: asyncio.Handle = getattr(loop, method)(callback, *args)
     return result

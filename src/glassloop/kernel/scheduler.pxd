@@ -1,6 +1,8 @@
 # Cython's declarations for scheduler.py (the optional compiled build):
 # Scheduler becomes an extension type whose state lives in C fields.
 
+cimport cython
+
 from glassloop.kernel.poller cimport EpollPoller
 from glassloop.kernel.tape cimport Tape
 
@@ -17,6 +19,17 @@ cdef extern from *:
     /* A Python function's ``__code__.co_flags`` (func is exactly a function). */
     static int gl_code_flags(PyObject *func) {
         return ((PyCodeObject *)PyFunction_GET_CODE(func))->co_flags;
+    }
+
+    /* call_later's and call_at's test (scheduler.py's _schedule_timer, the
+       pure build's lines): 1 when ``callback`` needs no closer look, a
+       function or a bound method of one whose code is no coroutine's, or a
+       built-in method; 0 when _check_callback must look. */
+    static int gl_plain_callback(PyObject *callback, int coroutine_flags) {
+        PyObject *func = PyMethod_Check(callback) ? PyMethod_GET_FUNCTION(callback) : callback;
+        if (PyFunction_Check(func))
+            return !(((PyCodeObject *)PyFunction_GET_CODE(func))->co_flags & coroutine_flags);
+        return Py_IS_TYPE(func, &PyCFunction_Type);
     }
 
     /* A call with loop=loop made with one {"loop": ...} dict, reused while no
@@ -134,6 +147,7 @@ cdef extern from *:
     object _call_on_loop "gl_call_on_loop" (object callable, tuple args, object loop)
     object _method_self "gl_method_self" (object method)
     int _code_flags "gl_code_flags" (object func)
+    bint _plain_callback "gl_plain_callback" (object callback, int coroutine_flags)
     object _use_task_entries_c "gl_use_task_entries" (object capsule)
     bint _is_task "gl_is_task" (object obj)
     bint _is_task_instance "gl_is_task_instance" (object obj)
@@ -144,6 +158,11 @@ cdef extern from *:
     # Handle._run's: a callback's Context entered and left in C.
     int _context_enter "PyContext_Enter" (object context) except -1
     int _context_exit "PyContext_Exit" (object context) except -1
+
+# The timer buckets' constants: C doubles, so that a deadline's bucket is C
+# arithmetic.
+cdef double _BUCKETS
+cdef double _HUGE
 
 cdef class Scheduler:
     cdef dict __dict__
@@ -181,6 +200,15 @@ cdef class Scheduler:
     cdef public Py_ssize_t _internal_fds
 
     cpdef _run_once(self)
+    # The timer path (every call_later, every cancel, each turn with a
+    # cancelled timer): C calls within the kernel.  _push_timer and
+    # _timer_handle_cancelled stay callable from Python (loop.py's careful
+    # path and exploration push timers; asyncio's TimerHandle.cancel counts).
+    @cython.locals(real=double)
+    cpdef _push_timer(self, object timer)
+    cpdef _timer_handle_cancelled(self, object handle)
+    cdef _schedule_timer(self, object when, object callback, tuple args, object context, str method)
+    cdef _drop_cancelled_timers(self)
     cdef _call_soon_careful(self, object callback, tuple args, object context)
     cdef _run_ready_typed(self)
     cdef _run_ready_observed(self)
@@ -200,7 +228,9 @@ cdef class Handle:
     cdef public object _note
     cdef public object _noted_by
     cpdef _run(self)
+    cpdef cancel(self)
 
 cdef class TimerHandle(Handle):
     cdef public bint _scheduled
     cdef public object _when
+    cpdef cancel(self)

@@ -43,7 +43,7 @@ import types
 from asyncio import format_helpers
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ._compiled import set_class_attributes
 from .clock import Clock, MonotonicClock, PatchedClock
@@ -68,7 +68,15 @@ _MAX_WAIT = 24 * 3600.0
 _BUCKETS = 1024.0
 #: Beyond this magnitude a deadline goes to the bucket at +/- infinity.
 _HUGE = 1e300
+#: The same, for other modules (compiled, ``_HUGE`` is a C double, which
+#: nothing outside the module can import: scheduler.pxd).
+HUGE_DEADLINE = _HUGE
 _when_of = operator.attrgetter("_when")
+# (Module globals: ``heapq.heappush`` is a module attribute lookup per call,
+# some 240 instructions compiled, as much as the push itself.)
+_heappush = heapq.heappush
+_heappop = heapq.heappop
+_heapify = heapq.heapify
 #: ``range(n)`` for the usual sizes of a ready batch, made once: building a
 #: range costs about 600 instructions (its length is computed with generic
 #: integer arithmetic), as much as running a small callback, and a turn that
@@ -174,9 +182,37 @@ class Handle:
         _repr: str | None
         _source_traceback: Any
 
-    _repr_info = asyncio.Handle._repr_info  # type: ignore[attr-defined]
-    __repr__ = asyncio.Handle.__repr__
-    cancel = asyncio.Handle.cancel
+    # asyncio's repr, field for field, so that a log reads alike on both
+    # loops.  (Written here, not asyncio's functions put in the class: a
+    # compiled class keeps its C repr slot whatever its namespace says.)
+    def _repr_info(self) -> list[str]:
+        info = [type(self).__name__]
+        if self._cancelled:
+            info.append("cancelled")
+        if self._callback is not None:
+            info.append(format_helpers._format_callback_source(self._callback, self._args))
+        if self._source_traceback:
+            filename, lineno = self._source_traceback[-1][:2]
+            info.append(f"created at {filename}:{lineno}")
+        return info
+
+    def __repr__(self) -> str:
+        if self._repr is not None:  # (kept by a debug loop's cancel)
+            return self._repr
+        return f"<{' '.join(self._repr_info())}>"
+
+    def cancel(self) -> None:
+        # asyncio's Handle.cancel, here so that a compiled build runs it in C
+        # (every cancelled timer comes here: an HTTP server's keep-alive timer
+        # once a request).  A cancelled handle may wait in a queue a long
+        # time: it lets go of its callback and arguments at once, after a
+        # debug loop has kept its repr (which names them) for its logs.
+        if not self._cancelled:
+            self._cancelled = True
+            if self._loop.get_debug():
+                self._repr = repr(self)
+            self._callback = None
+            self._args = None  # type: ignore[assignment]
 
     def get_context(self) -> Any:
         return self._context
@@ -251,21 +287,60 @@ class TimerHandle(Handle):
 
     def cancel(self) -> None:
         if not self._cancelled:
-            self._loop._timer_handle_cancelled(self)
-        Handle.cancel(self)  # type: ignore[arg-type]
+            if cython.compiled:
+                # Only a kernel makes these.  (Typed, and called through the
+                # class: a C call, no check for an override.)
+                kernel: Scheduler = self._loop
+                Scheduler._timer_handle_cancelled(kernel, self)
+            else:
+                self._loop._timer_handle_cancelled(self)
+        Handle.cancel(self)
+
+    def _repr_info(self) -> list[str]:
+        info = Handle._repr_info(self)
+        info.insert(2 if self._cancelled else 1, f"when={self._when}")
+        return info
+
+    # Hashed and ordered by deadline as asyncio's timers are, and comparable
+    # with them (a debug loop's timers are asyncio's own).  asyncio's
+    # functions cannot serve: they test for asyncio's class, and call super().
+
+    def __hash__(self) -> int:
+        return hash(self._when)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _TIMER_CLASSES):
+            return NotImplemented
+        them: Any = other
+        return bool(
+            self._when == them._when
+            and self._callback == them._callback
+            and self._args == them._args
+            and self._cancelled == them._cancelled
+        )
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, _TIMER_CLASSES):
+            return NotImplemented
+        return bool(self._when < cast(Any, other)._when)
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, _TIMER_CLASSES):
+            return NotImplemented
+        return bool(self._when < cast(Any, other)._when or self == other)
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, _TIMER_CLASSES):
+            return NotImplemented
+        return bool(self._when > cast(Any, other)._when)
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, _TIMER_CLASSES):
+            return NotImplemented
+        return bool(self._when > cast(Any, other)._when or self == other)
 
 
-# asyncio's own ordering and repr (a class body can't hold them in a compiled build).
-set_class_attributes(
-    TimerHandle,
-    _repr_info=asyncio.TimerHandle._repr_info,  # type: ignore[attr-defined]
-    __hash__=asyncio.TimerHandle.__hash__,
-    __lt__=asyncio.TimerHandle.__lt__,
-    __le__=asyncio.TimerHandle.__le__,
-    __gt__=asyncio.TimerHandle.__gt__,
-    __ge__=asyncio.TimerHandle.__ge__,
-    __eq__=asyncio.TimerHandle.__eq__,
-)
+_TIMER_CLASSES = (TimerHandle, asyncio.TimerHandle)
 
 
 def watch_handle(callback: Any, args: tuple[Any, ...], loop: Any) -> Any:
@@ -518,15 +593,16 @@ class Scheduler:
     def _push_timer(self, timer: Any) -> None:
         """Schedule a timer (its ``_when`` is set); it runs once the clock reaches it."""
         when = timer._when
-        if type(when) is float and -_HUGE < when < _HUGE:
-            key = (when * _BUCKETS) // 1.0
+        # (Compiled, ``real`` is a C double: the bucket's arithmetic is C's.)
+        if type(when) is float and -_HUGE < (real := when) < _HUGE:
+            key = (real * _BUCKETS) // 1.0
         else:
             _check_deadline(when)
             key = _bucket_key(when)
         at = self._timers_at
         entry = at.setdefault(key, timer)
         if entry is timer:
-            heapq.heappush(self._timers, key)
+            _heappush(self._timers, key)
         elif type(entry) is list:
             if key == self._sorted_key:
                 _insert_latest_first(entry, timer, when)
@@ -556,7 +632,7 @@ class Scheduler:
     def _take_bucket(self, key: float) -> list[Any]:
         """Remove the bucket at the heap's head; its timers in the order they run."""
         entry = self._timers_at.pop(key)
-        heapq.heappop(self._timers)
+        _heappop(self._timers)
         if type(entry) is not list:
             return [entry]
         if key == self._sorted_key:
@@ -596,7 +672,7 @@ class Scheduler:
                 self._cancelled_timers -= 1
                 self._timer_total -= 1
             del at[key]
-            heapq.heappop(timers)
+            _heappop(timers)
             if key == self._sorted_key:
                 self._sorted_key = None
         return None
@@ -615,14 +691,14 @@ class Scheduler:
                 if entry._when < end:
                     due.append(entry)
                     del self._timers_at[end_key]
-                    heapq.heappop(timers)
+                    _heappop(timers)
             else:
                 pop = entry.pop
                 while entry and entry[-1]._when < end:
                     due.append(pop())
                 if not entry:
                     del self._timers_at[end_key]
-                    heapq.heappop(timers)
+                    _heappop(timers)
                     self._sorted_key = None
         for timer in due:
             timer._scheduled = False
@@ -768,31 +844,59 @@ class Scheduler:
             raise TypeError("when cannot be None")
         return self._schedule_timer(when, callback, args, context, "call_at")
 
-    def _schedule_timer(
-        self, when: Any, callback: Any, args: Any, context: Any, method: str
-    ) -> Any:
-        if self._closed:
-            raise RuntimeError("Event loop is closed")
-        if self._careful:  # debug mode or observed (one test for both)
-            return self._schedule_timer_careful(when, callback, args, context, method)
-        func = callback.__func__ if type(callback) is _MethodType else callback
-        kind = type(func)
-        if kind is _FunctionType:
-            if func.__code__.co_flags & _CO_COROUTINE_FLAGS:
+    if not cython.compiled:
+
+        def _schedule_timer(
+            self, when: Any, callback: Any, args: Any, context: Any, method: str
+        ) -> Any:
+            if self._closed:
+                raise RuntimeError("Event loop is closed")
+            if self._careful:  # debug mode or observed (one test for both)
+                return self._schedule_timer_careful(when, callback, args, context, method)
+            func = callback.__func__ if type(callback) is _MethodType else callback
+            kind = type(func)
+            if kind is _FunctionType:
+                if func.__code__.co_flags & _CO_COROUTINE_FLAGS:
+                    self._check_callback(callback, method)
+            elif kind is not _BuiltinMethodType:
                 self._check_callback(callback, method)
-        elif kind is not _BuiltinMethodType:
-            self._check_callback(callback, method)
-        timer = TimerHandle()
-        timer._callback = callback
-        timer._args = args
-        timer._cancelled = False
-        timer._loop = self
-        timer._repr = None
-        timer._source_traceback = None
-        timer._context = _copy_context() if context is None else context
-        timer._when = when
-        self._push_timer(timer)
-        return timer
+            timer = TimerHandle()
+            timer._callback = callback
+            timer._args = args
+            timer._cancelled = False
+            timer._loop = self
+            timer._repr = None
+            timer._source_traceback = None
+            timer._context = _copy_context() if context is None else context
+            timer._when = when
+            self._push_timer(timer)
+            return timer
+
+    else:
+        # The compiled build's: the same steps, the callback's test in C
+        # (scheduler.pxd) where ``callback.__func__.__code__.co_flags`` is
+        # three generic attribute lookups, and the push a C call.
+
+        def _schedule_timer(
+            self, when: Any, callback: Any, args: Any, context: Any, method: str
+        ) -> Any:
+            if self._closed:
+                raise RuntimeError("Event loop is closed")
+            if self._careful:
+                return self._schedule_timer_careful(when, callback, args, context, method)
+            if not _plain_callback(callback, _CO_COROUTINE_FLAGS):  # noqa: F821
+                self._check_callback(callback, method)
+            timer = TimerHandle()
+            timer._callback = callback
+            timer._args = args
+            timer._cancelled = False
+            timer._loop = self
+            timer._repr = None
+            timer._source_traceback = None
+            timer._context = _copy_context() if context is None else context
+            timer._when = when
+            Scheduler._push_timer(self, timer)  # (through the class: no check for an override)
+            return timer
 
     def _schedule_timer_careful(
         self, when: Any, callback: Any, args: Any, context: Any, method: str
@@ -881,7 +985,7 @@ class Scheduler:
                     total += len(kept)
             self._timers_at = live
             self._timers = list(live)
-            heapq.heapify(self._timers)
+            _heapify(self._timers)
             # Counted afresh: a cancelled timer that fell due before it was
             # dropped still counts in _cancelled_timers.
             self._timer_total = total
@@ -893,8 +997,9 @@ class Scheduler:
         while timers:
             entry = at[timers[0]]
             if type(entry) is list:
-                if not all(timer._cancelled for timer in entry):
-                    return
+                for timer in entry:  # (a loop, not all() of a generator: each turn)
+                    if not timer._cancelled:
+                        return
                 for timer in entry:
                     timer._scheduled = False
                 self._cancelled_timers -= len(entry)
@@ -905,7 +1010,7 @@ class Scheduler:
                 self._timer_total -= 1
             else:
                 return
-            key = heapq.heappop(timers)
+            key = _heappop(timers)
             del at[key]
             if key == self._sorted_key:
                 self._sorted_key = None

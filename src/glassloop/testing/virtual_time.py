@@ -25,7 +25,7 @@ import time
 import weakref
 from typing import Any
 
-from ..kernel.scheduler import _HUGE, Scheduler
+from ..kernel.scheduler import HUGE_DEADLINE, Scheduler
 
 _monotonic = time.monotonic
 #: What a ThreadPoolExecutor's worker threads run; its jobs are counted, not its threads.
@@ -33,7 +33,7 @@ _executor_worker = concurrent.futures.thread._worker
 _PROCESS_POOL = "concurrent.futures.process"
 #: The kernel files a deadline this large with infinity's (its bucket is never
 #: due): jumping there would leave a timer that never fires and a loop that spins.
-_NEVER_DUE = _HUGE
+_NEVER_DUE = HUGE_DEADLINE
 #: While outside work is pending, the longest real wait before looking again.
 _RECHECK = 0.005
 #: How many waiting tasks a Deadlock's message names.
