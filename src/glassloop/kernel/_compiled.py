@@ -35,7 +35,9 @@ def set_class_attributes(cls: type[Any], **attributes: Any) -> None:
     attribute), ``__class__`` (``setattr`` on a class would take it for the
     class's own type), and any attribute of an extension type (Cython's are
     immutable).  The interpreted build runs this too, so both builds end up
-    with the same class.
+    with the same class.  Not for special methods (``__repr__``, ``__lt__``,
+    ``__hash__``): the namespace changes, the type's slots do not, so in
+    either build they would not take.
     """
     namespace = next(r for r in gc.get_referents(cls.__dict__) if type(r) is dict)
     namespace.update(attributes)
