@@ -294,6 +294,41 @@ def test_yield_from_a_task_in_a_generator_coroutine(loop: Loop) -> None:
     assert loop.run_until_complete(main()) == "done"
 
 
+@pytest.mark.parametrize("how", ["await", "yield from", "iter"])
+def test_a_task_its_body_cancelled_gives_the_body_s_error_however_it_is_awaited(
+    loop: Loop, how: str
+) -> None:
+    # Once the task is done, ``yield from`` and ``iter()`` take the task's
+    # own iterator, not the future's, which would read the future's result
+    # and drop the message.
+    import types
+
+    async def body() -> None:
+        await asyncio.sleep(0)
+        raise asyncio.CancelledError("from the body")
+
+    @types.coroutine
+    def old_style(task: Any) -> Any:
+        return (yield from task)
+
+    async def main() -> tuple[Any, ...]:
+        task = asyncio.get_running_loop().create_task(body())
+        await asyncio.sleep(0.01)
+        assert task.done()
+        try:
+            if how == "await":
+                await task
+            elif how == "yield from":
+                await old_style(task)
+            else:
+                next(iter(task))
+        except asyncio.CancelledError as exc:
+            return exc.args
+        raise AssertionError("no CancelledError")
+
+    assert loop.run_until_complete(main()) == ("from the body",)
+
+
 def test_a_cycle_through_an_await_of_a_task_is_collected(loop: Loop) -> None:
     """The iterator ``await`` makes is seen by the cyclic gc, as a generator is."""
     import weakref

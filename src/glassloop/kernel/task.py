@@ -405,6 +405,14 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
             # generator and frame per await.
             return _task_await(self, type(self) is Task)  # noqa: F821
 
+    def __iter__(self) -> Any:
+        # ``yield from task`` in a generator-based coroutine: the steps of
+        # ``await``, not the C future's iterator inherited otherwise (which
+        # reads the future's own result: a task cancelled by its body would
+        # lose the body's CancelledError).  In the class body: the iterator
+        # is a type slot, which an attribute put in the namespace never sets.
+        return self.__await__()
+
     def get_coro(self) -> Any:
         return self._coro
 
@@ -995,7 +1003,6 @@ set_class_attributes(
     Task,
     # The instance check's fallback (see _asyncio_class above).
     __class__=property(operator.attrgetter("_asyncio_class")),
-    __iter__=Task.__await__,
 )
 
 #: The function behind every task's done callback on the future it awaits.
