@@ -16,15 +16,11 @@ cdef extern from *:
     static PyObject *gl_method_self(PyObject *method) {
         return Py_NewRef(PyMethod_GET_SELF(method));
     }
-    /* A Python function's ``__code__.co_flags`` (func is exactly a function). */
-    static int gl_code_flags(PyObject *func) {
-        return ((PyCodeObject *)PyFunction_GET_CODE(func))->co_flags;
-    }
-
-    /* call_later's and call_at's test (scheduler.py's _schedule_timer, the
-       pure build's lines): 1 when ``callback`` needs no closer look, a
-       function or a bound method of one whose code is no coroutine's, or a
-       built-in method; 0 when _check_callback must look. */
+    /* The compiled call_soon's, call_later's and call_at's test of a
+       callback (the pure build's lines in those methods): 1 when
+       ``callback`` needs no closer look, a function or a bound method of
+       one whose code is no coroutine's, or a built-in method; 0 when
+       _check_callback must look. */
     static int gl_plain_callback(PyObject *callback, int coroutine_flags) {
         PyObject *func = PyMethod_Check(callback) ? PyMethod_GET_FUNCTION(callback) : callback;
         if (PyFunction_Check(func))
@@ -146,7 +142,6 @@ cdef extern from *:
     object _method_function "gl_method_function" (object method)
     object _call_on_loop "gl_call_on_loop" (object callable, tuple args, object loop)
     object _method_self "gl_method_self" (object method)
-    int _code_flags "gl_code_flags" (object func)
     bint _plain_callback "gl_plain_callback" (object callback, int coroutine_flags)
     object _use_task_entries_c "gl_use_task_entries" (object capsule)
     bint _is_task "gl_is_task" (object obj)

@@ -812,13 +812,7 @@ class Scheduler:
                         if self._careful:  # (not debug mode, tested above: an observer)
                             self._on_scheduled(task)
                         return _UNREACHABLE_HANDLE
-            else:
-                func = callback
-            kind = type(func)
-            if kind is _FunctionType:
-                if _code_flags(func) & _CO_COROUTINE_FLAGS:  # noqa: F821
-                    self._check_callback(callback, "call_soon")
-            elif kind is not _BuiltinMethodType:
+            if not _plain_callback(callback, _CO_COROUTINE_FLAGS):  # noqa: F821 (as call_later's)
                 self._check_callback(callback, "call_soon")
             handle = Handle()
             handle._callback = callback
