@@ -70,6 +70,64 @@ def test_current_task_is_none_outside_a_task(loop: Loop) -> None:
     assert asyncio.current_task(loop) is None
 
 
+def test_a_step_over_another_running_task_fails_as_asyncio_s_and_keeps_its_record(
+    loop: Loop,
+) -> None:
+    """The running task is asyncio's record (``_current_tasks``), which the
+    compiled step writes itself: a step that finds another task recorded
+    refuses to run, one that finds another recorded when it ends says so, and
+    neither rewrites the record, as asyncio's task does."""
+    errors: list[str] = []
+    loop.set_exception_handler(lambda lp, context: errors.append(str(context.get("exception"))))
+    intruder = object()
+    never_stepped: list[asyncio.Task[Any]] = []
+    seen: list[object] = []
+
+    async def refused() -> None:
+        seen.append("refused ran")
+
+    def occupy() -> None:
+        asyncio.tasks._enter_task(loop, intruder)  # type: ignore[attr-defined]
+        task = loop.create_task(refused())  # its step is queued before `release`
+        loop.call_soon(release, task)
+
+    def release(task: asyncio.Task[Any]) -> None:
+        seen.append(asyncio.current_task(loop))
+        asyncio.tasks._leave_task(loop, intruder)  # type: ignore[attr-defined]
+        never_stepped.append(task)
+
+    loop.call_soon(occupy)
+    loop.call_soon(loop.call_soon, loop.stop)
+    loop.run_forever()
+    assert seen == [intruder]
+    assert len(errors) == 1 and errors[0].startswith("Cannot enter into task"), errors
+    # Its step is gone (asyncio's task, too, would stay pending for good): end it.
+    (task,) = never_stepped
+    assert not task.done()
+    asyncio.Future.set_result(task, None)
+    task.get_coro().close()  # type: ignore[union-attr]
+
+    async def swaps_itself_out() -> None:
+        me = asyncio.current_task()
+        asyncio.tasks._leave_task(loop, me)  # type: ignore[attr-defined]
+        asyncio.tasks._enter_task(loop, intruder)  # type: ignore[attr-defined]
+
+    def after() -> None:
+        loop.stop()
+        seen.append(asyncio.current_task(loop))
+        if seen[-1] is intruder:
+            asyncio.tasks._leave_task(loop, intruder)  # type: ignore[attr-defined]
+            seen.append(asyncio.current_task(loop))
+
+    del errors[:], seen[:]
+    task = loop.create_task(swaps_itself_out())
+    loop.call_soon(loop.call_soon, after)
+    loop.run_forever()
+    assert seen == [intruder, None]
+    assert len(errors) == 1 and errors[0].startswith("Leaving task"), errors
+    assert task.done()
+
+
 def test_all_tasks_lists_pending_tasks_of_this_loop(loop: Loop) -> None:
     async def main() -> None:
         me = asyncio.current_task()

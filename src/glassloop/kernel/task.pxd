@@ -203,24 +203,47 @@ cdef extern from *:
         return 0;
     }
 
+    /* One dict lookup each way where asyncio's C task makes two (a lookup,
+       then the store or the delete): enter inserts unless the loop has a
+       task (the dict's size tells which), leave pops and puts back what was
+       not ``task``.  The functions still say what is wrong. */
     static int gl_enter_task(PyObject *loop, PyObject *task) {
         if (gl_current_tasks != NULL) {
-            PyObject *running = PyDict_GetItemWithError(gl_current_tasks, loop);  /* borrowed */
-            if (running == NULL) {
-                if (PyErr_Occurred())
-                    return -1;
-                return PyDict_SetItem(gl_current_tasks, loop, task);
-            }
+            Py_ssize_t size = PyDict_GET_SIZE(gl_current_tasks);
+            if (PyDict_SetDefault(gl_current_tasks, loop, task) == NULL)  /* borrowed */
+                return -1;
+            if (PyDict_GET_SIZE(gl_current_tasks) != size)
+                return 0;
         }
         return gl_call_task_function(gl_enter_function, loop, task);
     }
 
+    /* dict.pop(key, None): a new reference */
+    static PyObject *gl_dict_pop(PyObject *dict, PyObject *key) {
+    #if PY_VERSION_HEX >= 0x030D0000
+        PyObject *value;
+        if (PyDict_Pop(dict, key, &value) < 0)
+            return NULL;
+        return value != NULL ? value : Py_NewRef(Py_None);
+    #else
+        return _PyDict_Pop(dict, key, Py_None);
+    #endif
+    }
+
     static int gl_leave_task(PyObject *loop, PyObject *task) {
         if (gl_current_tasks != NULL) {
-            PyObject *running = PyDict_GetItemWithError(gl_current_tasks, loop);  /* borrowed */
-            if (running == task)
-                return PyDict_DelItem(gl_current_tasks, loop);
-            if (running == NULL && PyErr_Occurred())
+            PyObject *running = gl_dict_pop(gl_current_tasks, loop);
+            int status = 0;
+            if (running == NULL)
+                return -1;
+            if (running == task) {
+                Py_DECREF(running);
+                return 0;
+            }
+            if (running != Py_None)
+                status = PyDict_SetItem(gl_current_tasks, loop, running);
+            Py_DECREF(running);
+            if (status < 0)
                 return -1;
         }
         return gl_call_task_function(gl_leave_function, loop, task);
