@@ -93,6 +93,25 @@ cdef extern from *:
         Py_RETURN_NONE;
     }
 
+    /* The C future's method ``descriptor`` declared again for ``type`` (a
+       subclass), as asyncio's C Task declares them for itself: the
+       interpreter's specialized call of a method (3.11+) takes a descriptor
+       of the object's exact type only.  None for a method that is handed its
+       defining class (METH_METHOD, 3.12+: it finds the C module's state
+       through that class, which must be the C module's own). */
+    static PyObject *gl_method_for(PyObject *type, PyObject *descriptor) {
+        PyMethodDef *method;
+        if (!PyType_Check(type) || !Py_IS_TYPE(descriptor, &PyMethodDescr_Type) ||
+                !PyType_IsSubtype((PyTypeObject *)type, PyDescr_TYPE(descriptor))) {
+            PyErr_SetString(PyExc_TypeError, "a method descriptor of a base of type was expected");
+            return NULL;
+        }
+        method = ((PyMethodDescrObject *)descriptor)->d_method;
+        if (method->ml_flags & METH_METHOD)
+            Py_RETURN_NONE;
+        return PyDescr_NewMethod((PyTypeObject *)type, method);
+    }
+
     #define GL_BLOCKING_IN_C(fut) (gl_blocking_get != NULL && gl_future_type != NULL && \
         (Py_IS_TYPE((fut), gl_future_type) || Py_IS_TYPE((fut), gl_blocking_task_type)))
 
@@ -544,6 +563,7 @@ cdef extern from *:
     object _use_future_blocking "gl_use_future_blocking" (object descriptor)
     object _future_blocking "gl_future_blocking" (object fut)
     object _use_task_blocking "gl_use_task_blocking" (object type)
+    object _method_for "gl_method_for" (object type, object descriptor)
     int _future_unblock "gl_future_unblock" (object fut) except -1
     int _future_init_bare "gl_future_init_bare" (object fut) except -1
     int _future_init_loop "gl_future_init_loop" (object fut, object loop) except -1

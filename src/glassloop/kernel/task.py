@@ -894,13 +894,14 @@ class Task(_asyncio.Future):  # type: ignore[type-arg]
         # the task's own dict would be a reference cycle.
         # A subclass that defines its own keeps it (its super() call then
         # gets the C future's fresh error).
+        # (Task's own are the C future's: see _method_for below.)
         task_ref = weakref.ref(self)
         cls = type(self)
-        if cls.result is _Future.result:
+        if cls.result is Task.result:
             self.result = functools.partial(  # type: ignore[method-assign]
                 _cancelled_task_result, task_ref
             )
-        if cls.exception is _future_exception:
+        if cls.exception is Task.exception:
             self.exception = functools.partial(  # type: ignore[method-assign]
                 _cancelled_task_exception, task_ref
             )
@@ -1004,6 +1005,21 @@ set_class_attributes(
     # The instance check's fallback (see _asyncio_class above).
     __class__=property(operator.attrgetter("_asyncio_class")),
 )
+if cython.compiled:
+    # The C future's methods that Task does not override, declared again as
+    # Task's own (the same C functions), as asyncio's C Task does: 3.11+
+    # specializes ``task.done()`` only for a descriptor of the object's exact
+    # type, so inherited, every such call took the generic path (gather's
+    # done callback makes five per child: ~500 instructions a task).
+    _own_methods = {
+        name: _method_for(Task, method)  # noqa: F821 (task.pxd's; None: not this one)
+        for name, method in vars(_Future).items()
+        if type(method) is types.MethodDescriptorType
+        and not name.startswith("__")
+        and name not in vars(Task)
+    }
+    set_class_attributes(Task, **{k: v for k, v in _own_methods.items() if v is not None})
+    del _own_methods
 
 #: The function behind every task's done callback on the future it awaits.
 #: A glassloop loop's ``call_soon`` recognises it (futures schedule their
