@@ -225,6 +225,10 @@ cdef class Handle:
     cpdef _run(self)
     cpdef cancel(self)
 
+# loop.time's C descriptor (its type's get/set/delete slots).
+cdef class ClockTime:
+    pass
+
 cdef class TimerHandle(Handle):
     cdef public bint _scheduled
     cdef public object _when

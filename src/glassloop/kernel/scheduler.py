@@ -548,9 +548,16 @@ class Scheduler:
     def _set_debug_flag(self, enabled: bool) -> None:
         self._debug = bool(enabled)
         # Every C future asks its loop get_debug() when it is made (a task
-        # too): an instance attribute holding a bound C method answers that
-        # without a Python frame. The class method above stays the reference.
-        self.get_debug = self._debug.__bool__  # type: ignore[method-assign]
+        # too).  Interpreted, an instance attribute holding a C callable
+        # answers without a Python frame: off, ``bool`` itself (``bool()`` is
+        # False), a type the interpreter calls directly, where a bound
+        # method-wrapper such as ``False.__bool__`` first packs its arguments
+        # in a tuple.  Compiled, the method above is C already, and an
+        # instance attribute of that name would cost more than it saves: it
+        # shadows the method, so ``loop.get_debug()`` in Python code (aiohttp
+        # asks once per request) could no longer be specialized.
+        if not cython.compiled:
+            self.get_debug = True.__bool__ if self._debug else bool  # type: ignore[method-assign]
         self._update_careful()
 
     def _update_careful(self) -> None:
@@ -1309,10 +1316,37 @@ if cython.compiled:
         _use_task_entries_c(capsule)  # noqa: F821
 
 
+class ClockTime:
+    """``loop.time`` in the compiled build: the property below as a C descriptor.
+
+    ``loop.time()`` is called wherever code measures a deadline
+    (``asyncio.timeout``, ``wait_for``, aiohttp once per request).  The
+    property over an attrgetter makes each call two generic attribute reads
+    and an attrgetter call; compiled, this class's ``__get__`` is its type's C
+    slot, reading the loop's C field.  The interpreted build keeps the
+    property: there a Python ``__get__`` would cost a frame per call.
+    """
+
+    __slots__ = ()
+
+    def __get__(self, loop: Scheduler | None, owner: object) -> Any:
+        if loop is None:
+            return self
+        return loop._clock.time
+
+    def __set__(self, loop: Scheduler, time_function: Callable[[], float]) -> None:
+        loop._patch_time(time_function)
+
+    def __delete__(self, loop: Scheduler) -> None:
+        loop._unpatch_time()
+
+
 # See the comment at _patch_time.
 set_class_attributes(
     Scheduler,
-    time=property(
+    time=ClockTime()
+    if cython.compiled
+    else property(
         operator.attrgetter("_clock.time"),
         Scheduler._patch_time,
         Scheduler._unpatch_time,
