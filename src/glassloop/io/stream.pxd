@@ -64,6 +64,27 @@ cdef extern from *:
     object _read_fd "gl_read_fd" (int fd, Py_ssize_t size)
     Py_ssize_t _write_fd "gl_write_fd" (int fd, object data) except -1
 
+# The instance dict Cython's tp_new makes for every transport (``cdef dict
+# __dict__`` below), dropped while still empty: the interpreter makes it
+# again when an attribute is first set.  On 3.12+ a method load such as
+# ``transport.write`` in Python code is specialized for an instance of a type
+# with a dict slot only while that slot is empty (3.11 specializes either
+# way, keyed by the dict's shape, so there it stays).
+cdef extern from *:
+    """
+    static inline void gl_drop_empty_dict(PyObject *o) {
+    #if PY_VERSION_HEX >= 0x030C0000
+        Py_ssize_t offset = Py_TYPE(o)->tp_dictoffset;
+        if (offset > 0) {
+            PyObject **slot = (PyObject **)((char *)o + offset);
+            if (*slot != NULL && PyDict_CheckExact(*slot) && PyDict_GET_SIZE(*slot) == 0)
+                Py_CLEAR(*slot);
+        }
+    #endif
+    }
+    """
+    void _drop_empty_dict "gl_drop_empty_dict" (object o)
+
 
 cdef class FlowControl:
     cdef public object _loop

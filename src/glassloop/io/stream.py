@@ -186,6 +186,8 @@ class FdTransport(FlowControl):
         self._protocol = None
         self._buffered = False
         self.set_protocol(protocol)
+        if cython.compiled:
+            _drop_empty_dict(self)  # noqa: F821  (stream.pxd)
 
     def _read_ready(self) -> None:
         raise NotImplementedError
