@@ -92,6 +92,15 @@ def _extensions() -> list:
         # Future.result).  Cython makes heap types from type specs; the
         # scheduler's types subclass nothing of CPython's and stay static.
         task_macros.append(("CYTHON_USE_TYPE_SPECS", "1"))
+    if (3, 12) <= sys.version_info < (3, 14):
+        # Cython caches a module global, and a cpdef method's "not overridden
+        # by a Python subclass" answer, keyed by dict version tags; from
+        # 3.12a5, where CPython deprecated the tag, it stops by default, and
+        # every such global read becomes a dict lookup (six in a task step)
+        # and every cpdef call on a Loop (a Python subclass) an attribute
+        # lookup.  3.12 and 3.13 still give every dict change a new tag.
+        macros.append(("CYTHON_USE_DICT_VERSIONS", "1"))
+        task_macros.append(("CYTHON_USE_DICT_VERSIONS", "1"))
     extensions = [
         Extension(
             name,
