@@ -135,11 +135,8 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
         poller: Poller | None = None,
     ) -> None:
         super().__init__(clock=clock, ready_policy=ready_policy, hooks=hooks, poller=poller)
-        self._closed = False
-        self._thread_id: int | None = None
         self._set_debug_flag(_debug_from_environment())
         self._exception_handler: _ExceptionHandler | None = None
-        self._task_factory: Any = None
         self._default_executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._executor_shutdown_called = False
         self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -237,9 +234,6 @@ class BaseLoop(Scheduler, asyncio.AbstractEventLoop):
 
     def stop(self) -> None:
         self._stopping = True
-
-    def is_running(self) -> bool:
-        return self._thread_id is not None
 
     def is_closed(self) -> bool:
         return self._closed

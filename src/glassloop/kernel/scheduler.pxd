@@ -193,6 +193,8 @@ cdef class Scheduler:
     cdef public object _poller
     cdef public object _ready_policy
     cdef public Py_ssize_t _internal_fds
+    cdef public object _thread_id
+    cdef public object _task_factory
 
     cpdef _run_once(self)
     # The timer path (every call_later, every cancel, each turn with a

@@ -409,7 +409,9 @@ class Scheduler:
         "_sorted_key",
         "_stopping",
         "_tape",
+        "_task_factory",
         "_task_hooks",
+        "_thread_id",
         "_timer_total",
         "_timers",
         "_timers_at",
@@ -449,6 +451,11 @@ class Scheduler:
         self._cancelled_timers = 0
         self._stopping = False
         self._closed = False
+        #: The thread inside run_forever, None while the loop is not running.
+        self._thread_id: int | None = None
+        #: What loop.create_task hands the coroutine to, None for Task itself
+        #: (read in C by task.py's loop_create_task once per task).
+        self._task_factory: Any = None
         self._hooks: Hooks | None = None
         self._task_hooks: Hooks | None = None
         self._tape: Tape | None = None
@@ -544,6 +551,13 @@ class Scheduler:
 
     def get_debug(self) -> bool:
         return self._debug
+
+    def is_running(self) -> bool:
+        # Here rather than in loop.py for the compiled build's sake: from 3.12
+        # asyncio's C Task made with eager_start=True (aiohttp makes one per
+        # request) calls loop.is_running() from C, where a Python method
+        # costs a frame.
+        return self._thread_id is not None
 
     def _set_debug_flag(self, enabled: bool) -> None:
         self._debug = bool(enabled)

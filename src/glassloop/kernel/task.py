@@ -967,7 +967,7 @@ def loop_create_task(
     kernel: Scheduler = loop  # (typed: compiled, its fields are read in C)
     if kernel._closed:
         raise RuntimeError("Event loop is closed")
-    factory = loop._task_factory
+    factory = kernel._task_factory
     if factory is None:
         if kwargs:
             task: Any = Task(coro, loop=loop, name=name, context=context, **kwargs)
