@@ -141,6 +141,34 @@ def test_clock_seam_drives_timers() -> None:
         loop.close()
 
 
+def test_the_default_clock_is_read_as_getattr_would_read_it() -> None:
+    # The compiled kernel reads MonotonicClock's slots in C while the class is
+    # as registered: a slot set after the loop took the clock, and an emptied
+    # slot, must each answer what getattr answers (here in both builds).
+    from glassloop.kernel.clock import MonotonicClock
+
+    clock = MonotonicClock()
+    loop = glassloop.Loop(clock=clock)
+    try:
+        clock.time = lambda: 1000.0  # type: ignore[method-assign]
+        clock.resolution = 0.5
+        assert loop.time() == 1000.0
+        assert loop.call_later(10, print).when() == 1010.0
+        fired: list[float] = []
+        loop.call_at(1000.4, lambda: fired.append(loop.time()))  # due within the resolution
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+        assert fired == [1000.0]
+        del clock.time
+        with pytest.raises(AttributeError):
+            loop.time()
+        with pytest.raises(AttributeError):
+            loop.call_later(1, print)
+    finally:
+        clock.time = lambda: 2000.0  # type: ignore[method-assign]
+        loop.close()
+
+
 class ReversePolicy(FifoPolicy):
     def order_timers(self, due: list[T]) -> list[T]:
         return list(reversed(due))

@@ -138,6 +138,81 @@ cdef extern from *:
             return (double)(ns / 1000000000LL);
         return (double)ns / 1e9;
     }
+
+    /* A clock's ``time`` and ``resolution`` (the kernel reads both every
+       turn with a timer, and ``time`` for every call_later and loop.time()),
+       read where the member descriptor of a __slots__ class would read them
+       for clock.py's own clocks: a C load where getattr costs a type lookup
+       and a descriptor call (some 130 instructions).  Only while the class is
+       as it was registered (its version tag unchanged: assigning to the class
+       drops the tag), and only for a slot that is set; anything else through
+       getattr, which also raises what getattr raises. */
+    #include "structmember.h"
+    #define GL_CLOCK_TYPES 2
+    typedef struct {
+        PyTypeObject *type;
+        unsigned int version;
+        Py_ssize_t offset[2];  /* time, resolution */
+    } gl_clock_slots;
+    static gl_clock_slots gl_clock_types[GL_CLOCK_TYPES];
+    static PyObject *gl_clock_names[2] = {NULL, NULL};
+
+    static PyObject *gl_clock_name(int which) {  /* borrowed */
+        if (gl_clock_names[which] == NULL)
+            gl_clock_names[which] = PyUnicode_InternFromString(which ? "resolution" : "time");
+        return gl_clock_names[which];
+    }
+
+    static PyObject *gl_use_clock_slots(int index, PyObject *type) {
+        gl_clock_slots slots;
+        int i;
+        if (index < 0 || index >= GL_CLOCK_TYPES || !PyType_Check(type)) {
+            PyErr_SetString(PyExc_TypeError, "a clock class and its index were expected");
+            return NULL;
+        }
+        slots.type = (PyTypeObject *)type;
+        for (i = 0; i < 2; i++) {
+            PyObject *descr, *name = gl_clock_name(i);
+            PyMemberDef *member;
+            if (name == NULL)
+                return NULL;
+            descr = _PyType_Lookup(slots.type, name);  /* borrowed; tags the type */
+            if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type))
+                Py_RETURN_NONE;  /* not a slot: getattr it is */
+            member = ((PyMemberDescrObject *)descr)->d_member;
+            if (member->type != T_OBJECT_EX)
+                Py_RETURN_NONE;
+            slots.offset[i] = member->offset;
+        }
+        if (!(slots.type->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG))
+            Py_RETURN_NONE;
+        slots.version = slots.type->tp_version_tag;
+        Py_XDECREF(gl_clock_types[index].type);
+        Py_INCREF(type);
+        gl_clock_types[index] = slots;
+        Py_RETURN_NONE;
+    }
+
+    static PyObject *gl_clock_attr(PyObject *clock, int which) {
+        PyTypeObject *type = Py_TYPE(clock);
+        int i;
+        for (i = 0; i < GL_CLOCK_TYPES; i++) {
+            gl_clock_slots *slots = &gl_clock_types[i];
+            if (slots->type == type) {
+                if ((type->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) &&
+                        type->tp_version_tag == slots->version) {
+                    PyObject *value = *(PyObject **)((char *)clock + slots->offset[which]);
+                    if (value != NULL)
+                        return Py_NewRef(value);
+                }
+                break;
+            }
+        }
+        {
+            PyObject *name = gl_clock_name(which);
+            return name == NULL ? NULL : PyObject_GetAttr(clock, name);
+        }
+    }
     """
     object _method_function "gl_method_function" (object method)
     object _call_on_loop "gl_call_on_loop" (object callable, tuple args, object loop)
@@ -150,6 +225,8 @@ cdef extern from *:
     int _wake_task "gl_wake_task" (object task, object kernel, object fut) except -1
     object _task_name "gl_task_name" (object task)
     double _monotonic "gl_monotonic" () nogil
+    object _use_clock_slots "gl_use_clock_slots" (int index, object type)
+    object _clock_attr "gl_clock_attr" (object clock, int which)
     # Handle._run's: a callback's Context entered and left in C.
     int _context_enter "PyContext_Enter" (object context) except -1
     int _context_exit "PyContext_Exit" (object context) except -1

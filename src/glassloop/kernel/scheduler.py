@@ -851,7 +851,10 @@ class Scheduler:
     def call_later(self, delay: Any, callback: Any, *args: Any, context: Any = None) -> Any:
         if delay is None:
             raise TypeError("delay must not be None")
-        now = self._clock.time  # see _run_once: a slot read, then a call
+        if cython.compiled:
+            now = _clock_attr(self._clock, 0)  # noqa: F821 (see _run_once)
+        else:
+            now = self._clock.time  # see _run_once: a slot read, then a call
         return self._schedule_timer(now() + delay, callback, args, context, "call_later")
 
     def call_at(self, when: Any, callback: Any, *args: Any, context: Any = None) -> Any:
@@ -1089,7 +1092,12 @@ class Scheduler:
         if ready or self._stopping:
             timeout: float | None = 0.0
         elif timers and (deadline := self._next_deadline()) is not None:
-            now = clock.time  # read, then called: a method load of a slot is generic
+            # Read, then called: a method load of a slot is generic.  Compiled,
+            # the default clock's slot is read in C (scheduler.pxd).
+            if cython.compiled:
+                now = _clock_attr(clock, 0)  # noqa: F821
+            else:
+                now = clock.time
             timeout = deadline - now()
             if timeout < 0.0:
                 timeout = 0.0
@@ -1140,8 +1148,12 @@ class Scheduler:
                     ready.extend(events)
 
         if timers:
-            now = clock.time
-            end = now() + clock.resolution
+            if cython.compiled:
+                now = _clock_attr(clock, 0)  # noqa: F821
+                end = now() + _clock_attr(clock, 1)  # noqa: F821
+            else:
+                now = clock.time
+                end = now() + clock.resolution
             if timers[0] <= (end * _BUCKETS) // 1.0:
                 due = self._due_timers(end)
                 if self._reorder:
@@ -1324,6 +1336,9 @@ class Scheduler:
 
 
 if cython.compiled:
+    # The kernel's own clocks' slots, read in C (scheduler.pxd's gl_clock_attr).
+    _use_clock_slots(0, MonotonicClock)  # noqa: F821
+    _use_clock_slots(1, PatchedClock)  # noqa: F821
 
     def _use_task_entries(capsule: Any) -> None:
         """Called by task.py: its C entry points (scheduler.pxd's gl_task_entries)."""
@@ -1346,7 +1361,7 @@ class ClockTime:
     def __get__(self, loop: Scheduler | None, owner: object) -> Any:
         if loop is None:
             return self
-        return loop._clock.time
+        return _clock_attr(loop._clock, 0)  # type: ignore[name-defined]  # noqa: F821
 
     def __set__(self, loop: Scheduler, time_function: Callable[[], float]) -> None:
         loop._patch_time(time_function)
