@@ -140,7 +140,7 @@ cdef extern from *:
     }
 
     /* A clock's ``time`` and ``resolution`` (the kernel reads both every
-       turn with a timer, and ``time`` for every call_later and loop.time()),
+       turn with a timer, and ``time`` for every loop.time()),
        read where the member descriptor of a __slots__ class would read them
        for clock.py's own clocks: a C load where getattr costs a type lookup
        and a descriptor call (some 130 instructions).  Only while the class is
