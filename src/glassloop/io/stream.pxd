@@ -17,9 +17,12 @@ cdef extern from *:
     /* A read of up to this much goes through one static buffer, and what
        came is copied into bytes of its size: cheaper than allocating the
        whole size and shrinking it (a malloc and a realloc).  Safe to share:
-       the GIL is held from the read to the copy. */
+       the GIL is held from the read to the copy.  Page-aligned: the
+       kernel's copy into it and ours out of it then start on a cache line
+       and touch the fewest pages (at 32-byte alignment, where the linker
+       put it, the 10 KiB echo rows cost the server ~0.6 % more CPU). */
     #define GL_STATIC_READ (32 * 1024)
-    static char gl_read_buffer[GL_STATIC_READ];
+    static char gl_read_buffer[GL_STATIC_READ] __attribute__((aligned(4096)));
 
     static PyObject *gl_read_fd(int fd, Py_ssize_t size) {
         PyObject *data;
