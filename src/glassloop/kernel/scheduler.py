@@ -1085,21 +1085,16 @@ class Scheduler:
         ready = self._ready
         timers = self._timers
         clock = self._clock
-        # The clock's time function (read, then called: a method load of a
-        # slot is generic) and resolution, read once a turn with timers.
-        # Compiled, the default clock's slots are read in C (scheduler.pxd).
-        now: Any = None
-        if timers:
-            if cython.compiled:
-                now = _clock_attr(clock, 0)  # noqa: F821
-                resolution = _clock_attr(clock, 1)  # noqa: F821
-            else:
-                now = clock.time
-                resolution = clock.resolution
 
         if ready or self._stopping:
             timeout: float | None = 0.0
         elif timers and (deadline := self._next_deadline()) is not None:
+            # Read, then called: a method load of a slot is generic.  Compiled,
+            # the default clock's slot is read in C (scheduler.pxd).
+            if cython.compiled:
+                now = _clock_attr(clock, 0)  # noqa: F821
+            else:
+                now = clock.time
             timeout = deadline - now()
             if timeout < 0.0:
                 timeout = 0.0
@@ -1150,10 +1145,12 @@ class Scheduler:
                     ready.extend(events)
 
         if timers:
-            if now is None:  # (a timer made during the poll: a poller's own doing)
+            if cython.compiled:
+                now = _clock_attr(clock, 0)  # noqa: F821
+                end = now() + _clock_attr(clock, 1)  # noqa: F821
+            else:
                 now = clock.time
-                resolution = clock.resolution
-            end = now() + resolution
+                end = now() + clock.resolution
             if timers[0] <= (end * _BUCKETS) // 1.0:
                 due = self._due_timers(end)
                 if self._reorder:
